@@ -1,0 +1,154 @@
+"""The engine protocol: where tokens come from.
+
+An engine turns a `ChatRequest` (messages in Hugging Face chat form plus rendering options and
+sampling values) into a stream of `StreamItem`s. Two implementations share it:
+
+* `glmchat.engine.local.LocalEngine`  — llama.cpp embedded in this process (llama-cpp-python).
+* `glmchat.engine.remote.RemoteEngine` — an OpenAI-compatible server (vLLM, SGLang, llama-server).
+
+The engine knows nothing of the GLM tags: it yields raw model text as `RawText` (the session runs it
+through `glmchat.glm.GlmStreamParser`), or, when a remote server already split reasoning and tool
+calls out, the parsed pieces as `ReasoningText` / `AnswerText` / `ToolCallDelta`. Every stream starts
+with one `Started` and ends with exactly one `Finished` (also on cancel and on error, where the
+engine raises `EngineError` *after* the partial text was yielded).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterator, Protocol, Union, runtime_checkable
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """The values handed to the sampler. See `glmchat.settings` for the built-in profiles."""
+
+    temperature: float = 1.0
+    top_p: float = 0.95
+    top_k: int = 40  # 0 = off (exact vLLM / Z.ai semantics, slower on a 154,880-token vocabulary)
+    min_p: float = 0.01
+    repeat_penalty: float = 1.0  # 1.0 = off
+    max_tokens: int | None = None  # None = until an end-of-generation token or the context is full
+    seed: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ChatRequest:
+    """One generation: the whole conversation so far, rendered by the engine's chat template."""
+
+    messages: list[dict[str, Any]]
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    tools: list[dict[str, Any]] | None = None  # OpenAI-style [{"type": "function", "function": {...}}]
+    enable_thinking: bool = True
+    clear_thinking: bool = True
+    grammar: str | None = None  # GBNF; local engine only (tests force outputs with it)
+
+
+@dataclass
+class Usage:
+    """Figures for one generation. Times in seconds, rates in tokens per second."""
+
+    prompt_tokens: int = 0  # tokens in the rendered prompt
+    cached_prompt_tokens: int = 0  # of those, reused from the KV cache (not evaluated again)
+    completion_tokens: int = 0
+    time_to_first_token: float = 0.0  # request start → first generated token
+    prompt_time: float = 0.0  # evaluating the uncached prompt tokens
+    generation_time: float = 0.0  # first generated token → last generated token
+    prompt_tokens_per_second: float = 0.0  # (prompt_tokens - cached) / prompt_time
+    generation_tokens_per_second: float = 0.0  # completion_tokens / generation_time
+    stop_reason: str = "stop"  # stop | length | cancelled | error
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class EngineInfo:
+    model: str  # display name, e.g. "GLM-4.7-Flash" or the file stem
+    path: str | None = None  # local file or endpoint URL
+    quant: str | None = None  # e.g. "UD-Q4_K_XL" when known
+    backend: str = "CPU"  # CUDA | Metal | Vulkan | CPU | remote
+    where: str = "local"  # "local" or the remote host
+    n_ctx: int = 0  # context the engine runs with
+    n_ctx_train: int = 0  # the model's trained context
+    chat_template: str | None = None
+    thinking: bool = False  # the template opens a <think> block in the generation prompt
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+# ---- stream items -------------------------------------------------------------------------------
+
+
+@dataclass
+class Started:
+    prompt_tokens: int = 0
+    cached_prompt_tokens: int = 0
+    in_thinking: bool = False  # the rendered prompt ends inside a <think> block
+
+
+@dataclass
+class RawText:
+    text: str
+
+
+@dataclass
+class ReasoningText:
+    text: str
+
+
+@dataclass
+class AnswerText:
+    text: str
+
+
+@dataclass
+class ToolCallDelta:
+    """A complete tool call parsed by a remote server (arguments already a mapping)."""
+
+    name: str
+    arguments: dict[str, Any]
+    id: str | None = None
+
+
+@dataclass
+class Finished:
+    usage: Usage
+
+
+StreamItem = Union[Started, RawText, ReasoningText, AnswerText, ToolCallDelta, Finished]
+
+
+class CancelToken:
+    """Set from any thread; the engine checks it before every token."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._event.wait(timeout)
+
+
+@runtime_checkable
+class Engine(Protocol):
+    info: EngineInfo
+
+    def stream(self, request: ChatRequest, cancel: CancelToken | None = None) -> Iterator[StreamItem]:
+        """Generate. Yields Started, then text items, then Finished. Raises EngineError on failure."""
+        ...
+
+    def count_tokens(self, request: ChatRequest) -> int:
+        """Tokens the rendered prompt of `request` takes (an estimate is fine for remote engines)."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,369 @@
+"""Where glmchat keeps things, what config.toml may say, and the sampling profiles.
+
+Paths come from platformdirs and can be moved with GLMCHAT_CONFIG_DIR / GLMCHAT_DATA_DIR /
+GLMCHAT_CACHE_DIR. `load_settings()` reads config.toml, checks every key against `SCHEMA` and raises
+`ConfigError` naming the file, the line and the key for anything it cannot use.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from glmchat.engine.base import SamplingParams
+from glmchat.errors import ConfigError, UsageError
+
+APP = "glmchat"
+
+# ---- paths -----------------------------------------------------------------------------------------
+
+
+def config_dir() -> Path:
+    env = os.environ.get("GLMCHAT_CONFIG_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP, appauthor=False))
+
+
+def data_dir() -> Path:
+    env = os.environ.get("GLMCHAT_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP, appauthor=False))
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("GLMCHAT_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir(APP, appauthor=False))
+
+
+def config_path() -> Path:
+    return config_dir() / "config.toml"
+
+
+def log_path() -> Path:
+    """llama.cpp's own log output goes here, never onto the terminal."""
+    return data_dir() / "llama.log"
+
+
+def db_path() -> Path:
+    return data_dir() / "conversations.db"
+
+
+# ---- sampling profiles ----------------------------------------------------------------------------
+
+# Z.ai / Unsloth recommendations for GLM-4.7-Flash: min_p 0.01 (llama.cpp's 0.05 is wrong here),
+# repeat penalty off, top_k 40 as in llama.cpp's defaults that the recommendations were run with.
+BUILTIN_PROFILES: dict[str, SamplingParams] = {
+    "general": SamplingParams(temperature=1.0, top_p=0.95, top_k=40, min_p=0.01, repeat_penalty=1.0),
+    "tool": SamplingParams(temperature=0.7, top_p=1.0, top_k=40, min_p=0.01, repeat_penalty=1.0),
+}
+
+THINKING_MODES = ("on", "off", "preserve")
+APPROVE_POLICIES = ("ask", "auto-read", "auto")
+KV_CACHE_TYPES = ("f16", "q8_0", "q4_0")
+
+# ---- schema ------------------------------------------------------------------------------------------
+
+
+def _num(lo: float | None = None, hi: float | None = None) -> Callable[[Any], str | None]:
+    def check(v: Any) -> str | None:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return "must be a number"
+        if lo is not None and v < lo:
+            return f"must be at least {lo}"
+        if hi is not None and v > hi:
+            return f"must be at most {hi}"
+        return None
+
+    return check
+
+
+def _int(lo: int | None = None, hi: int | None = None, none_ok: bool = False) -> Callable[[Any], str | None]:
+    def check(v: Any) -> str | None:
+        if isinstance(v, bool) or not isinstance(v, int):
+            return "must be a whole number"
+        if lo is not None and v < lo:
+            return f"must be at least {lo}"
+        if hi is not None and v > hi:
+            return f"must be at most {hi}"
+        return None
+
+    return check
+
+
+def _str(choices: tuple[str, ...] | None = None) -> Callable[[Any], str | None]:
+    def check(v: Any) -> str | None:
+        if not isinstance(v, str):
+            return "must be a string"
+        if choices and v not in choices:
+            return "must be one of " + ", ".join(repr(c) for c in choices)
+        return None
+
+    return check
+
+
+def _bool(v: Any) -> str | None:
+    return None if isinstance(v, bool) else "must be true or false"
+
+
+def _int_or_word(*words: str) -> Callable[[Any], str | None]:
+    def check(v: Any) -> str | None:
+        if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+            return None
+        if isinstance(v, str) and v in words:
+            return None
+        return "must be a whole number ≥ 0 or one of " + ", ".join(repr(w) for w in words)
+
+    return check
+
+
+PROFILE_KEYS: dict[str, Callable[[Any], str | None]] = {
+    "temperature": _num(0, 5),
+    "top_p": _num(0, 1),
+    "top_k": _int(0),
+    "min_p": _num(0, 1),
+    "repeat_penalty": _num(0, 5),
+    "max_tokens": _int(1),
+    "seed": _int(0),
+}
+
+SCHEMA: dict[str, dict[str, Callable[[Any], str | None]]] = {
+    "model": {
+        "path": _str(),
+        "quant": _str(),
+        "n_ctx": _int(256, 202752),
+        "threads": _int(1),
+        "gpu_layers": _int_or_word("auto", "all"),
+        "cpu_moe": _int_or_word("all"),
+        "flash_attn": _bool,
+        "kv_cache_type": _str(KV_CACHE_TYPES),
+    },
+    "chat": {
+        "profile": _str(),
+        "thinking": _str(THINKING_MODES),
+        "system_prompt": _str(),
+        "history": _bool,
+        "model_titles": _bool,
+    },
+    "ui": {"theme": _str(), "sidebar": _bool, "show_thinking": _bool},
+    "tools": {"enabled": _bool, "approve": _str(APPROVE_POLICIES), "max_rounds": _int(1, 200), "timeout": _num(0.1)},
+    "remote": {"base_url": _str(), "api_key_env": _str(), "model": _str(), "timeout": _num(0.1)},
+    # [profiles.NAME] and [keys] are checked separately (open-ended names)
+}
+
+
+@dataclass
+class ModelSettings:
+    path: str | None = None
+    quant: str | None = None
+    n_ctx: int = 16384
+    threads: int | None = None  # None = physical cores
+    gpu_layers: int | str = "auto"
+    cpu_moe: int | str | None = None
+    flash_attn: bool = True
+    kv_cache_type: str = "f16"
+
+
+@dataclass
+class ChatSettings:
+    profile: str = "general"
+    thinking: str = "on"
+    system_prompt: str | None = None
+    history: bool = True
+    model_titles: bool = False
+
+
+@dataclass
+class UISettings:
+    theme: str = "glm-dark"
+    sidebar: bool = True
+    show_thinking: bool = True
+
+
+@dataclass
+class ToolSettings:
+    enabled: bool = False
+    approve: str = "auto-read"
+    max_rounds: int = 20
+    timeout: float = 60.0
+
+
+@dataclass
+class RemoteSettings:
+    base_url: str | None = None
+    api_key_env: str = "GLMCHAT_API_KEY"
+    model: str | None = None
+    timeout: float = 600.0
+
+
+@dataclass
+class Settings:
+    path: Path
+    exists: bool = False
+    model: ModelSettings = field(default_factory=ModelSettings)
+    chat: ChatSettings = field(default_factory=ChatSettings)
+    ui: UISettings = field(default_factory=UISettings)
+    tools: ToolSettings = field(default_factory=ToolSettings)
+    remote: RemoteSettings = field(default_factory=RemoteSettings)
+    profiles: dict[str, SamplingParams] = field(default_factory=lambda: dict(BUILTIN_PROFILES))
+    keys: dict[str, str] = field(default_factory=dict)  # binding id → key(s), e.g. {"new": "ctrl+n"}
+
+    def profile(self, name: str | None = None) -> SamplingParams:
+        name = name or self.chat.profile
+        try:
+            return self.profiles[name]
+        except KeyError:
+            raise UsageError(
+                f"Unknown profile {name!r}.", f"Known profiles: {', '.join(sorted(self.profiles))}."
+            ) from None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for section in ("model", "chat", "ui", "tools", "remote"):
+            obj = getattr(self, section)
+            out[section] = {f.name: getattr(obj, f.name) for f in fields(obj)}
+        out["profiles"] = {k: v.to_dict() for k, v in self.profiles.items()}
+        out["keys"] = dict(self.keys)
+        return out
+
+
+def _line_of(text: str, table: list[str], key: str | None) -> int | None:
+    """Best-effort line number of `key` inside `[table]` (or of the table header when key is None)."""
+    lines = text.splitlines()
+    header_re = re.compile(r"^\s*\[\s*" + r"\s*\.\s*".join(re.escape(t) for t in table) + r"\s*\]\s*(#.*)?$")
+    in_table = not table
+    start = None
+    for i, line in enumerate(lines, 1):
+        stripped = line.strip()
+        if stripped.startswith("["):
+            in_table = bool(header_re.match(line)) if table else False
+            if in_table:
+                start = i
+                if key is None:
+                    return i
+            continue
+        if in_table and key is not None and re.match(r"^\s*" + re.escape(key) + r"\s*=", line):
+            return i
+    # dotted or inline form: search for the key anywhere
+    if key is not None:
+        for i, line in enumerate(lines, 1):
+            if re.search(r"(^|[\s.{,])" + re.escape(key) + r"\s*=", line):
+                return i
+    return start
+
+
+def _fail(path: Path, text: str, table: list[str], key: str | None, problem: str) -> ConfigError:
+    line = _line_of(text, table, key)
+    where = f"{path}:{line}" if line else str(path)
+    dotted = ".".join(table + ([key] if key else []))
+    return ConfigError(f"{where}: {dotted} {problem}.", "Fix or remove that line; `glmchat config` shows the settings in effect.")
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    path = Path(path) if path else config_path()
+    settings = Settings(path=path)
+    if not path.exists():
+        return settings
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Cannot read {path}: {getattr(exc, 'strerror', None) or exc}.", "Check the file's permissions and encoding.") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}.", "Fix the syntax at that line.") from None
+    settings.exists = True
+
+    for section, value in data.items():
+        if section == "profiles":
+            if not isinstance(value, dict):
+                raise _fail(path, text, [], "profiles", "must be a table of [profiles.NAME] sections")
+            for name, prof in value.items():
+                if not isinstance(prof, dict):
+                    raise _fail(path, text, ["profiles"], name, "must be a table")
+                base = settings.profiles.get(name, BUILTIN_PROFILES["general"])
+                updates: dict[str, Any] = {}
+                for k, v in prof.items():
+                    check = PROFILE_KEYS.get(k)
+                    if check is None:
+                        raise _fail(path, text, ["profiles", name], k, "is not a profile setting (known: " + ", ".join(PROFILE_KEYS) + ")")
+                    problem = check(v)
+                    if problem:
+                        raise _fail(path, text, ["profiles", name], k, problem)
+                    updates[k] = float(v) if k in ("temperature", "top_p", "min_p", "repeat_penalty") else v
+                settings.profiles[name] = replace(base, **updates)
+            continue
+        if section == "keys":
+            if not isinstance(value, dict):
+                raise _fail(path, text, [], "keys", "must be a table")
+            for k, v in value.items():
+                if not isinstance(v, str) or not v.strip():
+                    raise _fail(path, text, ["keys"], k, "must be a key name such as \"ctrl+n\"")
+                settings.keys[k] = v
+            continue
+        schema = SCHEMA.get(section)
+        if schema is None:
+            known = ", ".join(list(SCHEMA) + ["profiles", "keys"])
+            raise _fail(path, text, [section], None, f"is not a known section (known: {known})")
+        if not isinstance(value, dict):
+            raise _fail(path, text, [], section, "must be a table")
+        target = getattr(settings, section)
+        for k, v in value.items():
+            check = schema.get(k)
+            if check is None:
+                raise _fail(path, text, [section], k, "is not a known setting (known: " + ", ".join(schema) + ")")
+            problem = check(v)
+            if problem:
+                raise _fail(path, text, [section], k, problem)
+            setattr(target, k, v)
+
+    if settings.chat.profile not in settings.profiles:
+        raise _fail(path, text, ["chat"], "profile", f"names no profile (known: {', '.join(sorted(settings.profiles))})")
+    return settings
+
+
+def save_ui_choice(key: str, value: Any, path: Path | None = None) -> None:
+    """Remember a choice made in the app (e.g. the theme) in config.toml's [ui] table.
+
+    Rewrites only that one key's line (or appends it), keeping the user's comments and layout.
+    """
+    path = Path(path) if path else config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    rendered = f"{key} = " + ("true" if value is True else "false" if value is False else f'"{value}"' if isinstance(value, str) else str(value))
+    lines = text.splitlines()
+    in_ui = False
+    ui_header = None
+    for i, line in enumerate(lines):
+        s = line.strip()
+        if s.startswith("["):
+            in_ui = re.match(r"^\[\s*ui\s*\]", s) is not None
+            if in_ui:
+                ui_header = i
+            continue
+        if in_ui and re.match(r"^\s*" + re.escape(key) + r"\s*=", line):
+            lines[i] = rendered
+            break
+    else:
+        if ui_header is None:
+            if lines and lines[-1].strip():
+                lines.append("")
+            lines += ["[ui]", rendered]
+        else:
+            lines.insert(ui_header + 1, rendered)
+    tmp = path.with_suffix(".toml.tmp")
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
