@@ -1,0 +1,83 @@
+"""Pick and open the engine a command asked for: a remote endpoint, a local GGUF, or a hub quant."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Callable
+
+from glmchat.engine.base import Engine
+from glmchat.settings import Settings
+
+Progress = Callable[[float, str], None]
+
+_QUANT_RE = re.compile(r"GLM-4\.7-Flash-(.+?)(?:-\d{5}-of-\d{5})?\.gguf$", re.IGNORECASE)
+
+
+def quant_from_filename(path: str | Path) -> str | None:
+    """'GLM-4.7-Flash-UD-Q4_K_XL.gguf' → 'UD-Q4_K_XL' (None for other files)."""
+    m = _QUANT_RE.search(Path(path).name)
+    return m.group(1) if m else None
+
+
+def resolve_model_path(
+    settings: Settings,
+    *,
+    model: str | Path | None = None,
+    quant: str | None = None,
+    interactive: bool = True,
+    download_progress: object | None = None,
+) -> Path:
+    """--model PATH, else config's model.path, else a downloaded (or now downloaded) hub quant."""
+    if model:
+        return Path(model).expanduser()
+    if settings.model.path and not quant:
+        return Path(settings.model.path).expanduser()
+    from glmchat import hub
+
+    return hub.ensure_model(quant or settings.model.quant, interactive=interactive, progress=download_progress)
+
+
+def open_engine(
+    settings: Settings,
+    *,
+    model: str | Path | None = None,
+    quant: str | None = None,
+    endpoint: str | None = None,
+    n_ctx: int | None = None,
+    verbose: bool = False,
+    progress: Progress | None = None,
+    interactive: bool = True,
+    download_progress: object | None = None,
+) -> Engine:
+    endpoint = endpoint or settings.remote.base_url
+    if endpoint and not model:
+        from glmchat.engine.remote import RemoteEngine
+
+        key = os.environ.get(settings.remote.api_key_env) if settings.remote.api_key_env else None
+        if progress:
+            progress(0.0, f"Connecting to {endpoint}…")
+        engine = RemoteEngine(endpoint, api_key=key, model=settings.remote.model, timeout=settings.remote.timeout)
+        if progress:
+            progress(1.0, "Connected")
+        return engine
+
+    path = resolve_model_path(settings, model=model, quant=quant, interactive=interactive, download_progress=download_progress)
+    from glmchat.engine.local import LocalEngine
+
+    load_progress = (lambda f: progress(f, "Loading model…")) if progress else None
+    gpu_layers = settings.model.gpu_layers
+    engine = LocalEngine.load(
+        path,
+        n_ctx=n_ctx or settings.model.n_ctx,
+        n_threads=settings.model.threads,
+        n_gpu_layers=None if gpu_layers in ("auto", "all") else gpu_layers,
+        flash_attn=None if settings.model.flash_attn else False,
+        kv_cache_type=settings.model.kv_cache_type,
+        verbose=verbose,
+        progress=load_progress,
+    )
+    if engine.info.quant is None:
+        engine.info.quant = quant_from_filename(path)
+    return engine
