@@ -124,12 +124,6 @@ def ask(
     verbose: bool = VERBOSE_OPT,
 ) -> None:
     """Ask one question headless; the answer streams to stdout."""
-    from glmchat.engine.base import CancelToken
-    from glmchat.engine.factory import open_engine
-    from glmchat.session import Approval, ChatSession, Notice, ToolResultEvent, TurnFailed, TurnFinished, TurnStarted
-    from glmchat.glm import Answer, IncompleteToolCall, Thinking, ToolCall
-    from glmchat.settings import load_settings
-
     if prompt is None:
         if sys.stdin.isatty():
             raise UsageError("No question given.", 'Pass it as an argument (glmchat ask "…") or on stdin.')
@@ -139,6 +133,12 @@ def ask(
     if no_think and think and think != "off":
         raise UsageError("--no-think and --think disagree.", "Use one of them.")
     mode = "off" if no_think else think
+
+    from glmchat.engine.base import CancelToken
+    from glmchat.engine.factory import open_engine
+    from glmchat.session import Approval, ChatSession, Notice, ToolResultEvent, TurnFailed, TurnFinished, TurnStarted
+    from glmchat.glm import Answer, IncompleteToolCall, Thinking, ToolCall
+    from glmchat.settings import load_settings
 
     settings = load_settings()
     if profile:
