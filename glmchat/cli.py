@@ -348,21 +348,24 @@ _register_commands()
 
 
 def main(argv: list[str] | None = None) -> None:
-    import click
+    try:  # typer >= 0.20 vendors click as typer._click; older typer uses click itself
+        from typer._click import exceptions as click_exc
+    except ImportError:  # pragma: no cover
+        from click import exceptions as click_exc
 
     try:
         rv = app(args=argv, standalone_mode=False)
     except GlmchatError as exc:
         _err(f"glmchat: {exc.message}" + (f"\n  {exc.hint}" if exc.hint else ""))
         sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         _err("Aborted.")
         sys.exit(130)
-    except click.ClickException as exc:
+    except click_exc.ClickException as exc:
         exc.show()
-        sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
+        sys.exit(2 if isinstance(exc, click_exc.UsageError) else exc.exit_code)
     except KeyboardInterrupt:
         _err("Interrupted.")
         sys.exit(130)
