@@ -1,0 +1,675 @@
+"""RemoteEngine: GLM-4.7-Flash served by an OpenAI-compatible server (vLLM, SGLang, llama-server).
+
+Speaks the chat-completions API with streaming (server-sent events) over the standard library's
+`http.client`; nothing extra to install. One request = one connection, read by a small thread so
+that cancelling and timeouts never wait on a blocked socket read.
+
+How the stream maps onto the engine protocol (`glmchat.engine.base`):
+
+* `delta.reasoning` (current vLLM) or `delta.reasoning_content` (SGLang, llama-server, older vLLM)
+  → `ReasoningText`; once one arrived the server is known to split reasoning off, and
+  `delta.content` → `AnswerText`.
+* Otherwise `delta.content` → `RawText` for the session's `GlmStreamParser`, which finds `</think>`
+  and `<tool_call>` in it.
+* `Started` is yielded when the first piece of text arrives (or the stream ends without any), so its
+  `in_thinking` can use what the stream has shown. The rule: `in_thinking` is True only when thinking
+  was asked for, the model is a thinking model (`info.thinking`), the first text is *content* (not
+  reasoning) and this engine has never seen the server send a reasoning delta. A server that splits
+  reasoning sends it before the answer, so its first delta is reasoning and `in_thinking` is False;
+  after the first such stream the engine remembers it, so an answer with an empty reasoning part is
+  not mistaken for thinking later. A server that does not split sends `reasoning</think>answer` as
+  content, which the parser reads correctly with `in_thinking=True`.
+* `delta.tool_calls` fragments (id and name first, arguments as string pieces) are put together per
+  `index` and yielded as `ToolCallDelta`s when the `finish_reason` arrives.
+* Usage comes from the final chunk (`stream_options.include_usage`); times are measured here. A
+  server that reports no usage (llama-cpp-python's) gets completion tokens counted from the text
+  chunks (one token each on llama.cpp servers) and prompt tokens estimated by `count_tokens`.
+
+Failures follow the protocol: `Started`, the partial text, `Finished(stop_reason="error")`, then an
+`EngineError` whose message says what failed and whose hint says what to do.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import queue
+import socket
+import ssl
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from glmchat.engine.base import (
+    AnswerText,
+    CancelToken,
+    ChatRequest,
+    EngineInfo,
+    Finished,
+    RawText,
+    ReasoningText,
+    Started,
+    StreamItem,
+    ToolCallDelta,
+    Usage,
+)
+from glmchat.errors import EngineError
+
+DEFAULT_API_KEY_ENV = "GLMCHAT_API_KEY"
+_POLL = 0.05  # seconds between cancel checks while waiting for the server
+_MAX_ERROR_BODY = 64 * 1024
+
+__all__ = ["RemoteEngine", "list_models", "DEFAULT_API_KEY_ENV"]
+
+
+# ---- endpoint and plain requests -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Endpoint:
+    """A parsed base URL such as http://gpu-box:8000/v1."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    path: str  # base path without a trailing slash, e.g. "/v1"
+
+    @classmethod
+    def parse(cls, base_url: str) -> "_Endpoint":
+        raw = base_url.strip()
+        if "://" not in raw:
+            raw = "http://" + raw
+        parts = urllib.parse.urlsplit(raw)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise EngineError(
+                f"Not an endpoint URL: {base_url!r}.", "Give one like http://127.0.0.1:8000/v1."
+            )
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            raise EngineError(f"Bad port in endpoint URL {base_url!r}.", "Give one like http://127.0.0.1:8000/v1.") from None
+        path = parts.path.rstrip("/")
+        if not path:
+            path = "/v1"  # OpenAI-compatible servers all mount the API under /v1
+        url = f"{parts.scheme}://{parts.netloc}{path}"
+        return cls(url=url, scheme=parts.scheme, host=parts.hostname, port=port, path=path)
+
+    @property
+    def where(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    def connection(self, timeout: float) -> http.client.HTTPConnection:
+        if self.scheme == "https":
+            return http.client.HTTPSConnection(self.host, self.port, timeout=timeout, context=ssl.create_default_context())
+        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+
+
+def _headers(api_key: str | None, json_body: bool = False) -> dict[str, str]:
+    h = {"Accept": "application/json", "User-Agent": "glmchat"}
+    if json_body:
+        h["Content-Type"] = "application/json"
+        h["Accept"] = "text/event-stream"
+    if api_key:
+        h["Authorization"] = f"Bearer {api_key}"
+    return h
+
+
+def _network_error(ep: _Endpoint, exc: BaseException, timeout: float) -> EngineError:
+    """An OSError from connecting or reading, as a message people can act on."""
+    if isinstance(exc, ConnectionRefusedError):
+        return EngineError(f"Cannot reach {ep.url}: connection refused.", "Is the server running? Check the host and port.")
+    if isinstance(exc, socket.gaierror):
+        return EngineError(f"Cannot reach {ep.url}: host {ep.host!r} not found.", "Check the host name in the endpoint URL.")
+    if isinstance(exc, (TimeoutError, socket.timeout)):
+        return EngineError(
+            f"No answer from {ep.url} within {timeout:g} s (timed out).",
+            "The server may be busy or stuck; retry, or raise [remote] timeout in config.toml.",
+        )
+    if isinstance(exc, ssl.SSLError):
+        return EngineError(f"TLS failed with {ep.url}: {exc}.", "Check the https:// URL and the server's certificate.")
+    if isinstance(exc, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, http.client.RemoteDisconnected)):
+        return EngineError(f"{ep.url} closed the connection unexpectedly.", "The server may have crashed or restarted; retry.")
+    reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return EngineError(f"Cannot reach {ep.url}: {reason}.", "Check the endpoint URL and that the server is running.")
+
+
+def _error_text(body: bytes) -> str:
+    """The message in an OpenAI-style (`{"error": {...}}`) or vLLM-style (`{"message": ...}`) error body."""
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return " ".join(text.split())[:500]
+    if isinstance(data, dict):
+        err = data.get("error", data)
+        if isinstance(err, dict):
+            msg = err.get("message") or err.get("detail") or err.get("msg")
+            if msg:
+                return " ".join(str(msg).split())[:500]
+        elif isinstance(err, str):
+            return err[:500]
+        if isinstance(data.get("detail"), str):
+            return data["detail"][:500]
+    return " ".join(text.split())[:500]
+
+
+def _request_json(ep: _Endpoint, path: str, api_key: str | None, timeout: float) -> tuple[int, bytes]:
+    """GET `path` under the endpoint; returns (status, body). Raises EngineError on network failure."""
+    conn = ep.connection(timeout)
+    try:
+        conn.request("GET", ep.path + path, headers=_headers(api_key))
+        resp = conn.getresponse()
+        return resp.status, resp.read(4 * 1024 * 1024)
+    except (OSError, http.client.HTTPException) as exc:
+        raise _network_error(ep, exc, timeout) from None
+    finally:
+        conn.close()
+
+
+def _auth_error(ep: _Endpoint, status: int, api_key: str | None, api_key_env: str, detail: str) -> EngineError:
+    what = "refused the API key" if api_key else "needs an API key"
+    return EngineError(
+        f"{ep.url} {what} (HTTP {status}{': ' + detail if detail else ''}).",
+        f"Put the key in the environment variable {api_key_env} (named by [remote] api_key_env in config.toml).",
+    )
+
+
+def _served_models(ep: _Endpoint, api_key: str | None, timeout: float, api_key_env: str) -> list[dict[str, Any]]:
+    status, body = _request_json(ep, "/models", api_key, timeout)
+    if status in (401, 403):
+        raise _auth_error(ep, status, api_key, api_key_env, _error_text(body))
+    if status != 200:
+        raise EngineError(
+            f"{ep.url}/models answered HTTP {status}: {_error_text(body) or 'no details'}.",
+            "Check that the URL points at an OpenAI-compatible API (it usually ends in /v1).",
+        )
+    try:
+        data = json.loads(body)
+        items = data["data"] if isinstance(data, dict) else data
+        return [m for m in items if isinstance(m, dict) and isinstance(m.get("id"), str)]
+    except (ValueError, KeyError, TypeError):
+        raise EngineError(
+            f"{ep.url}/models did not answer with a model list.",
+            "Check that the URL points at an OpenAI-compatible API (it usually ends in /v1).",
+        ) from None
+
+
+def list_models(base_url: str, api_key: str | None = None, timeout: float = 10.0, *, api_key_env: str = DEFAULT_API_KEY_ENV) -> list[str]:
+    """The model names an OpenAI-compatible server serves (GET {base_url}/models)."""
+    ep = _Endpoint.parse(base_url)
+    return [m["id"] for m in _served_models(ep, api_key, timeout, api_key_env)]
+
+
+# ---- request body --------------------------------------------------------------------------------
+
+
+def _wire_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Messages as the OpenAI API wants them: tool-call arguments as JSON strings.
+
+    glmchat keeps arguments as mappings (the GLM template iterates them); `reasoning_content` on
+    assistant messages is kept so servers can render preserved thinking.
+    """
+    out: list[dict[str, Any]] = []
+    for msg in messages:
+        m = dict(msg)
+        calls = m.get("tool_calls")
+        if calls:
+            wired = []
+            for call in calls:
+                c = dict(call)
+                fn = dict(c.get("function") or {})
+                args = fn.get("arguments")
+                if not isinstance(args, str):
+                    fn["arguments"] = json.dumps(args if args is not None else {}, ensure_ascii=False)
+                c["function"] = fn
+                c.setdefault("type", "function")
+                wired.append(c)
+            m["tool_calls"] = wired
+        out.append(m)
+    return out
+
+
+def build_body(request: ChatRequest, model: str) -> dict[str, Any]:
+    """The JSON body of POST /chat/completions for `request`."""
+    s = request.sampling
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": _wire_messages(request.messages),
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "temperature": s.temperature,
+        "top_p": s.top_p,
+        # extra sampling fields: vLLM, SGLang, llama-server and llama-cpp-python read these
+        "min_p": s.min_p,
+        "top_k": s.top_k if s.top_k > 0 else -1,  # -1 = off everywhere (SGLang rejects 0)
+        "repeat_penalty": s.repeat_penalty,  # llama.cpp's name
+        "repetition_penalty": s.repeat_penalty,  # vLLM's and SGLang's name
+        "chat_template_kwargs": {"enable_thinking": request.enable_thinking, "clear_thinking": request.clear_thinking},
+    }
+    if s.max_tokens is not None:
+        body["max_tokens"] = s.max_tokens
+    if s.seed is not None:
+        body["seed"] = s.seed
+    if request.tools:
+        body["tools"] = request.tools
+    if request.grammar:
+        body["grammar"] = request.grammar  # llama-server / llama-cpp-python; others ignore it
+    return body
+
+
+# ---- the reading thread --------------------------------------------------------------------------
+
+
+class _StreamReader(threading.Thread):
+    """POSTs the request and puts what comes back on a queue, line by line.
+
+    Queue items: ("status", code, body) for a non-200 answer, ("line", bytes), ("eof",) and
+    ("error", exc). `close()` (from any thread) shuts the socket so a blocked read returns at once.
+    """
+
+    def __init__(self, ep: _Endpoint, body: bytes, headers: dict[str, str], timeout: float):
+        super().__init__(name="glmchat-remote-stream", daemon=True)
+        self.ep = ep
+        self.body = body
+        self.headers = headers
+        self.timeout = timeout
+        self.items: queue.Queue[tuple[Any, ...]] = queue.Queue()
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+        self._conn: http.client.HTTPConnection | None = None
+        self._sock: socket.socket | None = None
+
+    def run(self) -> None:
+        try:
+            conn = self.ep.connection(self.timeout)
+            with self._lock:
+                if self._closed.is_set():
+                    return
+                self._conn = conn
+            conn.connect()
+            with self._lock:
+                self._sock = conn.sock
+                if self._closed.is_set():
+                    self._shutdown()
+                    return
+            conn.request("POST", self.ep.path + "/chat/completions", body=self.body, headers=self.headers)
+            resp = conn.getresponse()
+            if resp.status != 200:
+                self.items.put(("status", resp.status, resp.read(_MAX_ERROR_BODY)))
+                return
+            while True:
+                line = resp.readline()
+                if not line:
+                    self.items.put(("eof",))
+                    return
+                self.items.put(("line", line))
+        except http.client.IncompleteRead:
+            self.items.put(("eof",))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer thread
+            if not self._closed.is_set():
+                self.items.put(("error", exc))
+
+    def _shutdown(self) -> None:
+        if self._sock is not None:
+            try:
+                self._sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed.set()
+            self._shutdown()
+
+
+# ---- per-stream state ----------------------------------------------------------------------------
+
+
+@dataclass
+class _ToolCallParts:
+    id: str | None = None
+    name: str = ""
+    arguments: str = ""
+
+
+@dataclass
+class _StreamState:
+    t0: float
+    first_token: float | None = None
+    last_token: float | None = None
+    text_chunks: int = 0
+    saw_reasoning: bool = False
+    finish_reason: str | None = None
+    done: bool = False
+    usage: dict[str, Any] | None = None
+    tool_calls: dict[int, _ToolCallParts] = field(default_factory=dict)
+
+    def mark_token(self) -> None:
+        now = time.monotonic()
+        if self.first_token is None:
+            self.first_token = now
+        self.last_token = now
+        self.text_chunks += 1
+
+
+def _tool_call_items(parts: dict[int, _ToolCallParts]) -> list[ToolCallDelta]:
+    out = []
+    for index in sorted(parts):
+        p = parts[index]
+        raw = p.arguments.strip()
+        try:
+            args = json.loads(raw) if raw else {}
+        except ValueError:
+            args = {"_raw": p.arguments}
+        if not isinstance(args, dict):
+            args = {"_raw": p.arguments}
+        out.append(ToolCallDelta(name=p.name, arguments=args, id=p.id))
+    return out
+
+
+# ---- the engine ----------------------------------------------------------------------------------
+
+
+class RemoteEngine:
+    """An `Engine` backed by an OpenAI-compatible chat-completions server.
+
+    Construction asks the server for its models (GET /models): that checks the URL and key early,
+    picks the first served model when `model` is None, and reads the context size when the server
+    reports it (vLLM `max_model_len`, llama-server `meta.n_ctx_train`).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        model: str | None = None,
+        timeout: float = 600.0,
+        api_key_env: str = DEFAULT_API_KEY_ENV,
+    ) -> None:
+        self._ep = _Endpoint.parse(base_url)
+        self.api_key = api_key or None
+        self.api_key_env = api_key_env
+        self.timeout = float(timeout)
+        self._splits_reasoning = False  # seen a reasoning delta from this server
+        self._readers: set[_StreamReader] = set()
+        self._readers_lock = threading.Lock()
+
+        served: list[dict[str, Any]] = []
+        try:
+            served = _served_models(self._ep, self.api_key, min(self.timeout, 10.0), api_key_env)
+        except EngineError:
+            if model is None:
+                raise
+            # an explicit model name is enough to chat; the stream will report a real fault
+            served = []
+        if model is None:
+            if not served:
+                raise EngineError(f"{self._ep.url} serves no models.", "Start the server with a model, or pass --model.")
+            model = served[0]["id"]
+        meta = next((m for m in served if m.get("id") == model), served[0] if served else {})
+        self.model: str = model
+        self.info = self._make_info(model, meta)
+
+    @classmethod
+    def from_settings(cls, remote: Any, base_url: str | None = None, model: str | None = None) -> "RemoteEngine":
+        """Build from a `settings.RemoteSettings` ([remote] in config.toml); arguments override it."""
+        import os
+
+        url = base_url or remote.base_url
+        if not url:
+            raise EngineError("No endpoint given.", "Pass --endpoint URL or set [remote] base_url in config.toml.")
+        key = os.environ.get(remote.api_key_env) or None
+        return cls(url, api_key=key, model=model or remote.model, timeout=remote.timeout, api_key_env=remote.api_key_env)
+
+    def _make_info(self, model: str, meta: dict[str, Any]) -> EngineInfo:
+        inner = meta.get("meta") if isinstance(meta.get("meta"), dict) else {}
+        n_ctx_train = _int_or_zero(inner.get("n_ctx_train")) or _int_or_zero(meta.get("max_model_len"))
+        n_ctx = _int_or_zero(meta.get("max_model_len")) or _int_or_zero(inner.get("n_ctx")) or n_ctx_train
+        details = {k: meta[k] for k in ("owned_by", "root") if isinstance(meta.get(k), str)}
+        return EngineInfo(
+            model=model,
+            path=self._ep.url,
+            backend="remote",
+            where=self._ep.where,
+            n_ctx=n_ctx,
+            n_ctx_train=n_ctx_train,
+            # heuristic: GLM-4.x models open a <think> block; the name is all a server tells us
+            thinking="glm" in model.lower(),
+            details=details,
+        )
+
+    # -- Engine protocol ---------------------------------------------------------------------------
+
+    def count_tokens(self, request: ChatRequest) -> int:
+        """An estimate: about four characters per token over the messages and tool schemas."""
+        chars = len(json.dumps(request.messages, ensure_ascii=False))
+        if request.tools:
+            chars += len(json.dumps(request.tools, ensure_ascii=False))
+        return max(1, chars // 4)
+
+    def close(self) -> None:
+        with self._readers_lock:
+            readers = list(self._readers)
+        for r in readers:
+            r.close()
+
+    def stream(self, request: ChatRequest, cancel: CancelToken | None = None) -> Iterator[StreamItem]:
+        """Generate remotely. Yields Started, text items, Finished; raises EngineError after a failure."""
+        cancel = cancel or CancelToken()
+        state = _StreamState(t0=time.monotonic())
+        started = False
+        in_thinking_wanted = request.enable_thinking and self.info.thinking
+
+        def start(first_is_reasoning: bool) -> Started:
+            nonlocal started
+            started = True
+            thinking = in_thinking_wanted and not first_is_reasoning and not self._splits_reasoning
+            return Started(in_thinking=thinking)
+
+        def finish(stop: str) -> Finished:
+            return Finished(self._usage(request, state, stop))
+
+        body = json.dumps(build_body(request, self.model), ensure_ascii=False).encode("utf-8")
+        reader = _StreamReader(self._ep, body, _headers(self.api_key, json_body=True), self.timeout + 1.0)
+        with self._readers_lock:
+            self._readers.add(reader)
+        reader.start()
+        last_data = time.monotonic()
+        try:
+            while True:
+                if cancel.cancelled:
+                    reader.close()
+                    if not started:
+                        yield start(False)
+                    yield finish("cancelled")
+                    return
+                try:
+                    item = reader.items.get(timeout=_POLL)
+                except queue.Empty:
+                    if time.monotonic() - last_data > self.timeout:
+                        reader.close()
+                        raise _network_error(self._ep, TimeoutError(), self.timeout)
+                    continue
+                last_data = time.monotonic()
+                kind = item[0]
+                if kind == "status":
+                    raise self._status_error(item[1], item[2])
+                if kind == "error":
+                    raise _network_error(self._ep, item[1], self.timeout)
+                if kind == "eof":
+                    if state.finish_reason is None and not state.done:
+                        raise EngineError(
+                            f"The stream from {self._ep.url} ended early: the connection closed before the answer finished.",
+                            "The partial answer was kept; retry to generate it again.",
+                        )
+                    break
+                chunk = _parse_sse_line(item[1])
+                if chunk is None:
+                    continue
+                if chunk == "[DONE]":
+                    state.done = True
+                    break
+                for out in self._handle_chunk(chunk, state):
+                    if not started:
+                        yield start(isinstance(out, ReasoningText))
+                    yield out
+            if not started:
+                yield start(False)
+            if state.tool_calls:  # a server that ended without a finish_reason chunk
+                yield from _tool_call_items(state.tool_calls)
+                state.tool_calls.clear()
+            stop = "length" if state.finish_reason == "length" else "stop"
+            yield finish(stop)
+        except EngineError:
+            reader.close()
+            if not started:
+                yield start(False)
+            yield finish("error")
+            raise
+        finally:
+            reader.close()
+            with self._readers_lock:
+                self._readers.discard(reader)
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def _handle_chunk(self, chunk: dict[str, Any], state: _StreamState) -> Iterator[StreamItem]:
+        if chunk.get("error") and not chunk.get("choices"):
+            err = chunk["error"]
+            msg = err.get("message") if isinstance(err, dict) else str(err)
+            raise EngineError(f"{self._ep.url} reported an error mid-stream: {msg}.", "The partial answer was kept; retry.")
+        if isinstance(chunk.get("usage"), dict):
+            state.usage = chunk["usage"]
+        for choice in chunk.get("choices") or []:
+            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta") or {}
+            reasoning = delta.get("reasoning")
+            if reasoning is None:
+                reasoning = delta.get("reasoning_content")
+            if isinstance(reasoning, str) and reasoning:
+                state.saw_reasoning = True
+                self._splits_reasoning = True
+                state.mark_token()
+                yield ReasoningText(reasoning)
+            content = delta.get("content")
+            if isinstance(content, str) and content:
+                state.mark_token()
+                yield AnswerText(content) if state.saw_reasoning else RawText(content)
+            for frag in delta.get("tool_calls") or []:
+                if isinstance(frag, dict):
+                    self._add_tool_fragment(frag, state)
+            reason = choice.get("finish_reason")
+            if reason:
+                state.finish_reason = reason
+                if state.tool_calls:
+                    yield from _tool_call_items(state.tool_calls)
+                    state.tool_calls.clear()
+
+    @staticmethod
+    def _add_tool_fragment(frag: dict[str, Any], state: _StreamState) -> None:
+        index = frag.get("index")
+        if not isinstance(index, int):
+            index = max(state.tool_calls) if state.tool_calls else 0
+        parts = state.tool_calls.setdefault(index, _ToolCallParts())
+        if frag.get("id"):
+            parts.id = frag["id"]
+        fn = frag.get("function") or {}
+        if isinstance(fn.get("name"), str) and fn["name"] and not parts.name:
+            parts.name = fn["name"]  # sent once, in the first fragment
+        args = fn.get("arguments")
+        if isinstance(args, str) and args:
+            parts.arguments += args
+            state.mark_token()
+        elif isinstance(args, dict):  # a server that sends the whole mapping at once
+            parts.arguments = json.dumps(args, ensure_ascii=False)
+            state.mark_token()
+
+    def _usage(self, request: ChatRequest, state: _StreamState, stop: str) -> Usage:
+        u = state.usage or {}
+        prompt = _int_or_zero(u.get("prompt_tokens"))
+        if not prompt and not u:
+            prompt = self.count_tokens(request)
+        details = u.get("prompt_tokens_details") if isinstance(u.get("prompt_tokens_details"), dict) else {}
+        cached = _int_or_zero(details.get("cached_tokens"))
+        completion = _int_or_zero(u.get("completion_tokens")) if "completion_tokens" in u else state.text_chunks
+        ttft = (state.first_token - state.t0) if state.first_token is not None else 0.0
+        gen_time = (state.last_token - state.first_token) if state.first_token is not None and state.last_token else 0.0
+        evaluated = max(prompt - cached, 0)
+        return Usage(
+            prompt_tokens=prompt,
+            cached_prompt_tokens=cached,
+            completion_tokens=completion,
+            time_to_first_token=ttft,
+            prompt_time=ttft,  # client side we only see request → first token (includes the network)
+            generation_time=gen_time,
+            prompt_tokens_per_second=evaluated / ttft if ttft > 0 else 0.0,
+            generation_tokens_per_second=(completion / gen_time) if gen_time > 0 else 0.0,
+            stop_reason=stop,
+        )
+
+    def _status_error(self, status: int, body: bytes) -> EngineError:
+        detail = _error_text(body)
+        ep = self._ep
+        if status in (401, 403):
+            return _auth_error(ep, status, self.api_key, self.api_key_env, detail)
+        low = detail.lower()
+        model_fault = "model" in low and (status == 404 or self.model.lower() in low)
+        if status in (400, 404, 422) and model_fault:
+            try:
+                served = list_models(ep.url, self.api_key, 10.0, api_key_env=self.api_key_env)
+                names = ", ".join(served) if served else "none"
+            except EngineError:
+                names = "unknown (GET /models failed)"
+            return EngineError(
+                f"{ep.url} does not serve the model {self.model!r} (HTTP {status}).",
+                f"Served models: {names}. Pick one with --model or [remote] model.",
+            )
+        if status == 404:
+            return EngineError(
+                f"{ep.url}/chat/completions was not found (HTTP 404).",
+                "Check the endpoint URL: OpenAI-compatible APIs usually live under /v1.",
+            )
+        if status >= 500:
+            return EngineError(
+                f"Server error from {ep.url} (HTTP {status}): {detail or 'no details'}.",
+                "Check the server's log; retry when it is healthy.",
+            )
+        return EngineError(
+            f"{ep.url} rejected the request (HTTP {status}): {detail or 'no details'}.",
+            "Check the model name and the sampling values the server accepts.",
+        )
+
+
+def _int_or_zero(v: Any) -> int:
+    return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0
+
+
+def _parse_sse_line(line: bytes) -> dict[str, Any] | str | None:
+    """One SSE line → a JSON chunk, "[DONE]", or None (comments, event names, blank lines).
+
+    OpenAI-compatible servers put one whole JSON object on each `data:` line, so each is decoded alone.
+    """
+    text = line.decode("utf-8", "replace").rstrip("\r\n")
+    if not text.startswith("data:"):
+        return None
+    data = text[5:].strip()
+    if not data:
+        return None
+    if data == "[DONE]":
+        return "[DONE]"
+    try:
+        chunk = json.loads(data)
+    except ValueError:
+        return None
+    return chunk if isinstance(chunk, dict) else None
