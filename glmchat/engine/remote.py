@@ -268,7 +268,7 @@ class _StreamReader(threading.Thread):
     """POSTs the request and puts what comes back on a queue, line by line.
 
     Queue items: ("status", code, body) for a non-200 answer, ("line", bytes), ("eof",) and
-    ("error", exc). `close()` (from any thread) shuts the socket so a blocked read returns at once.
+    ("error", exc), or ("closed",) once `close()` was called. `close()` (from any thread) shuts the socket so a blocked read returns at once.
     """
 
     def __init__(self, ep: _Endpoint, body: bytes, headers: dict[str, str], timeout: float):
@@ -288,6 +288,7 @@ class _StreamReader(threading.Thread):
             conn = self.ep.connection(self.timeout)
             with self._lock:
                 if self._closed.is_set():
+                    self.items.put(("closed",))
                     return
                 self._conn = conn
             conn.connect()
@@ -295,6 +296,7 @@ class _StreamReader(threading.Thread):
                 self._sock = conn.sock
                 if self._closed.is_set():
                     self._shutdown()
+                    self.items.put(("closed",))
                     return
             conn.request("POST", self.ep.path + "/chat/completions", body=self.body, headers=self.headers)
             resp = conn.getresponse()
@@ -304,14 +306,13 @@ class _StreamReader(threading.Thread):
             while True:
                 line = resp.readline()
                 if not line:
-                    self.items.put(("eof",))
+                    self.items.put(("closed",) if self._closed.is_set() else ("eof",))
                     return
                 self.items.put(("line", line))
         except http.client.IncompleteRead:
-            self.items.put(("eof",))
+            self.items.put(("closed",) if self._closed.is_set() else ("eof",))
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer thread
-            if not self._closed.is_set():
-                self.items.put(("error", exc))
+            self.items.put(("closed",) if self._closed.is_set() else ("error", exc))
 
     def _shutdown(self) -> None:
         if self._sock is not None:
@@ -458,6 +459,7 @@ class RemoteEngine:
         return max(1, chars // 4)
 
     def close(self) -> None:
+        """End any running stream (it finishes with stop_reason "cancelled"); the engine stays usable."""
         with self._readers_lock:
             readers = list(self._readers)
         for r in readers:
@@ -485,9 +487,10 @@ class RemoteEngine:
             self._readers.add(reader)
         reader.start()
         last_data = time.monotonic()
+        kind_closed = False  # engine.close() from another thread ends the stream like a cancel
         try:
             while True:
-                if cancel.cancelled:
+                if cancel.cancelled or kind_closed:
                     reader.close()
                     if not started:
                         yield start(False)
@@ -502,6 +505,9 @@ class RemoteEngine:
                     continue
                 last_data = time.monotonic()
                 kind = item[0]
+                if kind == "closed":
+                    kind_closed = True
+                    continue
                 if kind == "status":
                     raise self._status_error(item[1], item[2])
                 if kind == "error":
