@@ -1,0 +1,359 @@
+"""GlmStreamParser: GLM-4.7 raw output, in chunks of any size → Thinking / Answer / ToolCall events.
+
+The model writes (its prompt already ended in ``<think>``)::
+
+    reasoning</think>answer<tool_call>NAME<arg_key>K</arg_key><arg_value>V</arg_value>...</tool_call>...
+
+Thinking and answer text go out as soon as they arrive; only a suffix that could be the start of a
+tag is held back. A tool call is emitted once its ``</tool_call>`` arrives, with its arguments typed
+by the tool's JSON schema. The result is the same however the text is cut into chunks.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Iterable, Union
+
+THINK_OPEN = "<think>"
+THINK_CLOSE = "</think>"
+CALL_OPEN = "<tool_call>"
+CALL_CLOSE = "</tool_call>"
+KEY_OPEN = "<arg_key>"
+KEY_CLOSE = "</arg_key>"
+VALUE_OPEN = "<arg_value>"
+VALUE_CLOSE = "</arg_value>"
+
+_WS = " \t\r\n\f\v"
+
+
+@dataclass(slots=True)
+class Thinking:
+    """Reasoning text (inside the ``<think>`` block)."""
+
+    text: str
+
+
+@dataclass(slots=True)
+class Answer:
+    """Visible answer text."""
+
+    text: str
+
+
+@dataclass(slots=True)
+class ToolCall:
+    """A complete tool call; `raw` is its text from ``<tool_call>`` to ``</tool_call>``."""
+
+    name: str
+    arguments: dict[str, Any]
+    raw: str
+
+
+@dataclass(slots=True)
+class IncompleteToolCall:
+    """A call that was cut off or malformed: shown to the user, never executed."""
+
+    name: str | None
+    raw: str
+
+
+Event = Union[Thinking, Answer, ToolCall, IncompleteToolCall]
+
+_THINK, _ANSWER, _CALL = 0, 1, 2
+
+
+def _partial_len(s: str, tag: str) -> int:
+    """Length of the longest suffix of `s` that is a proper prefix of `tag` (0 if none)."""
+    i = s.rfind("<", max(0, len(s) - len(tag) + 1))
+    while i >= 0:
+        if tag.startswith(s[i:]):
+            return len(s) - i
+        i = s.rfind("<", max(0, len(s) - len(tag) + 1), i)
+    return 0
+
+
+def _schema_types(schema: Any) -> set[str]:
+    """The JSON types a parameter schema allows ('any' when it does not say)."""
+    if not isinstance(schema, dict):
+        return {"any"}
+    t = schema.get("type")
+    if isinstance(t, str):
+        return {t}
+    if isinstance(t, list) and t:
+        return {x for x in t if isinstance(x, str)} or {"any"}
+    branches = schema.get("anyOf") or schema.get("oneOf")
+    if isinstance(branches, list) and branches:
+        out: set[str] = set()
+        for b in branches:
+            out |= _schema_types(b)
+        return out
+    enum = schema.get("enum")
+    if isinstance(enum, list) and enum and all(isinstance(v, str) for v in enum):
+        return {"string"}
+    return {"any"}
+
+
+def tool_param_kinds(tools: Iterable[Any] | None) -> dict[str, dict[str, bool]]:
+    """tool name → {parameter → True when its value is kept as a raw string}."""
+    out: dict[str, dict[str, bool]] = {}
+    for tool in tools or ():
+        if not isinstance(tool, dict):
+            continue
+        fn = tool.get("function") if isinstance(tool.get("function"), dict) else tool
+        name = fn.get("name")
+        if not isinstance(name, str):
+            continue
+        params = fn.get("parameters") or {}
+        props = params.get("properties") if isinstance(params, dict) else None
+        kinds: dict[str, bool] = {}
+        if isinstance(props, dict):
+            for key, schema in props.items():
+                types = _schema_types(schema) - {"null"}
+                kinds[str(key)] = types == {"string"}
+        out[name] = kinds
+    return out
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(name)
+
+
+def _json_or_raw(value: str) -> Any:
+    try:
+        return json.loads(value, parse_constant=_reject_constant)
+    except ValueError:
+        return value
+
+
+def _skip_ws(s: str, i: int) -> int:
+    n = len(s)
+    while i < n and s[i] in _WS:
+        i += 1
+    return i
+
+
+def _valid_name(name: str) -> bool:
+    return bool(name) and "<" not in name and ">" not in name and not any(c in _WS for c in name)
+
+
+def parse_call_body(body: str, kinds: dict[str, dict[str, bool]]) -> tuple[str | None, dict[str, Any] | None]:
+    """Split the text between ``<tool_call>`` and ``</tool_call>`` into (name, arguments).
+
+    Returns arguments None when the body is malformed (name None when the name is unusable).
+    """
+    first = body.find(KEY_OPEN)
+    name = (body if first < 0 else body[:first]).strip(_WS)
+    if not _valid_name(name):
+        return None, None
+    if first < 0:
+        return name, {}
+    param_kinds = kinds.get(name, {})
+    args: dict[str, Any] = {}
+    pos, n = first, len(body)
+    while True:
+        pos = _skip_ws(body, pos)
+        if pos == n:
+            return name, args
+        if not body.startswith(KEY_OPEN, pos):
+            return name, None
+        kend = body.find(KEY_CLOSE, pos + len(KEY_OPEN))
+        if kend < 0:
+            return name, None
+        key = body[pos + len(KEY_OPEN) : kend].strip(_WS)
+        pos = _skip_ws(body, kend + len(KEY_CLOSE))
+        if not key or not body.startswith(VALUE_OPEN, pos):
+            return name, None
+        vstart = pos + len(VALUE_OPEN)
+        # The value ends at the first </arg_value> followed by another key or the end of the body,
+        # so a value may itself contain the tag text (e.g. a file about this very format).
+        search = vstart
+        while True:
+            vend = body.find(VALUE_CLOSE, search)
+            if vend < 0:
+                return name, None
+            after = _skip_ws(body, vend + len(VALUE_CLOSE))
+            if after == n or body.startswith(KEY_OPEN, after):
+                break
+            search = vend + 1
+        raw_value = body[vstart:vend]
+        if param_kinds.get(key, False):
+            args[key] = raw_value
+        else:
+            args[key] = _json_or_raw(raw_value)
+        pos = vend + len(VALUE_CLOSE)
+
+
+def _inside_value(body: str) -> bool:
+    """True when `body` ends inside an unclosed ``<arg_value>``."""
+    return body.rfind(VALUE_OPEN) > body.rfind(VALUE_CLOSE)
+
+
+def _merge(events: list[Event]) -> list[Event]:
+    out: list[Event] = []
+    for ev in events:
+        if out and type(ev) is type(out[-1]) and isinstance(ev, (Thinking, Answer)):
+            out[-1] = type(ev)(out[-1].text + ev.text)
+        else:
+            out.append(ev)
+    return out
+
+
+class GlmStreamParser:
+    """Feed raw model text in chunks; get events. Call `finish()` once at the end of the stream.
+
+    `thinking` says whether the prompt ended inside an open ``<think>`` block. With thinking off a
+    ``</think>`` at the very start is dropped, and a ``<think>`` at the very start opens a thinking
+    block (the model chose to reason on its own).
+    """
+
+    def __init__(self, tools: Iterable[Any] | None = None, thinking: bool = True) -> None:
+        self._kinds = tool_param_kinds(tools)
+        self._mode = _THINK if thinking else _ANSWER
+        self._held = ""  # text not emitted yet because it could start a tag
+        self._start = True  # nothing decided yet about the very start of the output
+        self._after_call = False  # in answer mode after a call: whitespace-only text is dropped
+        self._parts: list[str] = []  # tool call text after <tool_call>
+        self._tail = ""  # its last len(CALL_CLOSE) - 1 characters
+        self._search_from = 0  # where to look for </tool_call> in the joined call text
+        self._plain: type | None = None  # fast path: the event type for '<'-free text
+
+    # ---- public ----------------------------------------------------------------------------------
+
+    def feed(self, text: str) -> list[Event]:
+        """Events that `text` completes, adjacent same-kind text merged."""
+        if self._mode == _CALL:
+            if ">" not in text:
+                self._parts.append(text)
+                if len(text) >= len(CALL_CLOSE) - 1:
+                    self._tail = text[1 - len(CALL_CLOSE) :]
+                else:
+                    self._tail = (self._tail + text)[1 - len(CALL_CLOSE) :]
+                return []
+        elif self._plain is not None and "<" not in text:
+            return [self._plain(text)] if text else []
+        events: list[Event] = []
+        self._run(text, events)
+        return _merge(events) if len(events) > 1 else events
+
+    def finish(self) -> list[Event]:
+        """Flush what was held back; a call still open becomes an `IncompleteToolCall`."""
+        events: list[Event] = []
+        held, self._held = self._held, ""
+        if self._mode == _THINK:
+            if held:
+                events.append(Thinking(held))
+        elif self._mode == _ANSWER:
+            if held and not (self._after_call and not held.strip(_WS)):
+                events.append(Answer(held))
+        else:
+            body = "".join(self._parts)
+            self._parts = []
+            first = body.find(KEY_OPEN)
+            name = body[:first].strip(_WS) if first >= 0 else None
+            events.append(IncompleteToolCall(name if name and _valid_name(name) else None, CALL_OPEN + body))
+            self._mode = _ANSWER
+        self._plain = None
+        return events
+
+    # ---- internals -------------------------------------------------------------------------------
+
+    def _run(self, text: str, events: list[Event]) -> None:
+        s = self._held + text if self._held else text
+        self._held = ""
+        self._plain = None
+        while s:
+            if self._mode == _CALL:
+                s = self._feed_call(s, events)
+                continue
+            if self._start:
+                if s.startswith(THINK_OPEN):
+                    self._start = False
+                    self._mode = _THINK
+                    s = s[len(THINK_OPEN) :]
+                    continue
+                if self._mode == _ANSWER and s.startswith(THINK_CLOSE):
+                    self._start = False
+                    s = s[len(THINK_CLOSE) :]
+                    continue
+                if THINK_OPEN.startswith(s) or (self._mode == _ANSWER and THINK_CLOSE.startswith(s)):
+                    self._held = s
+                    return
+                self._start = False
+            if self._mode == _THINK:
+                idx = s.find(THINK_CLOSE)
+                if idx >= 0:
+                    if idx:
+                        events.append(Thinking(s[:idx]))
+                    self._mode = _ANSWER
+                    s = s[idx + len(THINK_CLOSE) :]
+                    continue
+                keep = _partial_len(s, THINK_CLOSE)
+                if keep < len(s):
+                    events.append(Thinking(s[: len(s) - keep]))
+                if keep:
+                    self._held = s[len(s) - keep :]
+                else:
+                    self._plain = Thinking
+                return
+            # answer mode
+            if self._after_call:
+                stripped = s.lstrip(_WS)
+                if not stripped or (len(stripped) < len(CALL_OPEN) and CALL_OPEN.startswith(stripped)):
+                    self._held = s
+                    return
+                if stripped.startswith(CALL_OPEN):
+                    s = stripped
+                else:
+                    self._after_call = False
+            idx = s.find(CALL_OPEN)
+            if idx >= 0:
+                if idx:
+                    events.append(Answer(s[:idx]))
+                self._mode = _CALL
+                self._parts = []
+                self._tail = ""
+                self._search_from = 0
+                s = s[idx + len(CALL_OPEN) :]
+                continue
+            keep = _partial_len(s, CALL_OPEN)
+            if keep < len(s):
+                events.append(Answer(s[: len(s) - keep]))
+            if keep:
+                self._held = s[len(s) - keep :]
+            else:
+                self._plain = Answer
+            return
+
+    def _feed_call(self, s: str, events: list[Event]) -> str:
+        """Add `s` to the open call; emit it when closed. Returns the text after the call."""
+        probe = self._tail + s
+        self._parts.append(s)
+        if CALL_CLOSE not in probe:
+            self._tail = probe[1 - len(CALL_CLOSE) :]
+            return ""
+        body = "".join(self._parts)
+        while True:
+            idx = body.find(CALL_CLOSE, self._search_from)
+            if idx < 0:
+                self._parts = [body]
+                self._search_from = max(0, len(body) - len(CALL_CLOSE) + 1)
+                self._tail = body[1 - len(CALL_CLOSE) :]
+                return ""
+            if _inside_value(body[:idx]):
+                self._search_from = idx + 1
+                continue
+            break
+        inner = body[:idx]
+        raw = CALL_OPEN + inner + CALL_CLOSE
+        name, args = parse_call_body(inner, self._kinds)
+        if args is None:
+            events.append(IncompleteToolCall(name, raw))
+        else:
+            events.append(ToolCall(name, args, raw))  # type: ignore[arg-type]
+        self._parts = []
+        self._tail = ""
+        self._search_from = 0
+        self._mode = _ANSWER
+        self._after_call = True
+        return body[idx + len(CALL_CLOSE) :]

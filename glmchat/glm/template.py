@@ -1,0 +1,119 @@
+"""render_prompt(): a chat template rendered with Hugging Face's Jinja semantics.
+
+Hugging Face renders chat templates in a sandboxed, immutable Jinja environment with
+``trim_blocks`` and ``lstrip_blocks`` on, the loop-controls extension, a ``tojson`` filter that is
+plain ``json.dumps`` (Jinja's own HTML-escapes ``<>&'``, which would corrupt tool schemas), and the
+globals ``raise_exception`` and ``strftime_now``. Templates are compiled once per distinct text.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from glmchat.errors import EngineError
+
+# Tokens that end a GLM-4.7 generation (the model hands the turn back).
+GLM_END_TOKENS = ("<|user|>", "<|observation|>", "<|endoftext|>")
+
+_HINT = "Check the model's chat template (or the messages passed to it)."
+
+
+def _tojson(value: Any, ensure_ascii: bool = False, indent: int | None = None,
+            separators: tuple[str, str] | None = None, sort_keys: bool = False) -> str:
+    """`json.dumps` with Hugging Face's defaults; no HTML escaping."""
+    return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+
+
+def _strftime_now(fmt: str) -> str:
+    return datetime.now().strftime(fmt)
+
+
+class TemplateRefused(Exception):
+    """Raised by the template's own `raise_exception(...)`."""
+
+
+def _raise_exception(message: str) -> None:
+    raise TemplateRefused(str(message))
+
+
+def _generation_extension() -> type:
+    """`{% generation %}...{% endgeneration %}` (used by some HF templates): renders its body."""
+    from jinja2 import nodes
+    from jinja2.ext import Extension
+
+    class GenerationBlock(Extension):
+        tags = {"generation"}
+
+        def parse(self, parser: Any) -> Any:
+            lineno = next(parser.stream).lineno
+            body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
+            return nodes.Scope(body, lineno=lineno)
+
+    return GenerationBlock
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Any:
+    from jinja2.ext import loopcontrols
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = ImmutableSandboxedEnvironment(
+        trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols, _generation_extension()]
+    )
+    env.filters["tojson"] = _tojson
+    env.globals["raise_exception"] = _raise_exception
+    env.globals["strftime_now"] = _strftime_now
+    return env
+
+
+@lru_cache(maxsize=16)
+def _compile(template: str) -> Any:
+    from jinja2 import TemplateSyntaxError
+
+    try:
+        return _environment().from_string(template)
+    except TemplateSyntaxError as exc:
+        raise EngineError(f"The chat template does not compile (line {exc.lineno}: {exc.message}).", _HINT) from None
+
+
+def render_prompt(
+    template: str,
+    messages: list[dict[str, Any]],
+    *,
+    tools: list[dict[str, Any]] | None = None,
+    enable_thinking: bool = True,
+    clear_thinking: bool = True,
+    add_generation_prompt: bool = True,
+    **extra: Any,
+) -> str:
+    """Render `messages` (Hugging Face chat form) with `template`; `extra` adds template variables."""
+    from jinja2 import TemplateError
+
+    compiled = _compile(template)
+    variables = dict(extra)
+    variables.update(
+        messages=messages,
+        tools=tools,
+        enable_thinking=enable_thinking,
+        clear_thinking=clear_thinking,
+        add_generation_prompt=add_generation_prompt,
+    )
+    try:
+        return compiled.render(**variables)
+    except TemplateRefused as exc:
+        raise EngineError(f"The chat template refused the conversation: {exc}.", _HINT) from None
+    except TemplateError as exc:
+        raise EngineError(f"The chat template failed to render: {exc}.", _HINT) from None
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+        raise EngineError(
+            f"The chat template failed to render: {type(exc).__name__}: {exc}.",
+            "Messages must be in chat form; tool-call arguments must be mappings.",
+        ) from None
+
+
+def prompt_opens_thinking(prompt: str) -> bool:
+    """True when the rendered prompt ends with an open ``<think>`` (the model starts reasoning)."""
+    return prompt.rstrip().endswith("<think>")
