@@ -1,0 +1,292 @@
+"""Offload planning: which parts of the model go to the GPU and which stay in system RAM.
+
+A 30B MoE model is fast only when placed well. Per layer the weights split into the *dense* part
+(attention, norms, the shared expert, the router) that every token uses, and the *routed experts*
+(`ffn_{gate,up,down}_exps`, 64 per layer in GLM-4.7-Flash, 4 used per token) that make up ~90% of
+the bytes but are each read rarely. So, in order:
+
+1. everything fits in free VRAM → all layers on the GPU;
+2. an MoE model short of VRAM → keep the routed experts of the first N layers in RAM (llama.cpp's
+   `--n-cpu-moe N`, done through tensor buffer-type overrides) with the smallest N that fits;
+3. still short with every expert in RAM → also put fewer layers on the GPU (`n_gpu_layers`);
+4. no GPU → CPU only (weights memory-mapped).
+
+The KV cache of the configured context and llama.cpp's compute buffers are counted against the
+device they live on. The plan is pure arithmetic over a `ModelLayout`, which comes from a GGUF header
+(`layout_from_gguf`) or, for tests and the README table, from GLM-4.7-Flash's published shape
+(`glm47_flash_layout`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+GIB = 1024**3
+_EXPERT_RE = re.compile(r"^blk\.(\d+)\.ffn_(gate|up|down|gate_up)_exps\b")
+_LAYER_RE = re.compile(r"^blk\.(\d+)\.")
+
+
+@dataclass
+class ModelLayout:
+    n_layers: int
+    dense_bytes: list[int]  # per layer: attention, norms, shared expert, router
+    expert_bytes: list[int]  # per layer: routed experts (0 for dense layers)
+    output_bytes: int  # output head + final norm (on the GPU when all layers are)
+    embd_bytes: int  # token embeddings (llama.cpp keeps them in RAM)
+    kv_bytes_per_token_layer: int  # at f16
+    n_vocab: int = 32000
+    n_ctx_train: int = 0
+    name: str = "model"
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(self.dense_bytes) + sum(self.expert_bytes) + self.output_bytes + self.embd_bytes
+
+    @property
+    def is_moe(self) -> bool:
+        return any(self.expert_bytes)
+
+
+@dataclass
+class OffloadPlan:
+    backend: str
+    n_layers: int
+    n_gpu_layers: int  # llama.cpp's value: layers on the GPU (n_layers + 1 also puts the output head there)
+    cpu_moe_layers: int  # leading layers whose routed experts stay in RAM
+    gpu_bytes: int
+    ram_bytes: int
+    kv_bytes: int
+    vram_budget: int
+    ram_budget: int
+    fits: bool
+    flash_attn: bool
+    reason: str
+    overrides: list[str] = field(default_factory=list)  # regexes of tensors kept in RAM
+
+    @property
+    def gpu_layers_shown(self) -> int:
+        return min(self.n_gpu_layers, self.n_layers)
+
+    def summary(self) -> str:
+        """One line for the status bar and `doctor`."""
+        if self.n_gpu_layers == 0:
+            return "CPU only"
+        text = f"{self.backend} {self.gpu_layers_shown}/{self.n_layers} layers"
+        if self.cpu_moe_layers:
+            text += f", experts of {self.cpu_moe_layers} in RAM"
+        return text
+
+
+def kv_bytes_per_token_layer(meta: dict, arch: str) -> int:
+    """K+V bytes (f16) one token takes in one layer's cache."""
+    get = lambda k, d=None: meta.get(f"{arch}.{k}", d)  # noqa: E731
+    kv_lora = get("attention.kv_lora_rank")
+    if kv_lora:  # MLA: compressed latent (+ rope part) for K; V read from the latent (counted to be safe)
+        rope = get("rope.dimension_count", 64) or 64
+        return (int(kv_lora) + int(rope) + int(kv_lora)) * 2
+    n_embd = int(get("embedding_length", 4096) or 4096)
+    n_head = int(get("attention.head_count", 32) or 32)
+    n_head_kv = get("attention.head_count_kv", n_head) or n_head
+    if isinstance(n_head_kv, list):
+        n_head_kv = max(n_head_kv)
+    k_len = int(get("attention.key_length", n_embd // n_head) or n_embd // n_head)
+    v_len = int(get("attention.value_length", n_embd // n_head) or n_embd // n_head)
+    return int(n_head_kv) * (k_len + v_len) * 2
+
+
+def layout_from_gguf(info) -> ModelLayout:
+    """Build a layout from a parsed GGUF header (glmchat.engine.gguf_meta.GgufInfo)."""
+    arch = info.architecture
+    n_layers = int(info.arch_value("block_count", 0) or 0)
+    dense = [0] * n_layers
+    experts = [0] * n_layers
+    output = embd = 0
+    for t in info.tensors:
+        m = _EXPERT_RE.match(t.name)
+        if m and int(m.group(1)) < n_layers:
+            experts[int(m.group(1))] += t.nbytes
+            continue
+        m = _LAYER_RE.match(t.name)
+        if m and int(m.group(1)) < n_layers:
+            dense[int(m.group(1))] += t.nbytes
+        elif t.name.startswith("token_embd"):
+            embd += t.nbytes
+        else:  # output, output_norm, rope factors, extra (e.g. MTP) blocks
+            output += t.nbytes
+    return ModelLayout(
+        n_layers=n_layers,
+        dense_bytes=dense,
+        expert_bytes=experts,
+        output_bytes=output,
+        embd_bytes=embd,
+        kv_bytes_per_token_layer=kv_bytes_per_token_layer(info.metadata, arch),
+        n_vocab=info.vocab_size or int(info.arch_value("vocab_size", 32000) or 32000),
+        n_ctx_train=int(info.arch_value("context_length", 0) or 0),
+        name=str(info.metadata.get("general.name", info.path.name)),
+    )
+
+
+def glm47_flash_layout(file_bytes: int) -> ModelLayout:
+    """GLM-4.7-Flash's published shape, with bytes scaled to a quant's file size.
+
+    47 layers (1 dense, 46 MoE), hidden 2048, 20 heads, MLA (q_lora 768, kv_lora 512, rope 64,
+    qk_nope 192, v 256), 64 routed experts of width 1536 + 1 shared, dense FFN 10240, vocab 154,880.
+    """
+    hidden, heads, vocab = 2048, 20, 154880
+    attn = hidden * 768 + 768 * heads * (192 + 64) + hidden * (512 + 64) + 512 * heads * (192 + 256) + heads * 256 * hidden
+    norms = 4 * hidden
+    dense_ffn = 3 * hidden * 10240
+    shared = 3 * hidden * 1536
+    router = hidden * 64 + 64
+    routed = 64 * 3 * hidden * 1536
+    params_dense = [attn + norms + (dense_ffn if i == 0 else shared + router) for i in range(47)]
+    params_exp = [0 if i == 0 else routed for i in range(47)]
+    embd = output = vocab * hidden
+    total = sum(params_dense) + sum(params_exp) + embd + output
+    scale = file_bytes / total
+    return ModelLayout(
+        n_layers=47,
+        dense_bytes=[int(p * scale) for p in params_dense],
+        expert_bytes=[int(p * scale) for p in params_exp],
+        output_bytes=int(output * scale),
+        embd_bytes=int(embd * scale),
+        kv_bytes_per_token_layer=(512 + 64 + 512) * 2,
+        n_vocab=vocab,
+        n_ctx_train=202752,
+        name="GLM-4.7-Flash",
+    )
+
+
+KV_TYPE_FACTOR = {"f16": 1.0, "q8_0": 34 / 64, "q4_0": 18 / 64}
+
+
+def compute_buffer_bytes(layout: ModelLayout, n_ctx: int, n_batch: int = 512) -> int:
+    """llama.cpp's scratch buffers: logits for a batch plus attention work space (an estimate)."""
+    return 256 * 1024**2 + n_batch * layout.n_vocab * 4 + n_ctx * 64 * 1024 // 1024
+
+
+def plan_offload(
+    layout: ModelLayout,
+    *,
+    n_ctx: int,
+    vram_free: int,
+    ram_total: int,
+    backend: str = "CUDA",
+    kv_type: str = "f16",
+    gpu_layers: int | str = "auto",
+    cpu_moe: int | str | None = None,
+    vram_reserve: float = 0.05,
+) -> OffloadPlan:
+    """Choose n_gpu_layers and the experts kept in RAM so the GPU part fits in `vram_free`."""
+    n = layout.n_layers
+    kv_layer = int(layout.kv_bytes_per_token_layer * KV_TYPE_FACTOR.get(kv_type, 1.0) * n_ctx)
+    kv_total = kv_layer * n
+    compute = compute_buffer_bytes(layout, n_ctx)
+    ram_budget = int(ram_total * 0.9)
+    budget = int(vram_free * (1 - vram_reserve)) - compute
+
+    def usage(n_gpu: int, moe_cpu: int) -> tuple[int, int]:
+        first_gpu = n - min(n_gpu, n)
+        gpu, ram = 0, layout.embd_bytes
+        for i in range(n):
+            on_gpu = i >= first_gpu
+            exp_on_cpu = i < moe_cpu or not on_gpu
+            if on_gpu:
+                gpu += layout.dense_bytes[i] + kv_layer
+            else:
+                ram += layout.dense_bytes[i] + kv_layer
+            if exp_on_cpu:
+                ram += layout.expert_bytes[i]
+            else:
+                gpu += layout.expert_bytes[i]
+        if n_gpu > n:
+            gpu += layout.output_bytes
+        else:
+            ram += layout.output_bytes
+        if n_gpu:
+            gpu += compute
+        else:
+            ram += compute
+        return gpu, ram
+
+    def make(n_gpu: int, moe_cpu: int, reason: str) -> OffloadPlan:
+        gpu, ram_b = usage(n_gpu, moe_cpu)
+        fits = (n_gpu == 0 or gpu <= int(vram_free * (1 - vram_reserve))) and ram_b <= ram_budget
+        if ram_b > ram_budget:
+            reason += f"; needs {ram_b / GIB:.1f} GiB of RAM, more than the {ram_budget / GIB:.1f} GiB usable: it runs from disk (mmap), slowly"
+        moe_layers = [i for i in range(min(moe_cpu, n)) if layout.expert_bytes[i]]
+        overrides = []
+        if moe_layers and n_gpu:
+            overrides = [r"^blk\.(" + "|".join(map(str, moe_layers)) + r")\.ffn_(gate|up|down|gate_up)_exps\."]
+        return OffloadPlan(
+            backend=backend if n_gpu else "CPU",
+            n_layers=n,
+            n_gpu_layers=n_gpu,
+            cpu_moe_layers=len(moe_layers) if n_gpu else 0,
+            gpu_bytes=gpu if n_gpu else 0,
+            ram_bytes=ram_b,
+            kv_bytes=kv_total,
+            vram_budget=int(vram_free * (1 - vram_reserve)),
+            ram_budget=ram_budget,
+            fits=fits,
+            flash_attn=bool(n_gpu),
+            reason=reason,
+            overrides=overrides,
+        )
+
+    moe_all = n if cpu_moe == "all" else int(cpu_moe or 0)
+    if vram_free <= 0 or gpu_layers == 0:
+        return make(0, 0, "no GPU memory available: CPU only" if vram_free <= 0 else "GPU offload turned off (--gpu-layers 0)")
+    if gpu_layers not in ("auto", None):
+        n_gpu = n + 1 if gpu_layers == "all" else int(gpu_layers)
+        return make(n_gpu, moe_all, f"manual: --gpu-layers {gpu_layers}" + (f", --cpu-moe {cpu_moe}" if cpu_moe else ""))
+    if cpu_moe is not None:
+        return make(n + 1, moe_all, f"manual: --cpu-moe {cpu_moe}")
+
+    full_gpu, _ = usage(n + 1, 0)
+    if full_gpu - compute <= budget:
+        return make(n + 1, 0, f"the whole model fits in {vram_free / GIB:.1f} GiB of free VRAM")
+    if layout.is_moe:
+        for k in range(1, n + 1):
+            gpu, _ = usage(n + 1, k)
+            if gpu - compute <= budget:
+                return make(n + 1, k, f"routed experts of the first {k} layers stay in RAM so the rest fits in {vram_free / GIB:.1f} GiB of VRAM")
+        moe_all = n
+    for n_gpu in range(n, 0, -1):
+        gpu, _ = usage(n_gpu, moe_all)
+        if gpu - compute <= budget:
+            what = "all routed experts in RAM and " if moe_all else ""
+            return make(n_gpu, moe_all, f"{what}{n_gpu} of {n} layers on the GPU fit in {vram_free / GIB:.1f} GiB of VRAM")
+    return make(0, 0, f"{vram_free / GIB:.1f} GiB of VRAM is too little for any layer: CPU only")
+
+
+def largest_context(layout: ModelLayout, *, vram_free: int, ram_total: int, kv_type: str = "f16", backend: str = "CUDA") -> int:
+    """The largest context (multiple of 1024, up to the trained one) whose plan still fits."""
+    hi = layout.n_ctx_train or 131072
+    lo, best = 1024, 0
+    while lo <= hi:
+        mid = (lo + hi) // 2 // 1024 * 1024 or 1024
+        plan = plan_offload(layout, n_ctx=mid, vram_free=vram_free, ram_total=ram_total, kv_type=kv_type, backend=backend)
+        if plan.fits:
+            best, lo = mid, mid + 1024
+        else:
+            hi = mid - 1024
+    return best
+
+
+def plan_table(n_ctx: int = 16384) -> str:
+    """The README's table: the plan for GLM-4.7-Flash quants on common GPU and RAM sizes."""
+    quants = {"UD-Q4_K_XL": 16.31 * GIB, "Q8_0": 29.65 * GIB}
+    rows = ["| quant | VRAM | RAM | plan | on GPU | in RAM |", "| --- | --- | --- | --- | --- | --- |"]
+    for quant, size in quants.items():
+        layout = glm47_flash_layout(int(size))
+        for ram in (32, 64):
+            for vram in (8, 12, 16, 24, 80):
+                p = plan_offload(layout, n_ctx=n_ctx, vram_free=vram * GIB, ram_total=ram * GIB)
+                rows.append(f"| {quant} | {vram} GB | {ram} GB | {p.summary()} | {p.gpu_bytes / GIB:.1f} GiB | {p.ram_bytes / GIB:.1f} GiB |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(plan_table())
