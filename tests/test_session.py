@@ -1,0 +1,149 @@
+"""The session turn loop with a scripted engine: events, thinking modes, history, cancel, errors, context."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from glmchat.engine.base import CancelToken
+from glmchat.engine.scripted import ScriptedEngine
+from glmchat.glm import Answer, Thinking, ToolCall, render_prompt
+from glmchat.session import ChatSession, Notice, TurnFailed, TurnFinished, TurnStarted, message_to_template, thinking_flags
+from glmchat.settings import load_settings
+
+TEMPLATE = (Path(__file__).parent / "fixtures" / "glm47_chat_template.jinja").read_text(encoding="utf-8")
+
+
+def run(session: ChatSession, text: str, cancel: CancelToken | None = None) -> list:
+    return list(session.send(text, cancel))
+
+
+def kinds(events: list) -> list[str]:
+    return [type(e).__name__ for e in events]
+
+
+def test_thinking_and_answer_are_separated():
+    engine = ScriptedEngine(["I should greet.</think>Hello **there**!"])
+    s = ChatSession(engine, load_settings())
+    events = run(s, "hi")
+    assert isinstance(events[0], TurnStarted)
+    thinking = "".join(e.text for e in events if isinstance(e, Thinking))
+    answer = "".join(e.text for e in events if isinstance(e, Answer))
+    assert thinking == "I should greet." and answer == "Hello **there**!"
+    fin = events[-1]
+    assert isinstance(fin, TurnFinished) and fin.status == "complete"
+    assert fin.answer == answer and fin.thinking == thinking
+    assert s.messages[-1] == {"role": "assistant", "content": answer, "reasoning_content": thinking}
+
+
+def test_thinking_modes_reach_the_request_and_the_template():
+    assert thinking_flags("on") == (True, True)
+    assert thinking_flags("off") == (False, True)
+    assert thinking_flags("preserve") == (True, False)
+    engine = ScriptedEngine(["r1</think>a1", "r2</think>a2"])
+    s = ChatSession(engine, load_settings(), thinking="preserve")
+    run(s, "q1")
+    run(s, "q2")
+    req = engine.requests[-1]
+    assert req.enable_thinking and not req.clear_thinking
+    prompt = render_prompt(TEMPLATE, req.messages, enable_thinking=req.enable_thinking, clear_thinking=req.clear_thinking)
+    assert "<|assistant|><think>r1</think>a1" in prompt  # preserved thinking keeps past reasoning
+    s.set_thinking("on")
+    run(s, "q3")
+    req = engine.requests[-1]
+    prompt = render_prompt(TEMPLATE, req.messages, enable_thinking=req.enable_thinking, clear_thinking=req.clear_thinking)
+    assert "<think>r1" not in prompt and "<|assistant|></think>a1" in prompt
+    s.set_thinking("off")
+    events = run(s, "q4")
+    assert not any(isinstance(e, Thinking) for e in events)
+    assert engine.requests[-1].enable_thinking is False
+
+
+def test_profiles_and_tool_profile():
+    settings = load_settings()
+    s = ChatSession(ScriptedEngine(), settings)
+    assert s.profile == "general" and s.sampling().temperature == 1.0
+    s.tools_enabled = True
+    assert s.profile == "tool" and s.sampling().temperature == 0.7  # tools on → tool profile
+    s.set_profile("general")
+    assert s.profile == "general"  # an explicit choice wins
+    s2 = ChatSession(ScriptedEngine(), settings, max_tokens=5, seed=3)
+    assert s2.sampling().max_tokens == 5 and s2.sampling().seed == 3
+
+
+def test_system_prompt_goes_first():
+    engine = ScriptedEngine()
+    s = ChatSession(engine, load_settings(), system_prompt="Be terse.")
+    run(s, "hi")
+    assert engine.requests[0].messages[0] == {"role": "system", "content": "Be terse."}
+
+
+def test_cancel_keeps_the_partial_answer():
+    engine = ScriptedEngine(["</think>" + "word " * 200], chunk_chars=5)
+    s = ChatSession(engine, load_settings(), thinking="on")
+    cancel = CancelToken()
+    events = []
+    for ev in s.send("go", cancel):
+        events.append(ev)
+        if isinstance(ev, Answer) and sum(len(e.text) for e in events if isinstance(e, Answer)) > 20:
+            cancel.cancel()
+    fin = events[-1]
+    assert isinstance(fin, TurnFinished) and fin.status == "cancelled"
+    assert 20 < len(fin.answer) < 1000
+    assert s.messages[-1]["content"] == fin.answer
+    # the session stays usable
+    engine.scripts = ["</think>again"]
+    assert run(s, "more")[-1].answer == "again"
+
+
+def test_engine_error_is_reported_and_partial_kept():
+    engine = ScriptedEngine(["think</think>partial answer that breaks"], chunk_chars=3, fail_after=6)
+    s = ChatSession(engine, load_settings())
+    events = run(s, "hi")
+    assert isinstance(events[-1], TurnFailed) and "failed" in events[-1].message
+    assert s.messages[-1]["role"] == "assistant"
+
+
+def test_retry_and_edit_replace_the_last_exchange():
+    engine = ScriptedEngine(["</think>one", "</think>two", "</think>three"])
+    s = ChatSession(engine, load_settings())
+    run(s, "first")
+    list(s.retry())
+    assert [m["content"] for m in s.messages] == ["first", "two"]
+    list(s.edit_last("changed"))
+    assert [m["content"] for m in s.messages] == ["changed", "three"]
+
+
+def test_full_context_leaves_out_oldest_turns_with_a_notice():
+    engine = ScriptedEngine(["</think>" + "x" * 400], n_ctx=1024)
+    s = ChatSession(engine, load_settings(), system_prompt="SYS")
+    for i in range(6):
+        events = run(s, f"question {i} " + "y" * 300)
+    assert any(isinstance(e, Notice) and "left out" in e.text for e in events)
+    req = engine.requests[-1]
+    assert req.messages[0]["content"] == "SYS"  # never the system prompt
+    assert req.messages[-1]["content"].startswith("question 5")
+    assert engine.count_tokens(req) <= 1024
+    assert len(s.messages) == 12  # everything is still kept
+
+
+def test_a_message_too_long_for_the_context_fails_cleanly():
+    s = ChatSession(ScriptedEngine(n_ctx=300), load_settings())
+    events = run(s, "z" * 5000)
+    assert isinstance(events[-1], TurnFailed) and "too long" in events[-1].message
+
+
+def test_tool_calls_without_tools_enabled_are_shown_not_run():
+    engine = ScriptedEngine(["plan</think>Let me look.<tool_call>read_file<arg_key>path</arg_key><arg_value>a.txt</arg_value></tool_call>"])
+    s = ChatSession(engine, load_settings())
+    events = run(s, "read it")
+    calls = [e for e in events if isinstance(e, ToolCall)]
+    assert calls and calls[0].arguments == {"path": "a.txt"}
+    assert events[-1].tool_calls == [{"name": "read_file", "arguments": {"path": "a.txt"}}]
+
+
+def test_message_to_template_keeps_reasoning_and_argument_mappings():
+    stored = {"role": "assistant", "content": "ok", "reasoning": "why", "tool_calls": [{"id": "c1", "name": "f", "arguments": {"n": 1}}]}
+    m = message_to_template(stored)
+    assert m["reasoning_content"] == "why"
+    assert m["tool_calls"][0]["function"] == {"name": "f", "arguments": {"n": 1}}
+    assert message_to_template({"role": "tool", "content": "out", "tool_call_id": "c1", "name": "f"})["tool_call_id"] == "c1"
