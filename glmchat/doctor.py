@@ -1,0 +1,186 @@
+"""`glmchat doctor`: what this machine, this llama.cpp build and these model files can do.
+
+Builds a plain report (dicts and strings) so the CLI can print it as a table or JSON. Nothing here
+loads model weights: files are judged from their GGUF headers and sizes (and hashed only with
+`verify=True`), plans come from `glmchat.engine.planner`.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from glmchat.engine.devices import MachineInfo, detect
+from glmchat.engine.gguf_meta import GgufFormatError, read_gguf
+from glmchat.engine.planner import GIB, OffloadPlan, largest_context, layout_from_gguf, plan_offload
+
+
+def rebuild_hint(machine: MachineInfo) -> str | None:
+    """How to get GPU support when the installed llama-cpp-python build has none but a GPU is there."""
+    if machine.gpu_offload:
+        return None
+    if shutil.which("nvidia-smi") or Path("/proc/driver/nvidia").exists():
+        return 'An NVIDIA GPU is present but this llama-cpp-python has no CUDA: CMAKE_ARGS="-DGGML_CUDA=on" pip install --force-reinstall --no-cache-dir llama-cpp-python'
+    if sys.platform == "darwin" and platform.machine() == "arm64":
+        return 'Apple silicon without Metal in this build: CMAKE_ARGS="-DGGML_METAL=on" pip install --force-reinstall --no-cache-dir llama-cpp-python'
+    return None
+
+
+def plan_for(path: Path, machine: MachineInfo, n_ctx: int, kv_type: str = "f16", gpu_layers: Any = "auto", cpu_moe: Any = None) -> tuple[OffloadPlan, int]:
+    layout = layout_from_gguf(read_gguf(path))
+    plan = plan_offload(
+        layout,
+        n_ctx=n_ctx,
+        vram_free=machine.vram_free,
+        ram_total=machine.ram_total,
+        backend=machine.backend,
+        kv_type=kv_type,
+        gpu_layers=gpu_layers,
+        cpu_moe=cpu_moe,
+    )
+    best = largest_context(layout, vram_free=machine.vram_free, ram_total=machine.ram_total, kv_type=kv_type, backend=machine.backend)
+    return plan, best
+
+
+def check_file(path: Path, expected_sha256: str | None = None, verify: bool = False) -> dict[str, Any]:
+    """Header and size check of one model file; sha256 against the Hub's when `verify`."""
+    entry: dict[str, Any] = {"path": str(path)}
+    try:
+        info = read_gguf(path)
+    except FileNotFoundError:
+        entry.update(ok=False, problem="missing")
+        return entry
+    except IsADirectoryError:
+        entry.update(ok=False, problem="is a directory")
+        return entry
+    except PermissionError:
+        entry.update(ok=False, problem="not readable (permissions)")
+        return entry
+    except GgufFormatError as exc:
+        entry.update(ok=False, problem=str(exc))
+        return entry
+    entry.update(
+        size=info.file_size,
+        architecture=info.architecture,
+        layers=info.arch_value("block_count"),
+        context_train=info.arch_value("context_length"),
+        ok=not info.truncated,
+    )
+    split = info.metadata.get("split.count")
+    if split and int(split) > 1:
+        entry["split"] = int(split)
+    if info.truncated:
+        entry["problem"] = f"truncated: {info.file_size:,} of {info.data_end:,} bytes"
+    if verify and expected_sha256 and entry["ok"]:
+        import hashlib
+
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 22), b""):
+                h.update(block)
+        entry["sha256_ok"] = h.hexdigest() == expected_sha256
+        entry["ok"] = entry["sha256_ok"]
+        if not entry["ok"]:
+            entry["problem"] = "sha256 does not match the Hub's"
+    return entry
+
+
+def model_files(extra: list[Path], verify: bool = False) -> list[dict[str, Any]]:
+    """The given files plus every downloaded GLM-4.7-Flash quant in the Hugging Face cache."""
+    out = [check_file(p) for p in extra]
+    try:
+        from glmchat import hub
+
+        catalog = hub.Catalog.load(offline=True)
+        for quant in catalog.quants:
+            path = hub.local_model_path(quant.name)
+            if path is None:
+                continue
+            for f in quant.files:
+                fp = path.parent / Path(f.path).name
+                e = check_file(fp, f.sha256, verify)
+                e["quant"] = quant.name
+                out.append(e)
+    except Exception as exc:  # the cache listing is a nicety; never let it break doctor
+        out.append({"path": "(Hugging Face cache)", "ok": True, "problem": f"could not list downloaded quants: {exc}"})
+    return out
+
+
+def report(model: Path | None, n_ctx: int, kv_type: str = "f16", gpu_layers: Any = "auto", cpu_moe: Any = None, verify: bool = False) -> dict[str, Any]:
+    machine = detect()
+    rep: dict[str, Any] = {
+        "glmchat": __import__("glmchat").__version__,
+        "python": sys.version.split()[0],
+        "platform": f"{platform.system()} {platform.machine()}",
+        "llama_cpp_python": machine.llama_cpp_version,
+        "backend": machine.backend,
+        "gpu_offload": machine.gpu_offload,
+        "devices": [d.__dict__ for d in machine.devices],
+        "ram_total": machine.ram_total,
+        "ram_available": machine.ram_available,
+        "physical_cores": machine.physical_cores,
+        "threads": machine.physical_cores,
+        "rebuild_hint": rebuild_hint(machine),
+    }
+    files = model_files([model] if model else [], verify=verify)
+    rep["model_files"] = files
+    target = model
+    if target is None:
+        target = next((Path(f["path"]) for f in files if f.get("ok") and f.get("quant")), None)
+    if target is not None and target.exists():
+        try:
+            plan, best = plan_for(target, machine, n_ctx, kv_type, gpu_layers, cpu_moe)
+            rep["plan"] = {
+                "model": str(target),
+                "n_ctx": n_ctx,
+                "summary": plan.summary(),
+                "reason": plan.reason,
+                "n_gpu_layers": plan.n_gpu_layers,
+                "cpu_moe_layers": plan.cpu_moe_layers,
+                "gpu_bytes": plan.gpu_bytes,
+                "ram_bytes": plan.ram_bytes,
+                "kv_bytes": plan.kv_bytes,
+                "fits": plan.fits,
+                "flash_attn": plan.flash_attn,
+                "largest_context": best,
+            }
+        except (GgufFormatError, OSError) as exc:
+            rep["plan"] = {"model": str(target), "problem": str(exc)}
+    return rep
+
+
+def render(rep: dict[str, Any]) -> str:
+    gib = lambda b: f"{b / GIB:.1f} GiB"  # noqa: E731
+    lines = [
+        f"glmchat {rep['glmchat']} · Python {rep['python']} · {rep['platform']}",
+        f"llama-cpp-python {rep['llama_cpp_python']} · backend {rep['backend']} · GPU offload {'yes' if rep['gpu_offload'] else 'no'}",
+        f"RAM {gib(rep['ram_total'])} ({gib(rep['ram_available'])} available) · {rep['physical_cores']} physical cores → {rep['threads']} threads",
+        "Devices:",
+    ]
+    for d in rep["devices"]:
+        lines.append(f"  {d['name']:<8} {d['kind']:<5} {d['description'][:40]:<40} {gib(d['free'])} free of {gib(d['total'])}")
+    if rep.get("rebuild_hint"):
+        lines.append(f"! {rep['rebuild_hint']}")
+    lines.append("Model files:")
+    if not rep["model_files"]:
+        lines.append("  none downloaded yet (glmchat download, or --model PATH)")
+    for f in rep["model_files"]:
+        status = ("ok" if not f.get("problem") else f"note: {f['problem']}") if f.get("ok") else f"PROBLEM: {f.get('problem')}"
+        label = f"[{f['quant']}] " if f.get("quant") else ""
+        size = f" {gib(f['size'])}" if f.get("size") else ""
+        lines.append(f"  {label}{f['path']}{size} · {f.get('architecture', '?')} · {status}")
+    plan = rep.get("plan")
+    if plan and "summary" in plan:
+        lines += [
+            f"Offload plan for {Path(plan['model']).name} at {plan['n_ctx']:,} tokens: {plan['summary']}",
+            f"  why: {plan['reason']}",
+            f"  GPU {gib(plan['gpu_bytes'])} · RAM {gib(plan['ram_bytes'])} · KV cache {gib(plan['kv_bytes'])} · flash attention {'on' if plan['flash_attn'] else 'off'}",
+            f"  largest context that fits: {plan['largest_context']:,} tokens",
+        ]
+    elif plan:
+        lines.append(f"Offload plan: {plan.get('problem')}")
+    return "\n".join(lines)
