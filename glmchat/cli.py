@@ -43,6 +43,21 @@ ENDPOINT_OPT = typer.Option(None, "--endpoint", help="Use an OpenAI-compatible s
 CTX_OPT = typer.Option(None, "--ctx", help="Context size in tokens (default 16384, up to the model's 202,752).", min=256)
 PROFILE_OPT = typer.Option(None, "--profile", "-p", help="Sampling profile: general, tool, or one from config.toml.")
 VERBOSE_OPT = typer.Option(False, "--verbose", "-v", help="Also show llama.cpp's own log on stderr.")
+GPU_LAYERS_OPT = typer.Option(None, "--gpu-layers", help="Layers on the GPU: a number, auto (planned) or all.")
+CPU_MOE_OPT = typer.Option(None, "--cpu-moe", help="Keep the routed experts of the first N layers (or all) in RAM.")
+
+
+def _apply_placement(settings, gpu_layers: Optional[str], cpu_moe: Optional[str]) -> None:
+    """--gpu-layers / --cpu-moe onto the settings (validated like config.toml values)."""
+    for name, value, words in (("gpu_layers", gpu_layers, ("auto", "all")), ("cpu_moe", cpu_moe, ("all",))):
+        if value is None:
+            continue
+        if value.isdigit():
+            setattr(settings.model, name, int(value))
+        elif value in words:
+            setattr(settings.model, name, value)
+        else:
+            raise UsageError(f"--{name.replace('_', '-')} {value!r} is not valid.", f"Use a number or {' / '.join(words)}.")
 
 
 @app.callback(invoke_without_command=True)
@@ -58,6 +73,8 @@ def root(
     conversation: Optional[int] = typer.Option(None, "--conversation", help="Open conversation ID."),
     tools: bool = typer.Option(False, "--tools", help="Let the model call tools (file reading, edits, shell) with approval."),
     workspace: Optional[Path] = typer.Option(None, "--workspace", help="Directory tools may touch (default: current directory)."),
+    gpu_layers: Optional[str] = GPU_LAYERS_OPT,
+    cpu_moe: Optional[str] = CPU_MOE_OPT,
     verbose: bool = VERBOSE_OPT,
 ) -> None:
     """Open the chat TUI (when no command is given)."""
@@ -69,6 +86,7 @@ def root(
     from glmchat.tui.app import run_app
 
     settings = load_settings()
+    _apply_placement(settings, gpu_layers, cpu_moe)
     if profile:
         settings.profile(profile)
         settings.chat.profile = profile
@@ -121,6 +139,8 @@ def ask(
     tools: bool = typer.Option(False, "--tools", help="Let the model call tools; write/execute tools need --yes."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Allow write and execute tools without asking."),
     workspace: Optional[Path] = typer.Option(None, "--workspace", help="Directory tools may touch (default: current directory)."),
+    gpu_layers: Optional[str] = GPU_LAYERS_OPT,
+    cpu_moe: Optional[str] = CPU_MOE_OPT,
     verbose: bool = VERBOSE_OPT,
 ) -> None:
     """Ask one question headless; the answer streams to stdout."""
@@ -141,6 +161,7 @@ def ask(
     from glmchat.settings import load_settings
 
     settings = load_settings()
+    _apply_placement(settings, gpu_layers, cpu_moe)
     if profile:
         settings.profile(profile)
     store = None

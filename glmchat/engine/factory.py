@@ -66,18 +66,46 @@ def open_engine(
     path = resolve_model_path(settings, model=model, quant=quant, interactive=interactive, download_progress=download_progress)
     from glmchat.engine.local import LocalEngine
 
+    n_ctx = n_ctx or settings.model.n_ctx
+    plan = plan_placement(path, settings, n_ctx)
     load_progress = (lambda f: progress(f, "Loading model…")) if progress else None
-    gpu_layers = settings.model.gpu_layers
     engine = LocalEngine.load(
         path,
-        n_ctx=n_ctx or settings.model.n_ctx,
+        n_ctx=n_ctx,
         n_threads=settings.model.threads,
-        n_gpu_layers=None if gpu_layers in ("auto", "all") else gpu_layers,
-        flash_attn=None if settings.model.flash_attn else False,
+        n_gpu_layers=plan.n_gpu_layers if plan else 0,
+        flash_attn=(plan.flash_attn if plan else None) if settings.model.flash_attn else False,
         kv_cache_type=settings.model.kv_cache_type,
         verbose=verbose,
         progress=load_progress,
+        tensor_overrides=[(pattern, "CPU") for pattern in plan.overrides] if plan else None,
     )
     if engine.info.quant is None:
         engine.info.quant = quant_from_filename(path)
+    if plan is not None:
+        engine.info.details["plan"] = plan.summary()
+        engine.info.details["plan_reason"] = plan.reason
     return engine
+
+
+def plan_placement(path: Path, settings: Settings, n_ctx: int):
+    """The offload plan for this file on this machine (None when the header cannot be read)."""
+    from glmchat.engine.devices import detect
+    from glmchat.engine.gguf_meta import GgufFormatError, read_gguf
+    from glmchat.engine.planner import layout_from_gguf, plan_offload
+
+    machine = detect()
+    try:
+        layout = layout_from_gguf(read_gguf(path))
+    except (GgufFormatError, OSError):
+        return None
+    return plan_offload(
+        layout,
+        n_ctx=n_ctx,
+        vram_free=machine.vram_free if machine.gpu_offload else 0,
+        ram_total=machine.ram_total,
+        backend=machine.backend,
+        kv_type=settings.model.kv_cache_type,
+        gpu_layers=settings.model.gpu_layers,
+        cpu_moe=settings.model.cpu_moe,
+    )
