@@ -345,8 +345,11 @@ class ChatSession:
     def edit_last(self, text: str, cancel: CancelToken | None = None) -> Iterator[SessionEvent]:
         """Replace the last user message with `text`, drop what followed, and generate again."""
         idx = self._last_user_index()
-        self._truncate_after(idx - 1)
-        yield from self.send(text, cancel)
+        self.messages[idx] = {"role": "user", "content": text}
+        if self.store is not None and self.message_ids[idx] is not None:
+            self.store.update_message(self.message_ids[idx], content=text)
+        self._truncate_after(idx)
+        yield from self._run(cancel or CancelToken())
 
     def last_user_text(self) -> str | None:
         try:
@@ -361,9 +364,9 @@ class ChatSession:
         raise GlmchatError("There is no message to retry or edit yet.", "Type a message first.")
 
     def _truncate_after(self, idx: int) -> None:
-        if self.store is not None and self.conversation_id is not None:
-            keep_id = self.message_ids[idx] if idx >= 0 else None
-            self.store.truncate_after(self.conversation_id, keep_id)  # None: drop every message
+        keep_id = self.message_ids[idx]
+        if self.store is not None and self.conversation_id is not None and keep_id is not None:
+            self.store.truncate_after(self.conversation_id, keep_id)
         del self.messages[idx + 1 :]
         del self.message_ids[idx + 1 :]
         self.omitted_messages = min(self.omitted_messages, max(len(self.messages) - 1, 0))
