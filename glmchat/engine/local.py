@@ -1,0 +1,735 @@
+"""The embedded engine: llama.cpp in this process, driven through llama-cpp-python's low-level API.
+
+Why low level: the high-level `Llama.create_completion` does per-token Python work (logits copies,
+stop-string scans, its own bookkeeping) and measured 105-125 tok/s on SmolLM2 where a lean loop over
+`llama_decode` + `llama_sampler_sample` reaches ~155-160 (llama-bench: 159). The loop here makes one
+`llama_decode` per generated token, reuses one `llama_batch`, never copies logits into Python and
+caches each token's text piece.
+
+Sampler chain (built in C for every request, in this order):
+
+1. grammar (only when `request.grammar` is set): `llama_sampler_init_grammar(vocab, gbnf, "root")`.
+   First, so every later stage only ever sees tokens the grammar allows.
+2. repeat penalty (only when != 1.0; GLM's recommendation is 1.0 = off), last 64 tokens.
+3. top_k (only when > 0). Before top_p / min_p on purpose: those sort the candidates, and sorting
+   GLM's 154,880-token vocabulary every token is expensive; top_k 40 cuts it to 40 first.
+   top_k = 0 skips it (exact vLLM / Z.ai semantics, slower).
+4. top_p, 5. min_p (min_keep 1 each), 6. temperature, 7. dist(seed) — a random draw with the seed
+   (`seed=None`: a random seed). temperature <= 0 replaces 4-7 with greedy.
+
+KV-cache prefix reuse: the engine remembers the tokens in its KV cache. A new request keeps the
+longest common prefix, removes the rest (`llama_memory_seq_rm`) and evaluates only the new tokens
+(at least one, so fresh logits exist). Multi-turn chat therefore re-reads only the new turn.
+
+Context: `n_ctx` larger than the model's trained context is clamped to it, with a note in
+`info.details["notes"]`; `n_ctx <= 0` means the trained context. A prompt that does not fit raises
+`EngineError`; generation that fills the context stops with stop_reason "length" (`last_note` says
+why).
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+from glmchat.engine.base import (
+    CancelToken,
+    ChatRequest,
+    EngineInfo,
+    Finished,
+    RawText,
+    SamplingParams,
+    Started,
+    StreamItem,
+    Usage,
+)
+from glmchat.errors import EngineError, ModelError, UsageError
+
+# GLM-4.x end-of-generation tokens; stop on them even where a GGUF fails to mark them as EOG.
+GLM_STOP_TEXTS = ("<|endoftext|>", "<|user|>", "<|observation|>")
+KV_CACHE_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2}  # GGML_TYPE_*
+PENALTY_LAST_N = 64
+DEFAULT_SEED = 0xFFFFFFFF  # LLAMA_DEFAULT_SEED: llama.cpp picks a random seed
+
+
+def physical_cores() -> int:
+    """Physical CPU cores usable by this process (os.cpu_count() when unknown)."""
+    logical = os.cpu_count() or 1
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        usable = logical
+    cores: set[tuple[str, str]] = set()
+    try:
+        phys = core = ""
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key == "physical id":
+                    phys = value.strip()
+                elif key == "core id":
+                    core = value.strip()
+                elif not line.strip():
+                    if core:
+                        cores.add((phys, core))
+                    phys = core = ""
+        if core:
+            cores.add((phys, core))
+    except OSError:
+        pass
+    if not cores:
+        try:
+            import subprocess
+
+            out = subprocess.run(["sysctl", "-n", "hw.perflevel0.physicalcpu"], capture_output=True, text=True, timeout=2)
+            if out.returncode != 0 or not out.stdout.strip():
+                out = subprocess.run(["sysctl", "-n", "hw.physicalcpu"], capture_output=True, text=True, timeout=2)
+            n = int(out.stdout.strip())
+            return max(1, min(n, usable))
+        except (OSError, ValueError, subprocess.SubprocessError):
+            return max(1, usable)
+    return max(1, min(len(cores), usable))
+
+
+class Utf8Stream:
+    """Turns token byte pieces into text, holding back a multi-byte character split across tokens."""
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def feed(self, data: bytes) -> str:
+        return self._decoder.decode(data)
+
+    def flush(self) -> str:
+        """Whatever is left at the end (an incomplete sequence becomes U+FFFD)."""
+        return self._decoder.decode(b"", final=True)
+
+
+def _render_fallback(template: str, **context: Any) -> str:
+    """Minimal Hugging Face-style chat-template rendering, used until glmchat.glm is available."""
+    import json
+
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    def tojson(value: Any, ensure_ascii: bool = False, indent: Any = None, separators: Any = None, sort_keys: bool = False) -> str:
+        return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+
+    def raise_exception(message: str) -> None:
+        raise ValueError(message)
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
+    env.filters["tojson"] = tojson
+    env.globals["raise_exception"] = raise_exception
+    return env.from_string(template).render(**context)
+
+
+def render_chat(template: str, request: ChatRequest, *, bos_token: str = "", eos_token: str = "") -> str:
+    """Render `request` with `template` (glmchat.glm.render_prompt when present)."""
+    try:
+        from glmchat.glm import render_prompt  # type: ignore[attr-defined]
+    except ImportError:
+        render_prompt = None
+    if render_prompt is not None:
+        return render_prompt(
+            template,
+            request.messages,
+            tools=request.tools,
+            enable_thinking=request.enable_thinking,
+            clear_thinking=request.clear_thinking,
+            add_generation_prompt=True,
+            bos_token=bos_token,
+            eos_token=eos_token,
+        )
+    return _render_fallback(
+        template,
+        messages=request.messages,
+        tools=request.tools,
+        enable_thinking=request.enable_thinking,
+        clear_thinking=request.clear_thinking,
+        add_generation_prompt=True,
+        bos_token=bos_token,
+        eos_token=eos_token,
+    )
+
+
+def _backend_devices() -> list[dict[str, Any]]:
+    """ggml's devices as {name, backend, type, free, total}; empty when ggml cannot be asked."""
+    try:
+        from llama_cpp._ggml import libggml as lib
+
+        lib.ggml_backend_dev_count.restype = ctypes.c_size_t
+        lib.ggml_backend_dev_get.argtypes = [ctypes.c_size_t]
+        lib.ggml_backend_dev_get.restype = ctypes.c_void_p
+        lib.ggml_backend_dev_type.argtypes = [ctypes.c_void_p]
+        lib.ggml_backend_dev_type.restype = ctypes.c_int
+        lib.ggml_backend_dev_name.argtypes = [ctypes.c_void_p]
+        lib.ggml_backend_dev_name.restype = ctypes.c_char_p
+        lib.ggml_backend_dev_backend_reg.argtypes = [ctypes.c_void_p]
+        lib.ggml_backend_dev_backend_reg.restype = ctypes.c_void_p
+        lib.ggml_backend_reg_name.argtypes = [ctypes.c_void_p]
+        lib.ggml_backend_reg_name.restype = ctypes.c_char_p
+        lib.ggml_backend_dev_memory.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_t), ctypes.POINTER(ctypes.c_size_t)]
+        lib.ggml_backend_dev_memory.restype = None
+        out = []
+        for i in range(lib.ggml_backend_dev_count()):
+            dev = lib.ggml_backend_dev_get(i)
+            free, total = ctypes.c_size_t(0), ctypes.c_size_t(0)
+            lib.ggml_backend_dev_memory(dev, ctypes.byref(free), ctypes.byref(total))
+            reg = lib.ggml_backend_dev_backend_reg(dev)
+            out.append(
+                {
+                    "name": (lib.ggml_backend_dev_name(dev) or b"").decode(),
+                    "backend": (lib.ggml_backend_reg_name(reg) or b"").decode() if reg else "",
+                    "type": ("cpu", "gpu", "igpu", "accel")[t] if 0 <= (t := lib.ggml_backend_dev_type(dev)) < 4 else str(t),
+                    "free": free.value,
+                    "total": total.value,
+                }
+            )
+        return out
+    except Exception:  # noqa: BLE001 - purely informative
+        return []
+
+
+class _BuftOverride(ctypes.Structure):
+    """struct llama_model_tensor_buft_override { const char * pattern; ggml_backend_buffer_type_t buft; }"""
+
+    _fields_ = [("pattern", ctypes.c_char_p), ("buft", ctypes.c_void_p)]
+
+
+def _tensor_override_array(overrides: Sequence[tuple[str, str]]) -> ctypes.Array[_BuftOverride]:
+    """NULL-terminated override list. Hook for MoE offload plans: only target "CPU" is wired so far."""
+    from llama_cpp._ggml import libggml as lib
+
+    arr = (_BuftOverride * (len(overrides) + 1))()
+    for i, (pattern, target) in enumerate(overrides):
+        if target.upper() != "CPU":
+            raise UsageError(f"Tensor override target {target!r} is not supported.", 'Use "CPU" (keep matching tensors in RAM).')
+        fn = lib.ggml_backend_cpu_buffer_type
+        fn.restype = ctypes.c_void_p
+        arr[i].pattern = pattern.encode()
+        arr[i].buft = fn()
+    return arr
+
+
+class LocalEngine:
+    """llama.cpp in this process. Create with `LocalEngine.load(path, ...)`; one generation at a time."""
+
+    def __init__(self) -> None:  # use load()
+        self.info = EngineInfo(model="")
+        self.last_note: str | None = None  # why the last generation stopped, when not obvious
+        self._model: Any = None
+        self._ctx: Any = None
+        self._vocab: Any = None
+        self._mem: Any = None
+        self._batch: Any = None
+        self._n_batch = 512
+        self._n_ctx = 0
+        self._cached: list[int] = []  # tokens currently in the KV cache (sequence 0), in order
+        self._pieces: dict[int, bytes] = {}
+        self._stop_ids: set[int] = set()
+        self._bos_text = ""
+        self._eos_text = ""
+        self._add_bos = False
+        self._lock = threading.Lock()
+        self._keepalive: list[Any] = []  # ctypes objects llama.cpp may still point to
+        self._llama: Any = None
+
+    # ---- loading -----------------------------------------------------------------------------------
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        n_ctx: int = 16384,
+        n_threads: int | None = None,
+        n_batch: int = 512,
+        n_gpu_layers: int | None = None,
+        flash_attn: bool | None = None,
+        kv_cache_type: str = "f16",
+        verbose: bool = False,
+        progress: Callable[[float], Any] | None = None,
+        tensor_overrides: Sequence[tuple[str, str]] | None = None,
+    ) -> "LocalEngine":
+        """Load a GGUF. Raises ModelError (bad file, too little memory, llama.cpp refused) or UsageError."""
+        from glmchat.engine import gguf_check, llama_log
+
+        if kv_cache_type not in KV_CACHE_TYPES:
+            raise UsageError(f"Unknown KV cache type {kv_cache_type!r}.", f"Use one of: {', '.join(KV_CACHE_TYPES)}.")
+        if n_threads is not None and n_threads < 1:
+            raise UsageError(f"--threads must be at least 1 (got {n_threads}).", "Leave it unset to use the physical cores.")
+        if n_batch < 1:
+            raise UsageError(f"n_batch must be at least 1 (got {n_batch}).", "The default is 512.")
+        model_path = gguf_check.check_model_file(path)
+        header = gguf_check.read_header(model_path)
+
+        import llama_cpp
+
+        log_path = llama_log.install(verbose=verbose)
+        llama_cpp.llama_backend_init()
+
+        notes: list[str] = []
+        n_ctx_train = header.context_length
+        if n_ctx <= 0:
+            n_ctx = n_ctx_train or 4096
+        elif n_ctx_train and n_ctx > n_ctx_train:
+            notes.append(f"context {n_ctx} clamped to the model's trained context {n_ctx_train}")
+            n_ctx = n_ctx_train
+
+        gpu = bool(llama_cpp.llama_supports_gpu_offload())
+        devices = _backend_devices()
+        vram = sum(d["total"] for d in devices if d["type"] in ("gpu", "igpu")) if gpu else 0
+        mem = gguf_check.check_memory(model_path, n_ctx, kv_cache_type=kv_cache_type, vram_bytes=vram, header=header)
+
+        if n_gpu_layers is None:
+            n_gpu_layers = -1 if gpu else 0
+        elif not gpu and n_gpu_layers != 0:
+            notes.append("this llama.cpp build has no GPU support; running on the CPU")
+            n_gpu_layers = 0
+        on_gpu = gpu and n_gpu_layers != 0
+        if flash_attn is None:
+            flash_attn = on_gpu
+        if kv_cache_type != "f16" and not flash_attn:
+            notes.append(f"flash attention turned on (a {kv_cache_type} V cache needs it)")
+            flash_attn = True
+        threads = n_threads or physical_cores()
+
+        self = cls()
+        self._llama = llama_cpp
+        mparams = llama_cpp.llama_model_default_params()
+        mparams.n_gpu_layers = n_gpu_layers
+        if hasattr(mparams, "load_mode"):
+            mparams.load_mode = llama_cpp.LLAMA_LOAD_MODE_MMAP
+        else:  # older bindings
+            mparams.use_mmap = True
+        if progress is not None:
+
+            def _progress(value: float, _user: Any) -> bool:
+                try:
+                    progress(max(0.0, min(1.0, float(value))))
+                except Exception:  # noqa: BLE001 - an exception cannot cross back into C
+                    pass
+                return True
+
+            cb = llama_cpp.llama_progress_callback(_progress)
+            self._keepalive.append(cb)
+            mparams.progress_callback = cb
+        if tensor_overrides:
+            arr = _tensor_override_array(tensor_overrides)
+            self._keepalive.append(arr)
+            mparams.tensor_buft_overrides = ctypes.cast(arr, ctypes.c_void_p)
+
+        t0 = time.perf_counter()
+        model = llama_cpp.llama_model_load_from_file(str(model_path).encode(), mparams)
+        if not model:
+            raise ModelError(f"llama.cpp could not load {model_path}.", f"See the llama.cpp log: {log_path}")
+        self._model = model
+        cparams = llama_cpp.llama_context_default_params()
+        cparams.n_ctx = n_ctx
+        cparams.n_batch = n_batch
+        cparams.n_ubatch = n_batch
+        cparams.n_seq_max = 1
+        cparams.n_threads = threads
+        cparams.n_threads_batch = threads
+        cparams.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attn else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        cparams.type_k = KV_CACHE_TYPES[kv_cache_type]
+        cparams.type_v = KV_CACHE_TYPES[kv_cache_type]
+        cparams.no_perf = True
+        ctx = llama_cpp.llama_init_from_model(model, cparams)
+        if not ctx:
+            llama_cpp.llama_model_free(model)
+            self._model = None
+            raise ModelError(
+                f"llama.cpp could not create a {n_ctx:,}-token context for {model_path.name}.",
+                f"Try a smaller --ctx; details in the llama.cpp log: {log_path}",
+            )
+        self._ctx = ctx
+        load_time = time.perf_counter() - t0
+        self._vocab = llama_cpp.llama_model_get_vocab(model)
+        self._mem = llama_cpp.llama_get_memory(ctx)
+        self._n_ctx = int(llama_cpp.llama_n_ctx(ctx))
+        self._n_batch = n_batch
+        self._batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
+        self._add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
+        self._bos_text = self._token_text(llama_cpp.llama_vocab_bos(self._vocab))
+        self._eos_text = self._token_text(llama_cpp.llama_vocab_eos(self._vocab))
+
+        template = self.meta("tokenizer.chat_template")
+        name = self.meta("general.name") or model_path.stem
+        backend = "CPU"
+        if on_gpu:
+            names = [d["backend"] for d in devices if d["type"] in ("gpu", "igpu") and d["backend"]]
+            backend = names[0] if names else "GPU"
+        self.info = EngineInfo(
+            model=name,
+            path=str(model_path),
+            quant=_quant_from_name(model_path.name),
+            backend=backend,
+            where="local",
+            n_ctx=self._n_ctx,
+            n_ctx_train=int(llama_cpp.llama_model_n_ctx_train(model)),
+            chat_template=template,
+            details={
+                "architecture": self.meta("general.architecture"),
+                "threads": threads,
+                "n_batch": n_batch,
+                "n_gpu_layers": n_gpu_layers,
+                "flash_attn": bool(flash_attn),
+                "kv_cache_type": kv_cache_type,
+                "kv_cache_bytes": mem.kv_bytes,
+                "file_bytes": mem.file_bytes,
+                "load_time": load_time,
+                "log_path": str(log_path),
+                "tensor_overrides": list(tensor_overrides or []),
+                "notes": notes,
+            },
+        )
+        self._stop_ids = self._glm_stop_ids(template)
+        self.info.details["extra_stop_tokens"] = sorted(self._stop_ids)
+        if template:
+            try:
+                probe = ChatRequest(messages=[{"role": "user", "content": "hi"}], enable_thinking=True)
+                self.info.thinking = self.render(probe).rstrip().endswith("<think>")
+            except Exception as exc:  # noqa: BLE001 - a template that cannot render shows up on first use
+                notes.append(f"chat template did not render: {exc}")
+        return self
+
+    def _glm_stop_ids(self, template: str | None) -> set[int]:
+        """GLM's end tokens that this GGUF does not already mark as end-of-generation."""
+        if not template or "<|assistant|>" not in template or "<|observation|>" not in template:
+            return set()
+        extra: set[int] = set()
+        for text in GLM_STOP_TEXTS:
+            ids = self.tokenize(text, add_special=False)
+            if len(ids) == 1 and not self._llama.llama_vocab_is_eog(self._vocab, ids[0]):
+                extra.add(ids[0])
+        return extra
+
+    # ---- small helpers -----------------------------------------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        """A GGUF metadata value as a string (None when absent)."""
+        self._require_open()
+        size = 4096
+        while True:
+            buf = ctypes.create_string_buffer(size)
+            n = self._llama.llama_model_meta_val_str(self._model, key.encode(), buf, size)
+            if n < 0:
+                return None
+            if n < size:
+                return buf.raw[:n].decode("utf-8", errors="replace")
+            size = n + 1
+
+    def _token_text(self, token: int) -> str:
+        if token is None or token < 0:
+            return ""
+        text = self._llama.llama_vocab_get_text(self._vocab, token)
+        return text.decode("utf-8", errors="replace") if text else ""
+
+    def _piece(self, token: int) -> bytes:
+        piece = self._pieces.get(token)
+        if piece is None:
+            buf = ctypes.create_string_buffer(64)
+            n = self._llama.llama_token_to_piece(self._vocab, token, buf, 64, 0, True)
+            if n < 0:
+                buf = ctypes.create_string_buffer(-n)
+                n = self._llama.llama_token_to_piece(self._vocab, token, buf, -n, 0, True)
+            piece = buf.raw[: max(0, n)]
+            self._pieces[token] = piece
+        return piece
+
+    def _require_open(self) -> None:
+        if self._model is None or self._ctx is None:
+            raise EngineError("The local engine is closed.", "Load the model again.")
+
+    def tokenize(self, text: str, *, add_special: bool | None = None) -> list[int]:
+        """Token ids of `text`; special tokens written as text become single tokens.
+
+        `add_special=None`: add BOS when the model wants one and `text` does not start with it.
+        """
+        self._require_open()
+        if add_special is None:
+            add_special = self._add_bos and not (self._bos_text and text.startswith(self._bos_text))
+        data = text.encode("utf-8")
+        cap = len(data) + 8
+        arr = (self._llama.llama_token * cap)()
+        n = self._llama.llama_tokenize(self._vocab, data, len(data), arr, cap, add_special, True)
+        if n < 0:
+            cap = -n
+            arr = (self._llama.llama_token * cap)()
+            n = self._llama.llama_tokenize(self._vocab, data, len(data), arr, cap, add_special, True)
+        if n < 0:
+            raise EngineError("Tokenizing the prompt failed.", "This is a bug; please report it.")
+        return list(arr[:n])
+
+    def render(self, request: ChatRequest) -> str:
+        """The prompt text the chat template makes of `request`."""
+        template = self.info.chat_template
+        if not template:
+            raise EngineError(f"{self.info.model} has no chat template in its GGUF metadata.", "Use a chat (instruct) model.")
+        try:
+            return render_chat(template, request, bos_token=self._bos_text, eos_token=self._eos_text)
+        except Exception as exc:  # noqa: BLE001 - template errors are user-visible, not crashes
+            if isinstance(exc, EngineError):
+                raise
+            raise EngineError(f"The chat template failed to render: {exc}.", "Check the messages (roles, tool-call arguments).") from None
+
+    def count_tokens(self, request: ChatRequest) -> int:
+        return len(self.tokenize(self.render(request)))
+
+    @property
+    def cached_tokens(self) -> list[int]:
+        """The tokens currently held in the KV cache (a copy)."""
+        return list(self._cached)
+
+    def reset_cache(self) -> None:
+        """Forget the KV cache (the next request evaluates its whole prompt)."""
+        self._require_open()
+        self._llama.llama_memory_clear(self._mem, True)
+        self._cached = []
+
+    # ---- sampling ----------------------------------------------------------------------------------
+
+    def build_sampler(self, sampling: SamplingParams, grammar: str | None = None, *, extra_first: Sequence[Any] = ()) -> Any:
+        """A llama.cpp sampler chain for `sampling` (see the module docstring); free with llama_sampler_free.
+
+        `extra_first`: samplers placed at the head of the chain (benchmarks add a logit bias).
+        """
+        lc = self._llama
+        params = lc.llama_sampler_chain_default_params()
+        params.no_perf = True
+        chain = lc.llama_sampler_chain_init(params)
+        try:
+            for s in extra_first:
+                lc.llama_sampler_chain_add(chain, s)
+            if grammar:
+                g = lc.llama_sampler_init_grammar(self._vocab, grammar.encode("utf-8"), b"root")
+                if not g:
+                    raise UsageError("The grammar (GBNF) could not be parsed.", f"See the llama.cpp log: {self.info.details.get('log_path')}")
+                lc.llama_sampler_chain_add(chain, g)
+            if sampling.repeat_penalty != 1.0:
+                lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_penalties(PENALTY_LAST_N, float(sampling.repeat_penalty), 0.0, 0.0))
+            if sampling.temperature <= 0:
+                lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_greedy())
+                return chain
+            if sampling.top_k > 0:
+                lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_top_k(int(sampling.top_k)))
+            if sampling.top_p < 1.0:
+                lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_top_p(float(sampling.top_p), 1))
+            if sampling.min_p > 0.0:
+                lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_min_p(float(sampling.min_p), 1))
+            lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_temp(float(sampling.temperature)))
+            seed = DEFAULT_SEED if sampling.seed is None else int(sampling.seed) & 0xFFFFFFFF
+            lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_dist(seed))
+        except BaseException:
+            lc.llama_sampler_free(chain)
+            raise
+        return chain
+
+    # ---- evaluation --------------------------------------------------------------------------------
+
+    def _decode(self, tokens: Sequence[int], start_pos: int, logits_last: bool) -> int:
+        """Evaluate `tokens` at positions start_pos.. in one llama_decode; returns llama.cpp's code."""
+        b = self._batch
+        n = len(tokens)
+        b.n_tokens = n
+        tok, pos, nseq, seq, logits = b.token, b.pos, b.n_seq_id, b.seq_id, b.logits
+        for i, t in enumerate(tokens):
+            tok[i] = t
+            pos[i] = start_pos + i
+            nseq[i] = 1
+            seq[i][0] = 0
+            logits[i] = 0
+        if logits_last:
+            logits[n - 1] = 1
+        return self._llama.llama_decode(self._ctx, b)
+
+    def _prepare(self, tokens: list[int]) -> int:
+        """Keep the common prefix in the KV cache, drop the rest; returns how many tokens are reused."""
+        n_keep = 0
+        limit = min(len(self._cached), len(tokens) - 1)  # leave one token to evaluate
+        cached = self._cached
+        while n_keep < limit and cached[n_keep] == tokens[n_keep]:
+            n_keep += 1
+        if n_keep < len(cached):
+            if not self._llama.llama_memory_seq_rm(self._mem, 0, n_keep, -1):
+                self._llama.llama_memory_clear(self._mem, True)
+                n_keep = 0
+            del cached[n_keep:]
+        return n_keep
+
+    def _eval_prompt(self, tokens: list[int], n_keep: int) -> None:
+        pos = n_keep
+        total = len(tokens)
+        while pos < total:
+            chunk = tokens[pos : pos + self._n_batch]
+            rc = self._decode(chunk, pos, logits_last=pos + len(chunk) == total)
+            if rc != 0:
+                self.reset_cache()
+                raise EngineError(f"llama.cpp failed evaluating the prompt (llama_decode returned {rc}).", f"See the llama.cpp log: {self.info.details.get('log_path')}")
+            self._cached.extend(chunk)
+            pos += len(chunk)
+
+    # ---- generation --------------------------------------------------------------------------------
+
+    def stream(self, request: ChatRequest, cancel: CancelToken | None = None) -> Iterator[StreamItem]:
+        """Generate for `request`: Started, RawText pieces, Finished (see glmchat.engine.base)."""
+        return self._generate(request, cancel)
+
+    def _generate(self, request: ChatRequest, cancel: CancelToken | None, *, extra_samplers: Sequence[Any] = ()) -> Iterator[StreamItem]:
+        self._require_open()
+        if not self._lock.acquire(blocking=False):
+            raise EngineError("The local engine is already generating.", "Wait for the current answer or cancel it.")
+        try:
+            yield from self._run(request, cancel, extra_samplers)
+        finally:
+            self._lock.release()
+
+    def _run(self, request: ChatRequest, cancel: CancelToken | None, extra_samplers: Sequence[Any]) -> Iterator[StreamItem]:
+        lc = self._llama
+        t_start = time.perf_counter()
+        self.last_note = None
+        prompt = self.render(request)
+        tokens = self.tokenize(prompt)
+        usage = Usage(prompt_tokens=len(tokens))
+        in_thinking = prompt.rstrip().endswith("<think>")
+        if not tokens:
+            raise EngineError("The rendered prompt is empty.", "Send at least one message.")
+        if len(tokens) >= self._n_ctx:
+            usage.stop_reason = "error"
+            yield Started(prompt_tokens=len(tokens), cached_prompt_tokens=0, in_thinking=in_thinking)
+            yield Finished(usage)
+            raise EngineError(
+                f"The conversation is {len(tokens):,} tokens; the context holds {self._n_ctx:,}.",
+                "Start a new conversation, or load the model with a larger --ctx.",
+            )
+        sampler = self.build_sampler(request.sampling, request.grammar, extra_first=extra_samplers)
+        try:
+            n_keep = self._prepare(tokens)
+            usage.cached_prompt_tokens = n_keep
+            yield Started(prompt_tokens=len(tokens), cached_prompt_tokens=n_keep, in_thinking=in_thinking)
+            t_prompt = time.perf_counter()
+            try:
+                self._eval_prompt(tokens, n_keep)
+            except EngineError:
+                usage.stop_reason = "error"
+                yield Finished(usage)
+                raise
+            t_gen = time.perf_counter()
+            usage.prompt_time = t_gen - t_prompt
+            if usage.prompt_time > 0:
+                usage.prompt_tokens_per_second = (len(tokens) - n_keep) / usage.prompt_time
+            yield from self._sample_loop(request.sampling, sampler, cancel, usage, t_start, t_gen)
+        finally:
+            lc.llama_sampler_free(sampler)
+
+    def _sample_loop(
+        self, sampling: SamplingParams, sampler: Any, cancel: CancelToken | None, usage: Usage, t_start: float, t_gen: float
+    ) -> Iterator[StreamItem]:
+        lc = self._llama
+        ctx, vocab, batch = self._ctx, self._vocab, self._batch
+        sample, is_eog, decode = lc.llama_sampler_sample, lc.llama_vocab_is_eog, lc.llama_decode
+        tok_arr, pos_arr, nseq_arr, seq_arr, logit_arr = batch.token, batch.pos, batch.n_seq_id, batch.seq_id, batch.logits
+        nseq_arr[0] = 1
+        seq_arr[0][0] = 0
+        logit_arr[0] = 1
+        pieces, piece_of = self._pieces, self._piece
+        stop_ids = self._stop_ids
+        cached = self._cached
+        n_ctx = self._n_ctx
+        max_tokens = sampling.max_tokens
+        utf8 = Utf8Stream()
+        n_out = 0
+        t_last = t_gen
+        stop = "stop"
+        error: EngineError | None = None
+        while True:
+            if cancel is not None and cancel.cancelled:
+                stop = "cancelled"
+                break
+            token = sample(sampler, ctx, -1)
+            if token in stop_ids or is_eog(vocab, token):
+                break
+            n_out += 1
+            piece = pieces.get(token)
+            if piece is None:
+                piece = piece_of(token)
+            text = utf8.feed(piece)
+            t_last = time.perf_counter()
+            if n_out == 1:
+                usage.time_to_first_token = t_last - t_start
+            if text:
+                yield RawText(text)
+            if max_tokens is not None and n_out >= max_tokens:
+                stop = "length"
+                break
+            if len(cached) >= n_ctx:
+                stop = "length"
+                self.last_note = f"the context is full ({n_ctx:,} tokens)"
+                break
+            if cancel is not None and cancel.cancelled:
+                stop = "cancelled"
+                break
+            batch.n_tokens = 1
+            tok_arr[0] = token
+            pos_arr[0] = len(cached)
+            rc = decode(ctx, batch)
+            if rc != 0:
+                if rc == 1:
+                    stop = "length"
+                    self.last_note = "no room left in the KV cache"
+                else:
+                    stop = "error"
+                    self.reset_cache()
+                    error = EngineError(f"llama.cpp failed while generating (llama_decode returned {rc}).", f"See the llama.cpp log: {self.info.details.get('log_path')}")
+                break
+            cached.append(token)
+        rest = utf8.flush()
+        if rest:
+            yield RawText(rest)
+        usage.completion_tokens = n_out
+        usage.stop_reason = stop
+        usage.generation_time = t_last - t_gen if n_out else 0.0
+        if usage.generation_time > 0:
+            usage.generation_tokens_per_second = n_out / usage.generation_time
+        yield Finished(usage)
+        if error is not None:
+            raise error
+
+    # ---- teardown ----------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Free the context, the batch and the model. Safe to call twice."""
+        lc = self._llama
+        if lc is None:
+            return
+        if self._batch is not None:
+            lc.llama_batch_free(self._batch)
+            self._batch = None
+        if self._ctx is not None:
+            lc.llama_free(self._ctx)
+            self._ctx = None
+        if self._model is not None:
+            lc.llama_model_free(self._model)
+            self._model = None
+        self._cached = []
+
+    def __enter__(self) -> "LocalEngine":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _quant_from_name(name: str) -> str | None:
+    """'GLM-4.7-Flash-UD-Q4_K_XL.gguf' → 'UD-Q4_K_XL' (None when the name carries no quant)."""
+    import re
+
+    m = re.search(r"((?:UD-)?(?:I?Q\d[\w]*|BF16|F16|F32))(?:-\d{5}-of-\d{5})?\.gguf$", name, re.IGNORECASE)
+    return m.group(1) if m else None
