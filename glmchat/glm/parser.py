@@ -222,16 +222,14 @@ class GlmStreamParser:
 
     def feed(self, text: str) -> list[Event]:
         """Events that `text` completes, adjacent same-kind text merged."""
-        if self._mode == _CALL:
-            if ">" not in text:
-                self._parts.append(text)
-                if len(text) >= len(CALL_CLOSE) - 1:
-                    self._tail = text[1 - len(CALL_CLOSE) :]
-                else:
-                    self._tail = (self._tail + text)[1 - len(CALL_CLOSE) :]
-                return []
-        elif self._plain is not None and "<" not in text:
-            return [self._plain(text)] if text else []
+        plain = self._plain
+        if plain is not None:
+            if "<" not in text:
+                return [plain(text)] if text else []
+        elif self._mode == _CALL and ">" not in text:
+            self._parts.append(text)
+            self._tail = (self._tail + text)[-11:]  # len(CALL_CLOSE) - 1
+            return []
         events: list[Event] = []
         self._run(text, events)
         return _merge(events) if len(events) > 1 else events
