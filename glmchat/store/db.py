@@ -1,0 +1,635 @@
+"""The conversation store: one SQLite file (WAL), safe for several threads and several processes.
+
+Every operation runs in its own transaction on a pooled connection (one per concurrent caller), so a
+writer thread and UI reads never wait on each other inside this process. Writes start with
+BEGIN IMMEDIATE and are retried on SQLITE_BUSY until `lock_timeout` runs out, so two glmchat
+processes writing at once both succeed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator, TypeVar
+
+from glmchat.errors import UsageError
+from glmchat.store import export as _export
+from glmchat.store import migrations
+from glmchat.store.errors import NotFoundError, StoreError
+from glmchat.store.liveness import writer_alive, writer_info
+from glmchat.store.models import ROLES, STATUSES, Conversation, Message, SearchHit, normalize_tool_calls
+from glmchat.store.titles import auto_title
+
+T = TypeVar("T")
+
+BUSY_TIMEOUT_MS = 10_000
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_CORRUPT, _SQLITE_NOTADB = 5, 6, 11, 26
+
+CONVERSATION_COLUMNS = ("title", "model", "quant", "profile", "thinking_mode", "system_prompt", "settings")
+MESSAGE_COLUMNS = ("content", "reasoning", "tool_calls", "tool_call_id", "name", "status", "usage", "meta")
+
+_CONV_SELECT = """
+    SELECT c.id, c.title, c.created_at, c.updated_at, c.model, c.quant, c.profile, c.thinking_mode,
+           c.system_prompt, c.settings,
+           (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id) AS message_count,
+           c.last_activity
+    FROM conversations c
+"""
+_MSG_SELECT = """
+    SELECT id, conversation_id, seq, role, content, reasoning, tool_calls, tool_call_id, name, status,
+           usage, created_at, meta
+    FROM messages
+"""
+
+
+def _errcode(exc: sqlite3.Error) -> int | None:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code & 0xFF if isinstance(code, int) else None
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    code = _errcode(exc)
+    if code is not None:
+        return code in (_SQLITE_BUSY, _SQLITE_LOCKED)
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _is_corrupt(exc: sqlite3.Error) -> bool:
+    code = _errcode(exc)
+    if code is not None:
+        return code in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    text = str(exc).lower()
+    return "not a database" in text or "malformed" in text
+
+
+def _dumps(value: Any) -> str | None:
+    if value is None:
+        return None
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _loads(text: str | None, default: Any = None) -> Any:
+    if text is None or text == "":
+        return default
+    try:
+        return json.loads(text)
+    except ValueError:
+        return default
+
+
+def _usage_dict(usage: Any) -> dict[str, Any] | None:
+    """Accept a plain mapping or an object with `to_dict()` (e.g. glmchat.engine.base.Usage)."""
+    if usage is None:
+        return None
+    if hasattr(usage, "to_dict"):
+        usage = usage.to_dict()
+    if not isinstance(usage, dict):
+        raise ValueError("usage must be a mapping")
+    return dict(usage)
+
+
+def _row_conversation(row: tuple) -> Conversation:
+    return Conversation(
+        id=row[0], title=row[1] or "", created_at=row[2], updated_at=row[3], model=row[4], quant=row[5],
+        profile=row[6], thinking_mode=row[7], system_prompt=row[8], settings=_loads(row[9], {}),
+        message_count=row[10], last_activity=row[11],
+    )
+
+
+def _row_message(row: tuple) -> Message:
+    return Message(
+        id=row[0], conversation_id=row[1], seq=row[2], role=row[3], content=row[4], reasoning=row[5],
+        tool_calls=_loads(row[6]), tool_call_id=row[7], name=row[8], status=row[9], usage=_loads(row[10]),
+        created_at=row[11], meta=_loads(row[12], {}),
+    )
+
+
+def _fts_query(text: str) -> str | None:
+    """User words → an FTS5 query: every word must occur; the last one may be a prefix."""
+    import re
+
+    words = re.findall(r"\w+", text)
+    if not words:
+        return None
+    parts = [f'"{w}"' for w in words]
+    parts[-1] += "*"
+    return " ".join(parts)
+
+
+class Store:
+    """Conversations and their messages in SQLite. Open once per process; close() when done."""
+
+    def __init__(self, path: Path | str | None = None, *, lock_timeout: float = 30.0):
+        if path is None:
+            from glmchat.settings import db_path
+
+            path = db_path()
+        self.path = Path(path).expanduser()
+        self.lock_timeout = lock_timeout
+        self.notice: str | None = None  # shown once by the UI/CLI (e.g. "the old file was moved aside")
+        self.recovered: list[int] = []  # ids of messages marked interrupted at open
+        self._pool_lock = threading.Lock()
+        self._idle: list[sqlite3.Connection] = []
+        self._all: list[sqlite3.Connection] = []
+        self._closed = False
+        self._open()
+
+    # ---- opening --------------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                               check_same_thread=False)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreError(f"Cannot switch {self.path} to WAL mode (it stays in {mode!r}).",
+                                 "Put the data directory on a local disk (GLMCHAT_DATA_DIR).")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        except BaseException:
+            conn.close()
+            raise
+        with self._pool_lock:
+            self._all.append(conn)
+        return conn
+
+    def _open(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"Cannot create {self.path.parent}: {exc.strerror or exc}.",
+                             "Check the permissions, or set GLMCHAT_DATA_DIR to a writable folder.") from None
+        if self.path.exists() and not os.access(self.path, os.R_OK | os.W_OK):
+            self._move_aside("it cannot be read and written")
+        try:
+            self._prepare()
+        except StoreError:
+            self._close_all()
+            raise
+        except sqlite3.DatabaseError as exc:
+            if not _is_corrupt(exc):
+                self._close_all()
+                raise self._translate(exc) from None
+            self._close_all()
+            self._move_aside(f"it is damaged ({exc})")
+            try:
+                self._prepare()
+            except StoreError:
+                self._close_all()
+                raise
+            except sqlite3.DatabaseError as exc2:
+                self._close_all()
+                raise self._translate(exc2) from None
+
+    def _prepare(self) -> None:
+        """Check the version, run pending migrations, then mark crashed streams interrupted."""
+        conn = self._connect()
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # reads the schema: detects damage
+        self._check_version(migrations.user_version(conn))
+        self._idle.append(conn)
+        if migrations.user_version(conn) < migrations.SCHEMA_VERSION:
+            self._tx(self._migrate)
+        self.recovered = self._tx(self._recover_partials)
+
+    def _check_version(self, version: int) -> None:
+        if version > migrations.SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} was made by a newer glmchat (schema {version}; this version knows up to "
+                f"{migrations.SCHEMA_VERSION}).",
+                "Upgrade glmchat, or point GLMCHAT_DATA_DIR elsewhere to start a separate history.",
+            )
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        self._check_version(migrations.user_version(conn))  # another process may have migrated meanwhile
+        for number, fn in migrations.pending(conn):
+            migrations.apply(conn, number, fn)
+
+    def _recover_partials(self, conn: sqlite3.Connection) -> list[int]:
+        dead: list[int] = []
+        for msg_id, meta_text in conn.execute("SELECT id, meta FROM messages WHERE status = 'partial'").fetchall():
+            meta = _loads(meta_text, {})
+            if writer_alive(meta.get("writer")):
+                continue
+            meta.pop("writer", None)
+            conn.execute("UPDATE messages SET status = 'interrupted', meta = ? WHERE id = ?", (_dumps(meta), msg_id))
+            dead.append(msg_id)
+        return dead
+
+    def _move_aside(self, why: str) -> None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        n = 1
+        while target.exists():
+            n += 1
+            target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
+        try:
+            os.replace(self.path, target)
+            for suffix in ("-wal", "-shm"):
+                side = Path(str(self.path) + suffix)
+                if side.exists():
+                    os.replace(side, Path(str(target) + suffix))
+        except OSError as exc:
+            raise StoreError(f"{self.path} is unusable ({why}) and could not be moved aside: {exc.strerror or exc}.",
+                             f"Move or remove it yourself, then start glmchat again.") from None
+        self.notice = (f"The conversation database {self.path} was unusable ({why}); it was moved to "
+                       f"{target.name} and a new one was started.")
+
+    # ---- connections and transactions ---------------------------------------------------------
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        with self._pool_lock:
+            if self._closed:
+                raise StoreError("The conversation store is closed.", "Open a new Store.")
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = self._connect()
+        try:
+            yield conn
+        finally:
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            with self._pool_lock:
+                if self._closed or len(self._idle) >= 4:
+                    self._all.remove(conn)
+                    conn.close()
+                else:
+                    self._idle.append(conn)
+
+    def _translate(self, exc: sqlite3.Error) -> StoreError:
+        if _is_busy(exc):
+            return StoreError(f"The conversation database {self.path} stayed locked for {self.lock_timeout:.0f} s.",
+                              "Another program holds it; close other glmchat windows and try again.")
+        if _is_corrupt(exc):
+            return StoreError(f"The conversation database {self.path} is damaged ({exc}).",
+                              "Quit glmchat and move the file aside; a fresh one is started on the next run.")
+        if "full" in str(exc).lower():
+            return StoreError(f"Cannot write {self.path}: the disk is full.", "Free some space and try again.")
+        return StoreError(f"Conversation database error on {self.path}: {exc}.",
+                          "Check the file's permissions and the disk.")
+
+    def _tx(self, fn: Callable[[sqlite3.Connection], T], write: bool = True) -> T:
+        """Run `fn` in one transaction, retrying the whole transaction while the database is busy."""
+        deadline = time.monotonic() + self.lock_timeout
+        delay = 0.002
+        while True:
+            try:
+                with self._connection() as conn:
+                    conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                    result = fn(conn)
+                    conn.execute("COMMIT")
+                    return result
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() >= deadline:
+                    raise self._translate(exc) from None
+            except sqlite3.DatabaseError as exc:
+                raise self._translate(exc) from None
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 0.2)
+
+    def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return self._tx(fn, write=False)
+
+    def _close_all(self) -> None:
+        with self._pool_lock:
+            conns, self._all, self._idle = self._all, [], []
+        for conn in conns:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+
+    def close(self) -> None:
+        """Close every connection. Further calls raise StoreError."""
+        with self._pool_lock:
+            self._closed = True
+        self._close_all()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- lookups used inside transactions -----------------------------------------------------
+
+    @staticmethod
+    def _conv(conn: sqlite3.Connection, conv_id: int) -> Conversation:
+        row = conn.execute(_CONV_SELECT + " WHERE c.id = ?", (conv_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"No conversation {conv_id}.", "`glmchat history list` shows the conversations.")
+        return _row_conversation(row)
+
+    @staticmethod
+    def _msg(conn: sqlite3.Connection, msg_id: int) -> Message:
+        row = conn.execute(_MSG_SELECT + " WHERE id = ?", (msg_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"No message {msg_id}.", "It may have been deleted; reload the conversation.")
+        return _row_message(row)
+
+    @staticmethod
+    def _touch(conn: sqlite3.Connection, conv_id: int, now: float, activity: bool = True) -> None:
+        if activity:
+            conn.execute("UPDATE conversations SET updated_at = ?, last_activity = ? WHERE id = ?", (now, now, conv_id))
+        else:
+            conn.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conv_id))
+
+    # ---- conversations --------------------------------------------------------------------------
+
+    def create_conversation(self, title: str | None = None, model: str | None = None, quant: str | None = None,
+                            profile: str | None = None, thinking_mode: str = "on", system_prompt: str | None = None,
+                            settings: dict[str, Any] | None = None) -> Conversation:
+        now = time.time()
+
+        def run(conn: sqlite3.Connection) -> Conversation:
+            cur = conn.execute(
+                "INSERT INTO conversations (title, created_at, updated_at, last_activity, model, quant, profile,"
+                " thinking_mode, system_prompt, settings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                ((title or "").strip(), now, now, now, model, quant, profile, thinking_mode, system_prompt,
+                 _dumps(dict(settings or {}))),
+            )
+            return self._conv(conn, cur.lastrowid)
+
+        return self._tx(run)
+
+    def list_conversations(self, limit: int | None = None, query: str | None = None) -> list[Conversation]:
+        """Most recent activity first; `query` keeps those whose title contains it (any case)."""
+        sql = _CONV_SELECT
+        args: list[Any] = []
+        if query:
+            escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            sql += " WHERE c.title LIKE ? ESCAPE '\\'"
+            args.append(f"%{escaped}%")
+        sql += " ORDER BY c.last_activity DESC, c.id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(int(limit))
+        return self._read(lambda conn: [_row_conversation(r) for r in conn.execute(sql, args).fetchall()])
+
+    def get_conversation(self, conv_id: int) -> Conversation:
+        return self._read(lambda conn: self._conv(conn, conv_id))
+
+    def most_recent(self) -> Conversation | None:
+        found = self.list_conversations(limit=1)
+        return found[0] if found else None
+
+    def update_conversation(self, conv_id: int, **fields: Any) -> Conversation:
+        """Change any of: title, model, quant, profile, thinking_mode, system_prompt, settings."""
+        unknown = set(fields) - set(CONVERSATION_COLUMNS)
+        if unknown:
+            raise TypeError(f"update_conversation() got unknown fields: {', '.join(sorted(unknown))}")
+        if "settings" in fields:
+            fields["settings"] = _dumps(dict(fields["settings"] or {}))
+        if "title" in fields:
+            fields["title"] = (fields["title"] or "").strip()
+        now = time.time()
+
+        def run(conn: sqlite3.Connection) -> Conversation:
+            self._conv(conn, conv_id)
+            if fields:
+                sets = ", ".join(f"{k} = ?" for k in fields)
+                conn.execute(f"UPDATE conversations SET {sets} WHERE id = ?", [*fields.values(), conv_id])
+            self._touch(conn, conv_id, now, activity=False)
+            return self._conv(conn, conv_id)
+
+        return self._tx(run)
+
+    def rename(self, conv_id: int, title: str) -> Conversation:
+        if not title or not title.strip():
+            raise UsageError("A conversation title cannot be empty.", "Give a title with at least one character.")
+        return self.update_conversation(conv_id, title=title)
+
+    def delete(self, conv_id: int) -> None:
+        """Delete a conversation and all its messages."""
+
+        def run(conn: sqlite3.Connection) -> None:
+            if conn.execute("DELETE FROM conversations WHERE id = ?", (conv_id,)).rowcount == 0:
+                raise NotFoundError(f"No conversation {conv_id}.", "`glmchat history list` shows the conversations.")
+
+        self._tx(run)
+
+    # ---- messages -------------------------------------------------------------------------------
+
+    def messages(self, conv_id: int) -> list[Message]:
+        def run(conn: sqlite3.Connection) -> list[Message]:
+            self._conv(conn, conv_id)
+            rows = conn.execute(_MSG_SELECT + " WHERE conversation_id = ? ORDER BY seq", (conv_id,)).fetchall()
+            return [_row_message(r) for r in rows]
+
+        return self._read(run)
+
+    def get_message(self, msg_id: int) -> Message:
+        return self._read(lambda conn: self._msg(conn, msg_id))
+
+    def add_message(self, conv_id: int, role: str, content: str = "", *, reasoning: str | None = None,
+                    tool_calls: list[dict[str, Any]] | None = None, tool_call_id: str | None = None,
+                    name: str | None = None, status: str = "complete", usage: Any = None,
+                    meta: dict[str, Any] | None = None) -> Message:
+        """Append a message; the first user message titles an untitled conversation."""
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}, not {role!r}")
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, not {status!r}")
+        calls = normalize_tool_calls(tool_calls)
+        meta = dict(meta or {})
+        if status == "partial":
+            meta.setdefault("writer", writer_info())
+        usage_d = _usage_dict(usage)
+        now = time.time()
+
+        def run(conn: sqlite3.Connection) -> Message:
+            conv = self._conv(conn, conv_id)
+            seq = conn.execute("SELECT coalesce(max(seq), 0) + 1 FROM messages WHERE conversation_id = ?",
+                               (conv_id,)).fetchone()[0]
+            cur = conn.execute(
+                "INSERT INTO messages (conversation_id, seq, role, content, reasoning, tool_calls, tool_call_id,"
+                " name, status, usage, created_at, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (conv_id, seq, role, content or "", reasoning, _dumps(calls), tool_call_id, name, status,
+                 _dumps(usage_d), now, _dumps(meta)),
+            )
+            self._touch(conn, conv_id, now)
+            if role == "user" and not conv.title and (content or "").strip():
+                conn.execute("UPDATE conversations SET title = ? WHERE id = ?", (auto_title(content), conv_id))
+            return self._msg(conn, cur.lastrowid)
+
+        return self._tx(run)
+
+    def update_message(self, msg_id: int, **fields: Any) -> Message:
+        """Change any of: content, reasoning, tool_calls, tool_call_id, name, status, usage, meta."""
+        unknown = set(fields) - set(MESSAGE_COLUMNS)
+        if unknown:
+            raise TypeError(f"update_message() got unknown fields: {', '.join(sorted(unknown))}")
+        if "status" in fields and fields["status"] not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, not {fields['status']!r}")
+        values = dict(fields)
+        if "tool_calls" in values:
+            values["tool_calls"] = _dumps(normalize_tool_calls(values["tool_calls"]))
+        if "usage" in values:
+            values["usage"] = _dumps(_usage_dict(values["usage"]))
+        if "content" in values:
+            values["content"] = values["content"] or ""
+        now = time.time()
+
+        def run(conn: sqlite3.Connection) -> Message:
+            old = self._msg(conn, msg_id)
+            row = dict(values)
+            if "meta" in row or ("status" in row and row["status"] != "partial"):
+                meta = dict(fields["meta"]) if "meta" in fields else dict(old.meta)
+                if row.get("status", old.status) != "partial":
+                    meta.pop("writer", None)
+                row["meta"] = _dumps(meta)
+            if row:
+                sets = ", ".join(f"{k} = ?" for k in row)
+                conn.execute(f"UPDATE messages SET {sets} WHERE id = ?", [*row.values(), msg_id])
+            self._touch(conn, old.conversation_id, now)
+            return self._msg(conn, msg_id)
+
+        return self._tx(run)
+
+    def _save_stream(self, msg_id: int, content: str, reasoning: str | None,
+                     tool_calls: list[dict[str, Any]] | None) -> None:
+        """The StreamWriter's periodic save: text only, no read-back."""
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE messages SET content = ?, reasoning = ?, tool_calls = ? WHERE id = ?",
+                         (content, reasoning, _dumps(tool_calls), msg_id))
+
+        self._tx(run)
+
+    def stream_writer(self, conv_id: int, role: str = "assistant", min_interval: float = 1.0,
+                      *, background: bool = True) -> "StreamWriter":
+        """Start a message that fills in while it streams (status 'partial' until finish())."""
+        from glmchat.store.writer import StreamWriter
+
+        msg = self.add_message(conv_id, role, "", status="partial")
+        return StreamWriter(self, msg, min_interval=min_interval, background=background)
+
+    def truncate_after(self, conv_id: int, message_id: int) -> int:
+        """Delete every message after `message_id` (for retry and edit); returns how many went."""
+        now = time.time()
+
+        def run(conn: sqlite3.Connection) -> int:
+            self._conv(conn, conv_id)
+            seq = self._seq_in(conn, conv_id, message_id)
+            n = conn.execute("DELETE FROM messages WHERE conversation_id = ? AND seq > ?", (conv_id, seq)).rowcount
+            self._touch(conn, conv_id, now)
+            return n
+
+        return self._tx(run)
+
+    def _seq_in(self, conn: sqlite3.Connection, conv_id: int, message_id: int) -> int:
+        row = conn.execute("SELECT seq FROM messages WHERE id = ? AND conversation_id = ?",
+                           (message_id, conv_id)).fetchone()
+        if row is None:
+            raise NotFoundError(f"No message {message_id} in conversation {conv_id}.",
+                                "`glmchat history show ID --json` lists the message ids.")
+        return row[0]
+
+    def fork(self, conv_id: int, at_message_id: int) -> Conversation:
+        """A new conversation holding copies of the messages up to and including `at_message_id`."""
+        now = time.time()
+
+        def run(conn: sqlite3.Connection) -> Conversation:
+            src = self._conv(conn, conv_id)
+            seq = self._seq_in(conn, conv_id, at_message_id)
+            title = f"{src.title} (fork)" if src.title else ""
+            cur = conn.execute(
+                "INSERT INTO conversations (title, created_at, updated_at, last_activity, model, quant, profile,"
+                " thinking_mode, system_prompt, settings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (title, now, now, now, src.model, src.quant, src.profile, src.thinking_mode, src.system_prompt,
+                 _dumps(src.settings)),
+            )
+            new_id = cur.lastrowid
+            conn.execute(
+                "INSERT INTO messages (conversation_id, seq, role, content, reasoning, tool_calls, tool_call_id,"
+                " name, status, usage, created_at, meta)"
+                " SELECT ?, seq, role, content, reasoning, tool_calls, tool_call_id, name,"
+                " CASE status WHEN 'partial' THEN 'interrupted' ELSE status END, usage, created_at, meta"
+                " FROM messages WHERE conversation_id = ? AND seq <= ? ORDER BY seq",
+                (new_id, conv_id, seq),
+            )
+            return self._conv(conn, new_id)
+
+        return self._tx(run)
+
+    # ---- search ---------------------------------------------------------------------------------
+
+    def search(self, text: str, limit: int = 50, *, conversation_id: int | None = None,
+               markers: tuple[str, str] = ("«", "»")) -> list[SearchHit]:
+        """Full-text search over message content and reasoning, best matches first.
+
+        Every word must occur (the last may be the start of a word). The snippet wraps the matched
+        words in `markers`.
+        """
+        query = _fts_query(text)
+        if query is None:
+            return []
+        sql = (
+            "SELECT m.conversation_id, c.title, m.id, m.seq, m.role,"
+            " snippet(messages_fts, -1, ?, ?, '…', 16), m.created_at"
+            " FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid"
+            " JOIN conversations c ON c.id = m.conversation_id"
+            " WHERE messages_fts MATCH ?"
+        )
+        args: list[Any] = [markers[0], markers[1], query]
+        if conversation_id is not None:
+            sql += " AND m.conversation_id = ?"
+            args.append(conversation_id)
+        sql += " ORDER BY rank LIMIT ?"
+        args.append(int(limit))
+
+        def run(conn: sqlite3.Connection) -> list[SearchHit]:
+            return [SearchHit(*row) for row in conn.execute(sql, args).fetchall()]
+
+        return self._read(run)
+
+    # ---- export / import ------------------------------------------------------------------------
+
+    def _with_messages(self, conv_id: int) -> tuple[Conversation, list[Message]]:
+        def run(conn: sqlite3.Connection) -> tuple[Conversation, list[Message]]:
+            conv = self._conv(conn, conv_id)
+            rows = conn.execute(_MSG_SELECT + " WHERE conversation_id = ? ORDER BY seq", (conv_id,)).fetchall()
+            return conv, [_row_message(r) for r in rows]
+
+        return self._read(run)
+
+    def export_markdown(self, conv_id: int, thinking: bool = False) -> str:
+        return _export.to_markdown(*self._with_messages(conv_id), thinking=thinking)
+
+    def export_json(self, conv_id: int) -> dict[str, Any]:
+        return _export.to_json(*self._with_messages(conv_id))
+
+    def import_json(self, data: Any) -> Conversation:
+        """Add a conversation from `export_json` data under a new id."""
+        conv, msgs = _export.from_json(data)
+
+        def run(conn: sqlite3.Connection) -> Conversation:
+            cur = conn.execute(
+                "INSERT INTO conversations (title, created_at, updated_at, last_activity, model, quant, profile,"
+                " thinking_mode, system_prompt, settings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (conv["title"], conv["created_at"], conv["updated_at"], conv["last_activity"], conv["model"],
+                 conv["quant"], conv["profile"], conv["thinking_mode"], conv["system_prompt"],
+                 _dumps(conv["settings"])),
+            )
+            new_id = cur.lastrowid
+            conn.executemany(
+                "INSERT INTO messages (conversation_id, seq, role, content, reasoning, tool_calls, tool_call_id,"
+                " name, status, usage, created_at, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(new_id, m["seq"], m["role"], m["content"], m["reasoning"], _dumps(m["tool_calls"]),
+                  m["tool_call_id"], m["name"], m["status"], _dumps(m["usage"]), m["created_at"], _dumps(m["meta"]))
+                 for m in msgs],
+            )
+            return self._conv(conn, new_id)
+
+        return self._tx(run)

@@ -1,0 +1,173 @@
+"""StreamWriter: saves a message while it streams, so a crash loses at most about a second of text.
+
+Appends only touch memory (well under a microsecond). The text is written when the oldest unsaved
+piece is about to be `min_interval` seconds old: on the next append, or from a small background
+thread when the stream stalls. The row carries status 'partial' and the writer's process identity
+until `finish()`; a store opened after a crash marks it 'interrupted'.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from glmchat.store.errors import StoreError
+from glmchat.store.models import Message, normalize_tool_calls
+
+if TYPE_CHECKING:
+    from glmchat.store.db import Store
+
+_NEVER = float("inf")
+
+
+class StreamWriter:
+    """Fill in one message as it streams. Use as a context manager or call `finish()` yourself."""
+
+    def __init__(self, store: Store, message: Message, min_interval: float = 1.0, background: bool = True):
+        self.store = store
+        self.message_id = message.id
+        self.conversation_id = message.conversation_id
+        self.min_interval = max(0.0, float(min_interval))
+        # write a little before the deadline so the write itself still lands within min_interval
+        self._lead = min(0.1, self.min_interval / 4)
+        self._meta = {k: v for k, v in message.meta.items() if k != "writer"}
+        self._answer: list[str] = []
+        self._reasoning: list[str] = []
+        self._tool_calls: list[dict[str, Any]] | None = None
+        self._cond = threading.Condition(threading.Lock())
+        self._dirty = False
+        self._due = _NEVER
+        self._finished = False
+        self.writes = 0  # saves done so far (for tests and benchmarks)
+        self.error: StoreError | None = None  # the last failed save, retried at the next deadline
+        self._thread: threading.Thread | None = None
+        if background and self.min_interval > 0:
+            self._thread = threading.Thread(target=self._tick, name=f"glmchat-stream-{message.id}", daemon=True)
+            self._thread.start()
+
+    # ---- feeding --------------------------------------------------------------------------------
+
+    def append_answer(self, text: str) -> None:
+        if text:
+            self._add(self._answer, text)
+
+    def append_reasoning(self, text: str) -> None:
+        if text:
+            self._add(self._reasoning, text)
+
+    def set_tool_calls(self, calls: list[dict[str, Any]] | None) -> None:
+        normalized = normalize_tool_calls(calls)
+        with self._cond:
+            self._check_open()
+            self._tool_calls = normalized
+            self._mark_dirty()
+
+    def _add(self, parts: list[str], text: str) -> None:
+        with self._cond:
+            self._check_open()
+            parts.append(text)
+            self._mark_dirty()
+            if time.monotonic() >= self._due:
+                self._flush_locked()
+
+    def _check_open(self) -> None:
+        if self._finished:
+            raise RuntimeError(f"StreamWriter for message {self.message_id} is already finished")
+
+    def _mark_dirty(self) -> None:
+        if not self._dirty:
+            self._dirty = True
+            self._due = time.monotonic() + self.min_interval - self._lead
+            self._cond.notify()
+
+    # ---- what has streamed so far -----------------------------------------------------------------
+
+    @property
+    def text(self) -> str:
+        with self._cond:
+            return "".join(self._answer)
+
+    @property
+    def reasoning(self) -> str:
+        with self._cond:
+            return "".join(self._reasoning)
+
+    # ---- saving ---------------------------------------------------------------------------------
+
+    def _snapshot(self) -> tuple[str, str | None]:
+        answer = "".join(self._answer)
+        reasoning = "".join(self._reasoning)
+        self._answer[:] = [answer] if answer else []
+        self._reasoning[:] = [reasoning] if reasoning else []
+        return answer, (reasoning or None)
+
+    def _flush_locked(self) -> bool:
+        if not self._dirty:
+            return False
+        answer, reasoning = self._snapshot()
+        try:
+            self.store._save_stream(self.message_id, answer, reasoning, self._tool_calls)
+        except StoreError as exc:
+            self.error = exc
+            self._due = time.monotonic() + self.min_interval
+            return False
+        self.error = None
+        self.writes += 1
+        self._dirty = False
+        self._due = _NEVER
+        return True
+
+    def flush(self) -> bool:
+        """Save now if anything changed since the last save; True when a save happened."""
+        with self._cond:
+            return self._flush_locked()
+
+    def _tick(self) -> None:
+        with self._cond:
+            while not self._finished:
+                if not self._dirty:
+                    self._cond.wait()
+                    continue
+                wait = self._due - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                self._flush_locked()
+
+    def finish(self, status: str = "complete", usage: Any = None, meta: dict[str, Any] | None = None) -> Message:
+        """Write the final text, status, usage and meta; returns the stored message."""
+        with self._cond:
+            self._check_open()
+            self._finished = True
+            self._cond.notify_all()
+            answer, reasoning = self._snapshot()
+        if self._thread is not None:
+            self._thread.join()
+        fields: dict[str, Any] = {
+            "content": answer,
+            "reasoning": reasoning,
+            "tool_calls": self._tool_calls,
+            "status": status,
+            "meta": {**self._meta, **(meta or {})},
+        }
+        if usage is not None:
+            fields["usage"] = usage
+        return self.store.update_message(self.message_id, **fields)
+
+    @property
+    def finished(self) -> bool:
+        return self._finished
+
+    def __enter__(self) -> StreamWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if self._finished:
+            return
+        if exc_type is None:
+            self.finish("complete")
+        elif issubclass(exc_type, (KeyboardInterrupt, GeneratorExit)):
+            self.finish("cancelled")
+        else:
+            self.finish("error", meta={"error": str(exc)})
