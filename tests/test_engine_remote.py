@@ -231,6 +231,8 @@ def test_request_body_carries_profile_thinking_tools_and_history(srv):
     assert body["chat_template_kwargs"] == {"enable_thinking": True, "clear_thinking": False}
     assert (body["temperature"], body["top_p"], body["min_p"], body["top_k"]) == (0.7, 1.0, 0.01, 40)
     assert body["repeat_penalty"] == 1.0 and body["repetition_penalty"] == 1.0
+    collect(engine, ChatRequest(messages=history, sampling=SamplingParams(top_k=0)))
+    assert srv.requests[-1]["top_k"] == -1  # the scripted server says it is vLLM, which spells "off" -1
     assert body["max_tokens"] == 256 and body["seed"] == 7
     assert body["tools"] == [WEATHER_TOOL]
     sent = body["messages"][1]
@@ -242,7 +244,8 @@ def test_request_body_carries_profile_thinking_tools_and_history(srv):
 
 def test_body_defaults_and_top_k_off():
     body = build_body(ChatRequest(messages=[], sampling=SamplingParams(top_k=0)), "m")
-    assert body["top_k"] == -1
+    assert body["top_k"] == 0  # llama.cpp servers: 0 = off (llama-cpp-python rejects -1)
+    assert build_body(ChatRequest(messages=[], sampling=SamplingParams(top_k=0)), "m", top_k_off=-1)["top_k"] == -1
     assert "max_tokens" not in body and "seed" not in body and "tools" not in body and "grammar" not in body
 
 

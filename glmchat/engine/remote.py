@@ -233,8 +233,12 @@ def _wire_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def build_body(request: ChatRequest, model: str) -> dict[str, Any]:
-    """The JSON body of POST /chat/completions for `request`."""
+def build_body(request: ChatRequest, model: str, top_k_off: int = 0) -> dict[str, Any]:
+    """The JSON body of POST /chat/completions for `request`.
+
+    `top_k_off` is how the server spells "top-k off": 0 for the llama.cpp servers (llama-cpp-python
+    rejects -1), -1 for SGLang (which rejects 0) and vLLM (which takes both).
+    """
     s = request.sampling
     body: dict[str, Any] = {
         "model": model,
@@ -245,7 +249,7 @@ def build_body(request: ChatRequest, model: str) -> dict[str, Any]:
         "top_p": s.top_p,
         # extra sampling fields: vLLM, SGLang, llama-server and llama-cpp-python read these
         "min_p": s.min_p,
-        "top_k": s.top_k if s.top_k > 0 else -1,  # -1 = off everywhere (SGLang rejects 0)
+        "top_k": s.top_k if s.top_k > 0 else top_k_off,
         "repeat_penalty": s.repeat_penalty,  # llama.cpp's name
         "repetition_penalty": s.repeat_penalty,  # vLLM's and SGLang's name
         "chat_template_kwargs": {"enable_thinking": request.enable_thinking, "clear_thinking": request.clear_thinking},
@@ -420,6 +424,7 @@ class RemoteEngine:
         meta = next((m for m in served if m.get("id") == model), served[0] if served else {})
         self.model: str = model
         self.info = self._make_info(model, meta)
+        self._top_k_off = -1 if meta.get("owned_by") in ("vllm", "sglang") else 0
 
     @classmethod
     def from_settings(cls, remote: Any, base_url: str | None = None, model: str | None = None) -> "RemoteEngine":
@@ -437,8 +442,9 @@ class RemoteEngine:
         n_ctx_train = _int_or_zero(inner.get("n_ctx_train")) or _int_or_zero(meta.get("max_model_len"))
         n_ctx = _int_or_zero(meta.get("max_model_len")) or _int_or_zero(inner.get("n_ctx")) or n_ctx_train
         details = {k: meta[k] for k in ("owned_by", "root") if isinstance(meta.get(k), str)}
+        display = model.replace("\\", "/").rsplit("/", 1)[-1].removesuffix(".gguf") if model.endswith(".gguf") else model
         return EngineInfo(
-            model=model,
+            model=display,  # llama-cpp-python names a model by its file path; show the file stem
             path=self._ep.url,
             backend="remote",
             where=self._ep.where,
@@ -481,7 +487,7 @@ class RemoteEngine:
         def finish(stop: str) -> Finished:
             return Finished(self._usage(request, state, stop))
 
-        body = json.dumps(build_body(request, self.model), ensure_ascii=False).encode("utf-8")
+        body = json.dumps(build_body(request, self.model, self._top_k_off), ensure_ascii=False).encode("utf-8")
         reader = _StreamReader(self._ep, body, _headers(self.api_key, json_body=True), self.timeout + 1.0)
         with self._readers_lock:
             self._readers.add(reader)
