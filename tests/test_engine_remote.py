@@ -420,3 +420,19 @@ def test_close_ends_a_running_stream(srv):
     rest = list(gen)
     assert time.monotonic() - t < 2.0
     assert isinstance(rest[-1], Finished) and rest[-1].usage.stop_reason == "cancelled"
+
+
+def test_metadata_of_the_named_model():
+    models = [
+        {"id": "small", "object": "model", "owned_by": "sglang", "max_model_len": 4096},
+        {"id": "glm-4.7-flash", "object": "model", "owned_by": "sglang", "max_model_len": 131072},
+    ]
+    with ScriptedServer(models=models) as s:
+        first = RemoteEngine(s.base_url)
+        assert first.model == "small" and first.info.n_ctx == 4096 and first.info.thinking is False
+        named = RemoteEngine(s.base_url, model="glm-4.7-flash")
+        assert named.info.n_ctx == 131072 and named.info.thinking is True
+        s.reply(SSE(sglang_chunks(content=["ok"], model="glm-4.7-flash")))
+        items, err = collect(named, ChatRequest(messages=[{"role": "user", "content": "x"}], sampling=SamplingParams(top_k=0)))
+        assert err is None and s.requests[-1]["top_k"] == -1  # SGLang rejects 0
+        assert s.requests[-1]["model"] == "glm-4.7-flash"

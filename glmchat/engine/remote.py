@@ -421,10 +421,12 @@ class RemoteEngine:
             if not served:
                 raise EngineError(f"{self._ep.url} serves no models.", "Start the server with a model, or pass --model.")
             model = served[0]["id"]
-        meta = next((m for m in served if m.get("id") == model), served[0] if served else {})
+        # metadata of the chosen model; a lone served model answers to any name on llama.cpp servers
+        meta = next((m for m in served if m.get("id") == model), served[0] if len(served) == 1 else {})
         self.model: str = model
         self.info = self._make_info(model, meta)
-        self._top_k_off = -1 if meta.get("owned_by") in ("vllm", "sglang") else 0
+        server_kind = served[0].get("owned_by") if served else None
+        self._top_k_off = -1 if server_kind in ("vllm", "sglang") else 0
 
     @classmethod
     def from_settings(cls, remote: Any, base_url: str | None = None, model: str | None = None) -> "RemoteEngine":
@@ -493,10 +495,10 @@ class RemoteEngine:
             self._readers.add(reader)
         reader.start()
         last_data = time.monotonic()
-        kind_closed = False  # engine.close() from another thread ends the stream like a cancel
+        closed_elsewhere = False  # engine.close() from another thread ends the stream like a cancel
         try:
             while True:
-                if cancel.cancelled or kind_closed:
+                if cancel.cancelled or closed_elsewhere:
                     reader.close()
                     if not started:
                         yield start(False)
@@ -512,7 +514,7 @@ class RemoteEngine:
                 last_data = time.monotonic()
                 kind = item[0]
                 if kind == "closed":
-                    kind_closed = True
+                    closed_elsewhere = True
                     continue
                 if kind == "status":
                     raise self._status_error(item[1], item[2])
