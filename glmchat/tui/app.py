@@ -1,0 +1,1125 @@
+"""The glmchat Textual app: layout, start-up, streaming turns, keys, slash commands.
+
+Data flows one way: keys → app → ChatSession (in a worker thread) → events → a queue → a timer on
+the UI thread that drains it in batches (so repaints never slow the model) → widgets.
+"""
+
+from __future__ import annotations
+
+import collections
+import shutil
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, ProgressBar, Static
+
+from glmchat.engine.base import CancelToken, Engine
+from glmchat.errors import GlmchatError, UsageError
+from glmchat.tui import commands, keys
+from glmchat.tui.screens.approval import ApprovalScreen
+from glmchat.tui.screens.dialogs import ConfirmScreen, PickScreen, TextPromptScreen
+from glmchat.tui.screens.help import HelpScreen
+from glmchat.tui.widgets.chat import (
+    AssistantMessage,
+    ChatLog,
+    Copy,
+    ErrorBlock,
+    NoticeBlock,
+    ThinkingPane,
+    ToolBlock,
+    UserMessage,
+    code_blocks,
+)
+from glmchat.tui.widgets.prompt import PromptInput, SlashPopup
+from glmchat.tui.widgets.sidebar import Sidebar
+from glmchat.tui.widgets.status import WARN_FRACTION, StatusBar
+
+EngineFactory = Callable[[Callable[[float, str], None]], Engine]
+# model_factory(path, progress) → Engine: lets /model load another file; optional
+ModelFactory = Callable[[str, Callable[[float, str], None]], Engine]
+
+
+@dataclass
+class _ThinkDone:
+    """Queued by the turn worker when reasoning ends (times taken on the worker thread)."""
+
+    seconds: float
+
+
+@dataclass
+class _TurnDone:
+    """Queued by the turn worker after the session's last event."""
+
+    ctx: tuple[int, int] | None
+    last_event_at: float
+
+
+def _merge(events: Iterable[Any]) -> Iterator[Any]:
+    """Join runs of Thinking / Answer events into one (text, count) pair each; keep order."""
+    from glmchat.glm import Answer, Thinking
+
+    kind = None
+    parts: list[str] = []
+    for ev in events:
+        k = Thinking if isinstance(ev, Thinking) else Answer if isinstance(ev, Answer) else None
+        if k is not None and k is kind:
+            parts.append(ev.text)
+            continue
+        if kind is not None:
+            yield (kind, "".join(parts), len(parts))
+            kind, parts = None, []
+        if k is not None:
+            kind, parts = k, [ev.text]
+        else:
+            yield ev
+    if kind is not None:
+        yield (kind, "".join(parts), len(parts))
+
+
+class GlmchatApp(App[int]):
+    """The chat TUI. `engine_factory(progress)` loads the model in a background thread."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "glmchat"
+    BINDINGS = keys.app_bindings()
+
+    def __init__(
+        self,
+        settings: Any,
+        *,
+        engine_factory: EngineFactory,
+        store: Any = None,
+        conversation_id: int | None = None,
+        continue_last: bool = False,
+        tools_enabled: bool = False,
+        workspace: Any = None,
+        tools: Any = None,
+        model_factory: ModelFactory | None = None,
+        clock: Callable[[], float] = time.time,
+        timer: Callable[[], float] = time.perf_counter,
+        flush_interval: float = 1 / 30,
+        system_clipboard: bool = True,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.engine_factory = engine_factory
+        self.model_factory = model_factory
+        self.store = store
+        self.start_conversation_id = conversation_id
+        self.continue_last = continue_last
+        self.tools_enabled = tools_enabled
+        self.workspace = workspace
+        self.tools = tools
+        self.clock = clock
+        self.timer = timer
+        self.flush_interval = flush_interval
+        self.system_clipboard = system_clipboard
+
+        self.engine: Engine | None = None
+        self.session: Any = None
+        self.conversation_id: int | None = None
+        self.load_error: GlmchatError | None = None
+        self.loading = False
+        self.generating = False
+        self.held: list[str] = []  # messages typed before the model was ready
+        self.editing = False
+        self.theme_problems: list[str] = []
+        self.last_render_delay: float | None = None  # last token → final render, seconds
+        self.turns_done = 0
+
+        self._queue: collections.deque = collections.deque()
+        self._cancel: CancelToken | None = None
+        self._current: AssistantMessage | None = None
+        self._think_started: float | None = None
+        self._tokens = 0
+        self._first_token_at: float | None = None
+        self._last_status_at = 0.0
+        self._tool_blocks: dict[int, ToolBlock] = {}
+        self._ctx_warned = False
+
+    # ---- layout ----------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="body"):
+            yield Sidebar(clock=self.clock, id="sidebar")
+            with Vertical(id="main"):
+                with Horizontal(id="loading", classes="-hidden"):
+                    yield Static("Loading the model…", id="loading-text", markup=False)
+                    yield ProgressBar(total=1.0, show_eta=False, id="loading-bar")
+                yield ChatLog(id="chat")
+                yield SlashPopup(id="slash-popup")
+                yield PromptInput(id="prompt")
+        yield StatusBar(id="status")
+        yield Footer()
+
+    @property
+    def chat(self) -> ChatLog:
+        return self.query_one("#chat", ChatLog)
+
+    @property
+    def prompt(self) -> PromptInput:
+        return self.query_one("#prompt", PromptInput)
+
+    @property
+    def status(self) -> StatusBar:
+        return self.query_one("#status", StatusBar)
+
+    @property
+    def sidebar(self) -> Sidebar:
+        return self.query_one("#sidebar", Sidebar)
+
+    async def on_mount(self) -> None:
+        self._register_themes()
+        km = keys.keymap(self.settings.keys)
+        if km:
+            self.set_keymap(km)
+        bad = keys.unknown_ids(self.settings.keys)
+        if bad:
+            await self.chat.add(NoticeBlock(f"Unknown key binding ids in [keys]: {', '.join(bad)} (see F1 for the ids).", "warning"))
+        for problem in self.theme_problems:
+            await self.chat.add(NoticeBlock(problem, "warning"))
+        self.prompt.popup = self.query_one("#slash-popup", SlashPopup)
+        self.sidebar.set_class(not self.settings.ui.sidebar, "-hidden")
+        self.screen.set_class(not self.settings.ui.show_thinking, "-hide-thinking")
+        self.status.update_info(state="loading", thinking=self.settings.chat.thinking, profile=self.settings.chat.profile)
+        self._flusher = self.set_interval(self.flush_interval, self._drain, pause=True)
+        self.prompt.focus()
+        if self.store is not None and getattr(self.store, "notice", None):
+            await self.chat.add(NoticeBlock(self.store.notice, "warning"))
+        await self._open_initial()
+        self.refresh_sidebar()
+        self._start_load(self.engine_factory)
+
+    def _register_themes(self) -> None:
+        from glmchat.settings import config_dir
+        from glmchat.tui.themes import load_themes
+
+        themes, self.theme_problems = load_themes(config_dir() / "themes")
+        for t in themes:
+            self.register_theme(t)
+        wanted = self.settings.ui.theme
+        if wanted in self.available_themes:
+            self.theme = wanted
+        else:
+            self.theme_problems.append(f"Theme {wanted!r} not found; using glm-dark. /theme lists the themes.")
+            self.theme = "glm-dark"
+
+    async def _open_initial(self) -> None:
+        cid = self.start_conversation_id
+        if cid is None and self.continue_last and self.store is not None:
+            recent = self.store.most_recent()
+            cid = recent.id if recent else None
+        if cid is not None:
+            try:
+                await self.show_conversation(cid)
+            except GlmchatError as exc:
+                await self.show_error(exc.message, exc.hint)
+            except Exception as exc:
+                await self.show_error(f"Cannot open conversation {cid}: {exc}.", "Pick another one in the sidebar (Ctrl+B).")
+
+    # ---- start-up: the engine ------------------------------------------------------------------
+
+    def _start_load(self, factory: EngineFactory) -> None:
+        self.loading = True
+        self.query_one("#loading").remove_class("-hidden")
+        self._load_worker(factory)
+
+    def _progress(self, fraction: float, text: str) -> None:
+        """Called from the loader thread."""
+        try:
+            self.call_from_thread(self._show_progress, fraction, text)
+        except RuntimeError:
+            pass
+
+    def _show_progress(self, fraction: float, text: str) -> None:
+        self.query_one("#loading-bar", ProgressBar).update(progress=max(0.0, min(1.0, fraction)))
+        self.query_one("#loading-text", Static).update(text or "Loading the model…")
+        self.status.update_info(state=f"loading {fraction:.0%}")
+
+    @work(thread=True, exclusive=True, group="load")
+    def _load_worker(self, factory: EngineFactory) -> None:
+        try:
+            engine = factory(self._progress)
+        except GlmchatError as exc:
+            self.call_from_thread(self._load_failed, exc)
+        except Exception as exc:  # never a traceback on screen
+            self.call_from_thread(self._load_failed, GlmchatError(f"Loading the model failed: {exc}.", "Check the model path with `glmchat doctor`."))
+        else:
+            self.call_from_thread(self._engine_ready, engine)
+
+    async def _load_failed(self, exc: GlmchatError) -> None:
+        self.loading = False
+        self.load_error = exc
+        self.query_one("#loading").add_class("-hidden")
+        self.status.update_info(state="model not loaded")
+        await self.show_error(exc.message, exc.hint)
+        if self.held:
+            await self.show_error("Your message was not sent: no model is loaded.", exc.hint)
+            self.held.clear()
+
+    async def _engine_ready(self, engine: Engine) -> None:
+        from glmchat.session import ChatSession
+
+        old = self.engine
+        self.engine = engine
+        self.loading = False
+        self.load_error = None
+        self.query_one("#loading").add_class("-hidden")
+        if self.session is None:
+            self.session = ChatSession(
+                engine,
+                self.settings,
+                store=self.store,
+                conversation_id=self.conversation_id,
+                tools=self.tools,
+                tools_enabled=self.tools_enabled,
+                workspace=self.workspace,
+                approver=self._approve,
+            )
+        else:
+            self.session.engine = engine
+        if old is not None and old is not engine:
+            try:
+                old.close()
+            except Exception:
+                pass
+        info = engine.info
+        self.status.update_info(
+            model=info.model, quant=info.quant, backend=info.backend, state="ready", ctx_total=info.n_ctx
+        )
+        self._update_session_status()
+        self._refresh_context()
+        if self.held:
+            texts, self.held = self.held, []
+            await self.chat.add(NoticeBlock("Model ready: sending your message."))
+            self._start_turn(lambda cancel, t="\n\n".join(texts): self.session.send(t, cancel))
+
+    def _update_session_status(self) -> None:
+        if self.session is not None:
+            self.status.update_info(profile=self.session.profile, thinking=self.session.thinking)
+
+    @work(thread=True, group="ctx")
+    def _refresh_context(self) -> None:
+        if self.session is None:
+            return
+        try:
+            used, total = self.session.context_used()
+        except Exception:
+            return
+        self.call_from_thread(self._show_context, used, total)
+
+    async def _show_context(self, used: int, total: int) -> None:
+        self.status.update_info(ctx_used=used, ctx_total=total)
+        if total and used / total >= WARN_FRACTION and not self._ctx_warned:
+            self._ctx_warned = True
+            await self.chat.add(
+                NoticeBlock(f"Context {used / total:.0%} full. Older turns will be left out; /compact summarises them, Ctrl+N starts afresh.", "warning")
+            )
+
+    # ---- conversations ---------------------------------------------------------------------------
+
+    def refresh_sidebar(self) -> None:
+        if self.store is None:
+            return
+        try:
+            convs = self.store.list_conversations()
+        except Exception:
+            return
+        self.sidebar.show(convs, self.conversation_id)
+
+    async def show_conversation(self, cid: int) -> None:
+        """Render a stored conversation and make it the current one."""
+        if self.store is None:
+            raise GlmchatError("No conversation store is open.", "Run without --no-history.")
+        msgs = self.store.messages(cid)
+        self.conversation_id = cid
+        await self.chat.remove_children()
+        self._ctx_warned = False
+        blocks: dict[str, ToolBlock] = {}
+        for m in msgs:
+            meta = m.meta or {}
+            if m.role == "system" or meta.get("compacted"):
+                continue
+            if m.role == "user":
+                await self.chat.mount(UserMessage(m.content) if not meta.get("summary") else NoticeBlock(m.content))
+            elif m.role == "assistant":
+                if m.reasoning or m.content:
+                    msg = AssistantMessage()
+                    await self.chat.mount(msg)
+                    if m.reasoning:
+                        await msg.add_thinking(m.reasoning, 0)
+                        msg.thinking.finish(0.0)
+                        msg.thinking.set_expanded(False)
+                    msg.answer = m.content or ""
+                    note = {"cancelled": "⏹ Stopped — partial answer", "error": "✖ Failed — partial answer"}.get(m.status)
+                    await msg.finish(m.status if note else "complete", note)
+                for c in m.tool_calls or []:
+                    block = ToolBlock(c.get("name", "?"), c.get("arguments") or {})
+                    await self.chat.mount(block)
+                    if c.get("id"):
+                        blocks[c["id"]] = block
+            elif m.role == "tool":
+                block = blocks.get(m.tool_call_id or "")
+                if block is not None:
+                    block.set_result(m.content, bool(meta.get("ok", True)), meta.get("decision", "auto"))
+        self.chat.follow = True
+        self.chat.scroll_end(animate=False)
+        if self.session is not None:
+            self.session.load(cid)
+            self._update_session_status()
+            self._refresh_context()
+        self.sidebar.current_id = cid
+
+    async def new_conversation(self) -> None:
+        if self.generating:
+            self.notify("Still generating; Esc stops it first.", severity="warning")
+            return
+        if self.session is not None:
+            self.session.new()
+        self.conversation_id = None
+        self._ctx_warned = False
+        await self.chat.remove_children()
+        self.refresh_sidebar()
+        self._refresh_context()
+        self.prompt.focus()
+
+    @on(Sidebar.Open)
+    async def _sidebar_open(self, event: Sidebar.Open) -> None:
+        if self.generating:
+            self.notify("Still generating; Esc stops it first.", severity="warning")
+            return
+        try:
+            await self.show_conversation(event.conversation_id)
+        except GlmchatError as exc:
+            await self.show_error(exc.message, exc.hint)
+        self.refresh_sidebar()
+        self.prompt.focus()
+
+    @on(Sidebar.New)
+    async def _sidebar_new(self) -> None:
+        await self.new_conversation()
+
+    @on(Sidebar.Rename)
+    def _sidebar_rename(self, event: Sidebar.Rename) -> None:
+        cid = event.conversation_id
+        current = next((c.title for c in self.sidebar.conversations if c.id == cid), "")
+
+        def done(title: str | None) -> None:
+            if title and title.strip():
+                self.store.rename(cid, title.strip())
+                self.refresh_sidebar()
+
+        self.push_screen(TextPromptScreen("New title:", current), done)
+
+    @on(Sidebar.Delete)
+    def _sidebar_delete(self, event: Sidebar.Delete) -> None:
+        cid = event.conversation_id
+        title = next((c.title for c in self.sidebar.conversations if c.id == cid), "") or "Untitled"
+
+        async def done(yes: bool | None) -> None:
+            if not yes:
+                return
+            self.store.delete(cid)
+            if cid == self.conversation_id:
+                await self.new_conversation()
+            self.refresh_sidebar()
+
+        self.push_screen(ConfirmScreen(f"Delete “{title}”? This cannot be undone.", yes="Delete"), done)
+
+    # ---- sending and streaming ------------------------------------------------------------------
+
+    @on(PromptInput.Submitted)
+    async def _submitted(self, event: PromptInput.Submitted) -> None:
+        text = event.text
+        if commands.is_command(text):
+            await self.run_slash(text)
+            return
+        await self.send(text)
+
+    async def send(self, text: str) -> None:
+        """Send a user message (or hold it until the model is ready)."""
+        if self.generating:
+            self.prompt.load_text(text)
+            self.notify("Still generating; Esc stops it.", severity="warning")
+            return
+        if self.session is None:
+            if self.load_error is not None:
+                await self.show_error("No model is loaded, so the message was not sent.", self.load_error.hint)
+                return
+            await self.chat.add(UserMessage(text))
+            self.held.append(text)
+            await self.chat.add(NoticeBlock("The model is still loading; your message will be sent when it is ready."))
+            return
+        if self.editing:
+            self.editing = False
+            await self._remove_from_last_user()
+            await self.chat.add(UserMessage(text))
+            self._start_turn(lambda cancel: self.session.edit_last(text, cancel))
+            return
+        await self.chat.add(UserMessage(text))
+        self._start_turn(lambda cancel: self.session.send(text, cancel))
+
+    def _start_turn(self, make: Callable[[CancelToken], Iterator[Any]]) -> None:
+        self.generating = True
+        self._cancel = CancelToken()
+        self._current = None
+        self._tokens = 0
+        self._first_token_at = None
+        self._think_started = None
+        self.chat.follow = True
+        self.status.update_info(state="generating", live_tps=0.0)
+        self._flusher.resume()
+        self._turn_worker(make, self._cancel)
+
+    @work(thread=True, group="turn")
+    def _turn_worker(self, make: Callable[[CancelToken], Iterator[Any]], cancel: CancelToken) -> None:
+        from glmchat.session import TurnFailed
+
+        from glmchat.glm import Thinking
+
+        q = self._queue
+        think_start: float | None = None
+        try:
+            for ev in make(cancel):
+                if isinstance(ev, Thinking):
+                    if think_start is None:
+                        think_start = self.timer()
+                elif think_start is not None:
+                    q.append(_ThinkDone(self.timer() - think_start))
+                    think_start = None
+                q.append(ev)
+        except GlmchatError as exc:
+            q.append(TurnFailed(exc.message, exc.hint))
+        except Exception as exc:  # never a traceback on screen
+            q.append(TurnFailed(f"Unexpected error: {exc}.", "The partial answer is kept; /retry to try again."))
+        last = self.timer()
+        ctx = None
+        try:
+            ctx = self.session.context_used()
+        except Exception:
+            pass
+        q.append(_TurnDone(ctx, last))
+
+    async def _drain(self) -> None:
+        """Timer callback on the UI thread: apply every queued event, merged into few repaints."""
+        if not self._queue:
+            return
+        batch = []
+        while self._queue:
+            batch.append(self._queue.popleft())
+        for item in _merge(batch):
+            await self._apply(item)
+        self.chat.keep_up()
+        now = self.timer()
+        if self.generating and self._first_token_at is not None and now - self._last_status_at > 0.25:
+            self._last_status_at = now
+            elapsed = now - self._first_token_at
+            if elapsed > 0:
+                self.status.update_info(live_tps=self._tokens / elapsed)
+
+    async def _ensure_current(self) -> AssistantMessage:
+        if self._current is None:
+            self._current = AssistantMessage()
+            await self.chat.mount(self._current)
+        return self._current
+
+    async def _end_thinking(self, seconds: float | None = None) -> None:
+        msg = self._current
+        if msg is not None and msg.thinking is not None and not msg.thinking.done:
+            if seconds is None:
+                seconds = self.timer() - (self._think_started or self.timer())
+            msg.thinking.finish(seconds, collapse=True)
+
+    async def _apply(self, item: Any) -> None:
+        from glmchat.glm import Answer, IncompleteToolCall, Thinking, ToolCall
+        from glmchat.session import Notice, ToolResultEvent, TurnFailed, TurnFinished, TurnStarted
+
+        if isinstance(item, tuple):
+            kind, text, count = item
+            self._tokens += count
+            if self._first_token_at is None:
+                self._first_token_at = self.timer()
+            msg = await self._ensure_current()
+            if kind is Thinking:
+                if self._think_started is None:
+                    self._think_started = self.timer()
+                await msg.add_thinking(text, count)
+            else:
+                await self._end_thinking()
+                await msg.add_answer(text)
+        elif isinstance(item, _ThinkDone):
+            await self._end_thinking(item.seconds)
+        elif isinstance(item, TurnStarted):
+            if self._current is not None and (self._current.answer or self._current.thinking is not None):
+                await self._current.finish("complete")
+                self._current = None
+            self._think_started = None
+            await self._ensure_current()
+        elif isinstance(item, ToolCall):
+            await self._end_thinking()
+            if self._current is not None:
+                await self._current.finish("complete")
+            block = ToolBlock(item.name, item.arguments)
+            self._tool_blocks[id(item)] = block
+            await self.chat.mount(block)
+            self._current = None
+        elif isinstance(item, IncompleteToolCall):
+            await self.chat.mount(ErrorBlock("The model's tool call was cut off or malformed, so it was not run.", "Ask again, or /retry."))
+        elif isinstance(item, ToolResultEvent):
+            block = self._tool_blocks.pop(id(item.call), None)
+            if block is None:
+                block = next((b for b in reversed(list(self.chat.query(ToolBlock))) if not b.output), None)
+            if block is not None:
+                block.set_result(item.output, item.ok, item.decision, item.diff)
+        elif isinstance(item, Notice):
+            await self.chat.mount(NoticeBlock(item.text, item.level))
+        elif isinstance(item, TurnFinished):
+            await self._end_thinking()
+            u = item.usage
+            self.status.update_info(last_ttft=u.time_to_first_token, last_tps=u.generation_tokens_per_second, live_tps=None)
+            if self._current is not None:
+                note = {
+                    "cancelled": "⏹ Stopped — partial answer",
+                    "length": "… Cut off: the token limit was reached",
+                }.get(item.status)
+                await self._current.finish(item.status, note)
+        elif isinstance(item, TurnFailed):
+            await self._end_thinking()
+            if self._current is not None:
+                await self._current.finish("error", "✖ Failed — partial answer kept" if self._current.answer else None)
+            await self.chat.mount(ErrorBlock(item.message, item.hint))
+        elif isinstance(item, _TurnDone):
+            await self._turn_done(item)
+
+    async def _turn_done(self, done: _TurnDone) -> None:
+        if self._current is not None and self._current.status == "streaming":
+            await self._current.finish("complete")
+        self._current = None
+        self.generating = False
+        self._cancel = None
+        self._flusher.pause()
+        self.last_render_delay = self.timer() - done.last_event_at
+        self.status.update_info(state="ready", live_tps=None)
+        if self.session is not None:
+            self.conversation_id = self.session.conversation_id
+            self._auto_title()
+        if done.ctx:
+            await self._show_context(*done.ctx)
+        self._update_session_status()
+        self.refresh_sidebar()
+        self.turns_done += 1
+
+    def _auto_title(self) -> None:
+        """Give an untitled conversation its first message's first line as a title."""
+        if self.store is None or self.conversation_id is None:
+            return
+        try:
+            conv = self.store.get_conversation(self.conversation_id)
+        except Exception:
+            return
+        if (conv.title or "").strip():
+            return
+        first = next((m["content"] for m in self.session.messages if m["role"] == "user"), "")
+        line = first.strip().splitlines()[0] if first.strip() else ""
+        if line:
+            self.session.set_title(line[:60] + ("…" if len(line) > 60 else ""))
+
+    async def _remove_from_last_user(self) -> None:
+        children = list(self.chat.children)
+        idx = max((i for i, w in enumerate(children) if isinstance(w, UserMessage)), default=None)
+        if idx is not None:
+            await self.chat.remove_children(children[idx:])
+
+    async def _remove_after_last_user(self) -> None:
+        children = list(self.chat.children)
+        idx = max((i for i, w in enumerate(children) if isinstance(w, UserMessage)), default=None)
+        if idx is not None:
+            await self.chat.remove_children(children[idx + 1 :])
+
+    @on(PromptInput.CancelRequested)
+    def _cancel_requested(self) -> None:
+        self.action_cancel()
+
+    # ---- approval (called from the turn worker thread) ------------------------------------------
+
+    def _approve(self, call: Any, risk: str, preview: str) -> Any:
+        from glmchat.session import Approval
+
+        done = threading.Event()
+        result: dict[str, Any] = {}
+
+        def on_result(r: tuple[str, str | None] | None) -> None:
+            result["r"] = r or ("deny", None)
+            done.set()
+
+        screen = ApprovalScreen(call.name, dict(call.arguments or {}), risk, preview or "")
+        self.call_from_thread(self.push_screen, screen, on_result)
+        cancel = self._cancel
+        while not done.wait(0.05):
+            if cancel is not None and cancel.cancelled:
+                self.call_from_thread(screen.dismiss, ("deny", "Cancelled by the user."))
+                done.wait(1.0)
+                return Approval("deny", "Cancelled by the user.")
+        decision, message = result["r"]
+        return Approval(decision, message)
+
+    # ---- errors and notices -------------------------------------------------------------------
+
+    async def show_error(self, message: str, hint: str | None = None) -> None:
+        await self.chat.add(ErrorBlock(message, hint))
+
+    async def show_notice(self, text: str, level: str = "info") -> None:
+        await self.chat.add(NoticeBlock(text, level))
+
+    # ---- clipboard ----------------------------------------------------------------------------
+
+    @on(Copy)
+    def _copy_message(self, event: Copy) -> None:
+        event.stop()
+        self.copy_text(event.text, event.what)
+
+    def copy_text(self, text: str, what: str = "text") -> None:
+        """OSC 52 to the terminal, plus a system clipboard tool when one is installed."""
+        self.copy_to_clipboard(text)
+        if self.system_clipboard:
+            self._system_copy(text)
+        self.notify(f"Copied {what} ({len(text):,} characters).", timeout=2)
+
+    @work(thread=True, group="clipboard")
+    def _system_copy(self, text: str) -> None:
+        for tool in (["pbcopy"], ["wl-copy"], ["xclip", "-selection", "clipboard"], ["xsel", "--clipboard", "--input"]):
+            if shutil.which(tool[0]):
+                try:
+                    subprocess.run(tool, input=text.encode(), timeout=3, check=False, capture_output=True)
+                except (OSError, subprocess.SubprocessError):
+                    continue
+                return
+
+    def answers(self) -> list[str]:
+        return [m.answer for m in self.chat.query(AssistantMessage) if m.answer]
+
+    # ---- key actions ---------------------------------------------------------------------------
+
+    async def action_new_conversation(self) -> None:
+        await self.new_conversation()
+
+    def action_toggle_sidebar(self) -> None:
+        sb = self.sidebar
+        hidden = not sb.has_class("-hidden")
+        sb.set_class(hidden, "-hidden")
+        if not hidden:
+            self.refresh_sidebar()
+            self.query_one("#conversation-list").focus()
+        else:
+            self.prompt.focus()
+
+    def action_toggle_thinking(self) -> None:
+        hide = not self.screen.has_class("-hide-thinking")
+        self.screen.set_class(hide, "-hide-thinking")
+        self.settings.ui.show_thinking = not hide
+
+    def action_expand_thinking(self) -> None:
+        focused = self.focused
+        panes = [focused] if isinstance(focused, ThinkingPane) else list(self.chat.query(ThinkingPane))[-1:]
+        for pane in panes:
+            pane.action_toggle()
+
+    def action_copy_answer(self) -> None:
+        answers = self.answers()
+        if not answers:
+            self.notify("There is no answer to copy yet.", severity="warning")
+            return
+        self.copy_text(answers[-1], "the last answer")
+
+    def action_copy_code(self) -> None:
+        for answer in reversed(self.answers()):
+            blocks = code_blocks(answer)
+            if blocks:
+                self.copy_text(blocks[-1], "the last code block")
+                return
+        self.notify("There is no code block to copy yet.", severity="warning")
+
+    def action_cancel(self) -> None:
+        if self.generating and self._cancel is not None:
+            self._cancel.cancel()
+            self.status.update_info(state="stopping")
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.settings.keys))
+
+    def action_focus_input(self) -> None:
+        self.prompt.focus()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("New conversation", "Start a new conversation (Ctrl+N)", self.action_new_conversation)
+        yield SystemCommand("Toggle sidebar", "Show or hide the conversations (Ctrl+B)", self.action_toggle_sidebar)
+        yield SystemCommand("Toggle thinking", "Show or hide the thinking panes (Ctrl+T)", self.action_toggle_thinking)
+        yield SystemCommand("Expand last thought", "Expand or collapse the last thinking pane", self.action_expand_thinking)
+        yield SystemCommand("Copy last answer", "Copy the last answer (Ctrl+Y)", self.action_copy_answer)
+        yield SystemCommand("Copy last code block", "Copy the last code block (Ctrl+K)", self.action_copy_code)
+        yield SystemCommand("Stop generating", "Cancel the running answer (Esc)", self.action_cancel)
+        yield SystemCommand("Help", "Keys and slash commands (F1)", self.action_help)
+        for c in commands.COMMANDS:
+            if not c.args or c.args.startswith("["):
+                yield SystemCommand(f"/{c.name}", c.description, lambda n=c.name: self.run_worker(self.run_slash("/" + n)))
+        for name in self._glm_theme_names():
+            yield SystemCommand(f"Theme: {name}", "Switch to this theme (remembered)", lambda n=name: self.run_worker(self.run_slash(f"/theme {n}")))
+
+    def _glm_theme_names(self) -> list[str]:
+        from glmchat.settings import config_dir
+        from glmchat.tui.themes import load_themes
+
+        return [t.name for t in load_themes(config_dir() / "themes")[0]]
+
+    # ---- slash commands -------------------------------------------------------------------------
+
+    async def run_slash(self, text: str) -> None:
+        """Parse and run one slash command; failures show inline, never as a traceback."""
+        try:
+            cmd, raw, args = commands.parse(text)
+            handler = getattr(self, f"slash_{cmd.name}")
+            await handler(raw, args)
+        except GlmchatError as exc:
+            await self.show_error(exc.message, exc.hint)
+        except Exception as exc:
+            await self.show_error(f"{text.split()[0]} failed: {exc}.", "Check the arguments (/help).")
+
+    def _need_session(self) -> Any:
+        if self.session is None:
+            if self.load_error is not None:
+                raise GlmchatError("No model is loaded.", self.load_error.hint)
+            raise GlmchatError("The model is still loading.", "Wait for it to finish, then try again.")
+        return self.session
+
+    def _need_idle(self) -> None:
+        if self.generating:
+            raise GlmchatError("An answer is still being generated.", "Press Esc to stop it first.")
+
+    async def slash_help(self, raw: str, args: list[str]) -> None:
+        self.action_help()
+
+    async def slash_new(self, raw: str, args: list[str]) -> None:
+        await self.new_conversation()
+
+    async def slash_clear(self, raw: str, args: list[str]) -> None:
+        await self.new_conversation()
+
+    async def slash_quit(self, raw: str, args: list[str]) -> None:
+        self.exit(0)
+
+    async def slash_retry(self, raw: str, args: list[str]) -> None:
+        session = self._need_session()
+        self._need_idle()
+        if session.last_user_text() is None:
+            raise GlmchatError("There is nothing to retry yet.", "Type a message first.")
+        await self._remove_after_last_user()
+        self._start_turn(lambda cancel: session.retry(cancel))
+
+    async def slash_edit(self, raw: str, args: list[str]) -> None:
+        session = self._need_session()
+        self._need_idle()
+        last = session.last_user_text()
+        if last is None:
+            raise GlmchatError("There is no message to edit yet.", "Type a message first.")
+        self.editing = True
+        self.prompt.load_text(last)
+        self.prompt.move_cursor(self.prompt.document.end)
+        await self.show_notice("Editing your last message: Enter resends it and replaces the answer.")
+
+    async def slash_profile(self, raw: str, args: list[str]) -> None:
+        if not args:
+            current = self.session.profile if self.session else self.settings.chat.profile
+            await self.show_notice(f"Profile: {current}. Known: {', '.join(sorted(self.settings.profiles))}.")
+            return
+        self._need_session().set_profile(args[0])
+        self._update_session_status()
+        await self.show_notice(f"Profile set to {args[0]}.")
+
+    async def slash_think(self, raw: str, args: list[str]) -> None:
+        if not args:
+            current = self.session.thinking if self.session else self.settings.chat.thinking
+            await self.show_notice(f"Thinking: {current} (on | off | preserve).")
+            return
+        self._need_session().set_thinking(args[0])
+        self._update_session_status()
+        self._refresh_context()
+        await self.show_notice(f"Thinking mode set to {args[0]}.")
+
+    async def slash_system(self, raw: str, args: list[str]) -> None:
+        session = self._need_session()
+        if not raw:
+            await self.show_notice(f"System prompt: {session.system_prompt!r}" if session.system_prompt else "No system prompt. /system TEXT sets one, /system off clears it.")
+            return
+        text = None if raw.strip().lower() in ("off", "none", "clear") else raw
+        session.set_system_prompt(text)
+        self._refresh_context()
+        await self.show_notice("System prompt cleared." if text is None else "System prompt set.")
+
+    async def slash_title(self, raw: str, args: list[str]) -> None:
+        if not raw:
+            raise UsageError("/title needs the new title.", "Example: /title Fixing the parser")
+        if self.store is None or self.conversation_id is None:
+            raise GlmchatError("This conversation is not saved yet.", "Send a message first.")
+        self.store.rename(self.conversation_id, raw)
+        self.refresh_sidebar()
+        await self.show_notice(f"Renamed to “{raw}”.")
+
+    async def slash_export(self, raw: str, args: list[str]) -> None:
+        fmt = "md"
+        rest = list(args)
+        if rest and rest[0].lower() in ("md", "markdown", "json"):
+            fmt = "json" if rest.pop(0).lower() == "json" else "md"
+        if self.store is None or self.conversation_id is None:
+            raise GlmchatError("There is nothing to export yet.", "Send a message first.")
+        path = Path(rest[0]).expanduser() if rest else Path.cwd() / f"glmchat-{self.conversation_id}.{fmt}"
+        if fmt == "json":
+            import json
+
+            data = self.store.export_json(self.conversation_id)
+            text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False, indent=2)
+        else:
+            text = self.store.export_markdown(self.conversation_id)
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise GlmchatError(f"Cannot write {path}: {exc.strerror or exc}.", "Pick another path: /export md PATH") from None
+        await self.show_notice(f"Exported to {path}.")
+
+    async def slash_copy(self, raw: str, args: list[str]) -> None:
+        answers = self.answers()
+        n = 1
+        if args:
+            try:
+                n = int(args[0])
+            except ValueError:
+                raise UsageError(f"/copy takes a number, not {args[0]!r}.", "/copy 2 copies the answer before the last.") from None
+        if n < 1 or n > len(answers):
+            raise GlmchatError(f"There is no answer number {n} (this conversation has {len(answers)}).", "/copy 1 is the last answer.")
+        self.copy_text(answers[-n], "the answer" if n == 1 else f"answer -{n}")
+
+    async def slash_theme(self, raw: str, args: list[str]) -> None:
+        names = self._glm_theme_names()
+        if not args:
+            await self.show_notice(f"Theme: {self.theme}. Available: {', '.join(names)}.")
+            return
+        name = args[0]
+        if name not in self.available_themes:
+            import difflib
+
+            close = difflib.get_close_matches(name, names, n=3, cutoff=0.4)
+            raise UsageError(f"Unknown theme {name!r}.", f"Available: {', '.join(close or names)}.")
+        self.set_theme(name)
+        await self.show_notice(f"Theme set to {name} (remembered).")
+
+    def set_theme(self, name: str) -> None:
+        from glmchat.settings import save_ui_choice
+
+        self.theme = name
+        self.settings.ui.theme = name
+        try:
+            save_ui_choice("theme", name, getattr(self.settings, "path", None))
+        except OSError:
+            self.notify("Could not save the theme choice to config.toml.", severity="warning")
+
+    async def slash_compact(self, raw: str, args: list[str]) -> None:
+        session = self._need_session()
+        self._need_idle()
+        await self.show_notice("Compacting: asking the model for a summary of the older turns…")
+        self._start_turn(lambda cancel: session.compact(cancel))
+
+    async def slash_model(self, raw: str, args: list[str]) -> None:
+        self._need_idle()
+        if self.model_factory is None:
+            raise GlmchatError("Switching models is not available here.", "Restart glmchat with --model PATH or --quant NAME.")
+        if args:
+            await self._switch_model(args[0])
+            return
+        items = [(p, label) for p, label in self._model_choices()]
+
+        async def chosen(path: str | None) -> None:
+            if path:
+                await self._switch_model(path)
+
+        self.push_screen(PickScreen("Pick a model (Enter loads it, Esc cancels):", items, "No downloaded models or local GGUF files found."), chosen)
+
+    def _model_choices(self) -> list[tuple[str, str]]:
+        """Downloaded quants (glmchat.hub) and local GGUF files, as (path, label)."""
+        found: dict[str, str] = {}
+        try:
+            from glmchat import hub  # type: ignore[attr-defined]
+
+            lister = getattr(hub, "downloaded_models", None)
+            if lister is not None:
+                for entry in lister():
+                    path = str(getattr(entry, "path", entry))
+                    found[path] = f"{getattr(entry, 'quant', '') or Path(path).name}  {path}"
+        except Exception:
+            pass
+        if self.settings.model.path:
+            found.setdefault(self.settings.model.path, f"{Path(self.settings.model.path).name}  (config)")
+        for p in sorted(Path.cwd().glob("*.gguf")):
+            found.setdefault(str(p), p.name)
+        if self.engine is not None and self.engine.info.path:
+            found.setdefault(self.engine.info.path, f"{Path(self.engine.info.path).name}  (current)")
+        return list(found.items())
+
+    async def _switch_model(self, path: str) -> None:
+        factory = self.model_factory
+        assert factory is not None
+        await self.show_notice(f"Loading {Path(path).name} in the background…")
+        self._start_load(lambda progress: factory(path, progress))
+
+    # ---- tool slash commands (issue 7) ---------------------------------------------------------
+
+    def _tool_direct(self) -> Any:
+        try:
+            from glmchat.tools import direct  # type: ignore[attr-defined]
+        except ImportError:
+            raise GlmchatError("The direct tool commands are not available in this build.", "Update glmchat.") from None
+        return direct
+
+    def _workspace(self) -> Any:
+        if self.workspace is None:
+            from glmchat.tools import Workspace
+
+            self.workspace = Workspace.current()
+        return self.workspace
+
+    async def _attach(self, label: str, text: str) -> None:
+        session = self._need_session()
+        session.pending_attachments.append((label, text))
+        await self.show_notice(f"Attached {label} ({len(text):,} characters) to your next message.")
+
+    async def slash_read(self, raw: str, args: list[str]) -> None:
+        if not raw:
+            raise UsageError("/read needs a path.", "Example: /read src/main.py:10-40")
+        direct = self._tool_direct()
+        label, text = direct.read(self._workspace(), raw)
+        await self._attach(label, text)
+
+    async def _run_and_offer(self, label: str, output: str) -> None:
+        block = ToolBlock(label, {})
+        await self.chat.add(block)
+        block.set_result(output, True, "auto")
+
+        def done(yes: bool | None) -> None:
+            if yes and self.session is not None:
+                self.session.pending_attachments.append((label, output))
+                self.notify("Attached to your next message.")
+
+        self.push_screen(ConfirmScreen("Attach this output to your next message?", yes="Attach"), done)
+
+    async def slash_run(self, raw: str, args: list[str]) -> None:
+        if not raw:
+            raise UsageError("/run needs a command.", "Example: /run ls -la")
+        self._need_session()
+        output = await self._in_thread(lambda: self._tool_direct().run(self._workspace(), raw))
+        await self._run_and_offer(f"$ {raw}", output)
+
+    async def slash_py(self, raw: str, args: list[str]) -> None:
+        if not raw:
+            raise UsageError("/py needs code.", "Example: /py print(2**10)")
+        self._need_session()
+        output = await self._in_thread(lambda: self._tool_direct().py(self._workspace(), raw))
+        await self._run_and_offer("python", output)
+
+    async def slash_ls(self, raw: str, args: list[str]) -> None:
+        output = await self._in_thread(lambda: self._tool_direct().ls(self._workspace(), args[0] if args else "."))
+        block = ToolBlock("ls", {"path": args[0] if args else "."})
+        await self.chat.add(block)
+        block.set_result(output, True, "auto")
+
+    async def slash_grep(self, raw: str, args: list[str]) -> None:
+        if not raw:
+            raise UsageError("/grep needs a pattern.", "Example: /grep def main src")
+        pattern, _, where = raw.partition(" ")
+        output = await self._in_thread(lambda: self._tool_direct().grep(self._workspace(), pattern, where.strip() or "."))
+        block = ToolBlock("grep", {"pattern": pattern, "path": where.strip() or "."})
+        await self.chat.add(block)
+        block.set_result(output, True, "auto")
+
+    async def slash_diff(self, raw: str, args: list[str]) -> None:
+        text = await self._in_thread(lambda: self._tool_direct().diff(self._workspace()))
+        if not text.strip():
+            await self.show_notice("git diff is empty: nothing to attach.")
+            return
+        await self._attach("git diff", text)
+
+    async def slash_tools(self, raw: str, args: list[str]) -> None:
+        session = self._need_session()
+        if session.tools is None:
+            from glmchat.tools import ToolRegistry
+
+            session.tools = self.tools = ToolRegistry.builtin()
+        what = args[0].lower() if args else "list"
+        if what == "on":
+            session.tools_enabled = self.tools_enabled = True
+            self._update_session_status()
+            await self.show_notice("Tools on: the model may call them; writes and commands ask first.")
+        elif what == "off":
+            session.tools_enabled = self.tools_enabled = False
+            self._update_session_status()
+            await self.show_notice("Tools off.")
+        elif what == "list":
+            lines = [f"{t.name} ({t.risk}): {t.description.splitlines()[0] if t.description else ''}" for t in (session.tools.get(n) for n in session.tools.names()) if t]
+            state = "on" if session.tools_enabled else "off"
+            await self.show_notice(f"Tools are {state}.\n" + "\n".join(lines))
+        else:
+            raise UsageError(f"/tools {what}?", "Use /tools on, /tools off or /tools list.")
+        self._refresh_context()
+
+    async def slash_undo(self, raw: str, args: list[str]) -> None:
+        session = self._need_session()
+        if session.undo_log is None:
+            raise GlmchatError("There is nothing to undo.", "Only file changes made by tools can be undone.")
+        message = session.undo_log.undo()
+        await self.show_notice(str(message))
+
+    async def _in_thread(self, fn: Callable[[], Any]) -> Any:
+        import asyncio
+
+        return await asyncio.get_running_loop().run_in_executor(None, fn)
+
+
+def run_app(
+    settings: Any,
+    *,
+    engine_factory: EngineFactory,
+    store: Any,
+    conversation_id: int | None = None,
+    continue_last: bool = False,
+    tools_enabled: bool = False,
+    workspace: Any = None,
+    model_factory: ModelFactory | None = None,
+) -> int:
+    """Run the TUI until the user quits; returns the exit code."""
+    app = GlmchatApp(
+        settings,
+        engine_factory=engine_factory,
+        store=store,
+        conversation_id=conversation_id,
+        continue_last=continue_last,
+        tools_enabled=tools_enabled,
+        workspace=workspace,
+        model_factory=model_factory,
+    )
+    try:
+        code = app.run()
+    finally:
+        for closer in (getattr(app.engine, "close", None), getattr(store, "close", None)):
+            if closer:
+                try:
+                    closer()
+                except Exception:
+                    pass
+    return code or 0

@@ -1,0 +1,56 @@
+"""Approve one tool call: tool, arguments and a preview (a diff for edits). a / s / d."""
+
+from __future__ import annotations
+
+import json
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+
+class ApprovalScreen(ModalScreen["tuple[str, str | None]"]):
+    """Dismisses with (decision, message): allow_once | allow_session | deny."""
+
+    BINDINGS = [
+        Binding("a", "decide('allow_once')", "Allow once"),
+        Binding("s", "decide('allow_session')", "Allow for session"),
+        Binding("d", "decide('deny')", "Deny"),
+        Binding("escape", "decide('deny')", "Deny", show=False),
+    ]
+
+    def __init__(self, tool: str, arguments: dict, risk: str, preview: str) -> None:
+        super().__init__()
+        self.tool = tool
+        self.arguments = arguments
+        self.risk = risk
+        self.preview = preview
+
+    def compose(self) -> ComposeResult:
+        args = json.dumps(self.arguments, ensure_ascii=False, indent=2)
+        with Vertical(classes="dialog approval"):
+            yield Label(f"The model wants to run {self.tool} ({self.risk})", classes="approval-title", markup=False)
+            with VerticalScroll(classes="approval-body"):
+                yield Static(args, classes="approval-args", markup=False)
+                if self.preview:
+                    yield Static(self.preview, classes="approval-preview", markup=False)
+            yield Input(placeholder="Optional message to the model if you deny (Enter denies)", id="deny-message")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Allow once (a)", id="allow_once", variant="success")
+                yield Button("Allow for this session (s)", id="allow_session", variant="primary")
+                yield Button("Deny (d)", id="deny", variant="error")
+
+    def on_mount(self) -> None:
+        self.query_one("#allow_once", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.action_decide(event.button.id or "deny")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.action_decide("deny")
+
+    def action_decide(self, decision: str) -> None:
+        message = self.query_one("#deny-message", Input).value.strip() or None
+        self.dismiss((decision, message if decision == "deny" else None))

@@ -1,0 +1,47 @@
+"""F1: the keys (with any remapping from config.toml) and the slash commands."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from glmchat.tui import commands, keys
+
+
+def help_table(overrides: dict[str, str]) -> tuple[Table, Table]:
+    kt = Table(title="Keys", box=None, show_header=False, pad_edge=False, expand=True)
+    kt.add_column(style="bold", no_wrap=True)
+    kt.add_column()
+    for bid, _key, desc in keys.describe():
+        kt.add_row(keys.key_for(bid, overrides), f"{desc}  [dim]({bid})[/dim]")
+    kt.add_row("enter / shift+enter, ctrl+j", "Send / new line")
+    kt.add_row("up / down", "Earlier prompts (when the input is empty)")
+    kt.add_row("c / k (on a focused message)", "Copy it / copy its last code block")
+    ct = Table(title="Slash commands", box=None, show_header=False, pad_edge=False, expand=True)
+    ct.add_column(style="bold", no_wrap=True)
+    ct.add_column()
+    for c in commands.COMMANDS:
+        ct.add_row(f"/{c.name} {c.args}".rstrip(), c.description)
+    return kt, ct
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,f1,q", "dismiss_help", "Close")]
+
+    def __init__(self, overrides: dict[str, str] | None = None) -> None:
+        super().__init__()
+        self.overrides = overrides or {}
+
+    def compose(self) -> ComposeResult:
+        kt, ct = help_table(self.overrides)
+        with VerticalScroll(classes="dialog help"):
+            yield Static("glmchat help  ·  Esc to close", classes="help-title")
+            yield Static(kt)
+            yield Static(ct)
+
+    def action_dismiss_help(self) -> None:
+        self.dismiss(None)

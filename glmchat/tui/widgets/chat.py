@@ -1,0 +1,259 @@
+"""The chat pane: a scrolling log of user messages, assistant messages, tool blocks and notices."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from textual import events
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Markdown, Static
+from textual.widgets._markdown import MarkdownFence, MarkdownStream
+
+_FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})[^\n]*\n(?P<body>.*?)(?:^(?P=indent)?(?P=fence)[`~]*[ \t]*$|\Z)", re.M | re.S)
+
+
+def code_blocks(markdown: str) -> list[str]:
+    """The contents of the fenced code blocks in `markdown`, in order."""
+    return [m.group("body").rstrip("\n") for m in _FENCE.finditer(markdown)]
+
+
+class Copy(Message):
+    """A widget asks the app to copy `text` to the clipboard."""
+
+    def __init__(self, text: str, what: str) -> None:
+        super().__init__()
+        self.text = text
+        self.what = what
+
+
+class CopyableFence(MarkdownFence, can_focus=True):
+    """A code block that can be focused (Tab or click) and copied with `c`."""
+
+    BINDINGS = [Binding("c", "copy", "Copy code")]
+
+    def action_copy(self) -> None:
+        self.post_message(Copy(self.code, "code block"))
+
+
+class AnswerMarkdown(Markdown):
+    """Markdown for answers: highlighted, focusable code blocks."""
+
+    BLOCKS = {**Markdown.BLOCKS, "fence": CopyableFence, "code_block": CopyableFence}
+
+
+class UserMessage(Static, can_focus=True):
+    """What the user sent. Focus it and press `c` to copy."""
+
+    BINDINGS = [Binding("c", "copy", "Copy")]
+
+    def __init__(self, text: str, **kw) -> None:
+        super().__init__(text, markup=False, **kw)
+        self.text = text
+
+    def action_copy(self) -> None:
+        self.post_message(Copy(self.text, "message"))
+
+
+class ThinkingPane(Vertical):
+    """Live reasoning; collapses to one summary line when the answer starts. Enter/click toggles."""
+
+    can_focus = True
+    BINDINGS = [Binding("enter,space", "toggle", "Expand/collapse", show=False)]
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.text = ""
+        self.tokens = 0
+        self.seconds: float | None = None
+        self.expanded = True
+        self.done = False
+
+    def compose(self) -> ComposeResult:
+        yield Static("Thinking…", classes="thinking-header", markup=False)
+        yield Static("", classes="thinking-body", markup=False)
+
+    def append(self, text: str, tokens: int) -> None:
+        self.text += text
+        self.tokens += tokens
+        if self.expanded:
+            self.query_one(".thinking-body", Static).update(self.text.strip("\n"))
+
+    def summary(self) -> str:
+        secs = f"{self.seconds:.1f} s" if self.seconds is not None else "?"
+        return f"Thought for {secs} · {self.tokens:,} tokens"
+
+    def finish(self, seconds: float, collapse: bool = True) -> None:
+        """The answer started (or the turn ended): show the summary line, collapse the body."""
+        if self.done:
+            return
+        self.done = True
+        self.seconds = seconds
+        self.set_expanded(not collapse)
+
+    def set_expanded(self, expanded: bool) -> None:
+        self.expanded = expanded
+        body = self.query_one(".thinking-body", Static)
+        if expanded:
+            body.update(self.text.strip("\n"))
+        body.display = expanded
+        self.set_class(not expanded, "-collapsed")
+        if self.done:
+            arrow = "▾" if expanded else "▸"
+            self.query_one(".thinking-header", Static).update(f"{arrow} {self.summary()}")
+
+    def action_toggle(self) -> None:
+        if self.done:
+            self.set_expanded(not self.expanded)
+
+    def on_click(self, event: events.Click) -> None:
+        self.action_toggle()
+
+
+class AssistantMessage(Vertical, can_focus=True):
+    """One generation: a thinking pane (when there is reasoning) and a streamed Markdown answer.
+
+    Focus it and press `c` to copy the answer, `k` to copy its last code block.
+    """
+
+    BINDINGS = [Binding("c", "copy", "Copy answer"), Binding("k", "copy_code", "Copy code")]
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.answer = ""
+        self.thinking: ThinkingPane | None = None
+        self.markdown = AnswerMarkdown(classes="answer")
+        self._stream: MarkdownStream | None = None
+        self.status = "streaming"
+
+    def compose(self) -> ComposeResult:
+        yield self.markdown
+        yield Static("", classes="message-mark", markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one(".message-mark").display = False
+
+    async def add_thinking(self, text: str, tokens: int) -> None:
+        if self.thinking is None:
+            self.thinking = ThinkingPane(classes="thinking")
+            await self.mount(self.thinking, before=self.markdown)
+        self.thinking.append(text, tokens)
+
+    async def add_answer(self, text: str) -> None:
+        if not self.answer:
+            text = text.lstrip("\n")
+            if not text:
+                return
+        self.answer += text
+        if self._stream is None:
+            self._stream = Markdown.get_stream(self.markdown)
+        await self._stream.write(text)
+
+    async def finish(self, status: str, note: str | None = None) -> None:
+        """Stop the stream and render the final text once more in full (fixes half-built fences)."""
+        if self._stream is not None:
+            await self._stream.stop()
+            self._stream = None
+        await self.markdown.update(self.answer)
+        self.status = status
+        if note:
+            mark = self.query_one(".message-mark", Static)
+            mark.update(note)
+            mark.display = True
+            self.add_class(f"-{status}")
+
+    def action_copy(self) -> None:
+        self.post_message(Copy(self.answer, "answer"))
+
+    def action_copy_code(self) -> None:
+        blocks = code_blocks(self.answer)
+        if blocks:
+            self.post_message(Copy(blocks[-1], "code block"))
+
+
+class ToolBlock(Vertical, can_focus=True):
+    """A tool call: name and arguments, then its result (decision, output, diff)."""
+
+    BINDINGS = [Binding("c", "copy", "Copy output")]
+
+    def __init__(self, name: str, arguments: dict, **kw) -> None:
+        super().__init__(**kw)
+        self.tool_name = name
+        self.arguments = arguments
+        self.output = ""
+
+    def compose(self) -> ComposeResult:
+        args = json.dumps(self.arguments, ensure_ascii=False)
+        if len(args) > 300:
+            args = args[:300] + "…"
+        yield Static(f"⚙ {self.tool_name} {args}", classes="tool-title", markup=False)
+        yield Static("waiting…", classes="tool-output", markup=False)
+
+    def set_result(self, output: str, ok: bool, decision: str, diff: str | None = None) -> None:
+        self.output = output
+        lines = output.rstrip().splitlines()
+        shown = "\n".join(lines[:12]) + (f"\n… {len(lines) - 12} more lines" if len(lines) > 12 else "")
+        label = {"deny": "denied", "auto": "ran", "allow_once": "allowed once", "allow_session": "allowed for this session"}.get(
+            decision, decision
+        )
+        head = f"[{label}{'' if ok or decision == 'deny' else ', failed'}]"
+        text = f"{head}\n{shown}" if shown else head
+        if diff:
+            text += "\n" + diff.rstrip()
+        self.query_one(".tool-output", Static).update(text)
+        self.set_class(not ok, "-failed")
+        self.set_class(decision == "deny", "-denied")
+
+    def action_copy(self) -> None:
+        self.post_message(Copy(self.output, "tool output"))
+
+
+class ErrorBlock(Static):
+    """Something failed: the message and what to do about it. Never a traceback."""
+
+    def __init__(self, message: str, hint: str | None = None, **kw) -> None:
+        text = f"✖ {message}" + (f"\n  {hint}" if hint else "")
+        super().__init__(text, markup=False, **kw)
+        self.message = message
+        self.hint = hint
+
+
+class NoticeBlock(Static):
+    """An informational line in the log (context notices, command output)."""
+
+    def __init__(self, text: str, level: str = "info", **kw) -> None:
+        super().__init__(text, markup=False, **kw)
+        self.add_class(f"-{level}")
+        self.text = text
+
+
+class ChatLog(VerticalScroll):
+    """The scrolling log. Follows new content until the user scrolls up; scrolling to the end resumes."""
+
+    can_focus = False
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.follow = True
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        if new < old - 0.5 and new < self.max_scroll_y - 1:
+            self.follow = False
+        elif new >= self.max_scroll_y - 1:
+            self.follow = True
+
+    def keep_up(self) -> None:
+        """Call after adding content: scroll to the end if following."""
+        if self.follow:
+            self.scroll_end(animate=False, immediate=False)
+
+    async def add(self, widget) -> None:
+        await self.mount(widget)
+        self.keep_up()
+
+    def answers(self) -> list[AssistantMessage]:
+        return [m for m in self.query(AssistantMessage) if m.answer]

@@ -1,0 +1,128 @@
+"""The conversation sidebar: a filter box and the list (title + relative time)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import Input, Label, ListItem, ListView
+
+
+def relative_time(then: float, now: float) -> str:
+    """'just now', '5 min ago', '3 h ago', 'yesterday', '4 d ago', or a date."""
+    d = max(0.0, now - then)
+    if d < 60:
+        return "just now"
+    if d < 3600:
+        return f"{int(d // 60)} min ago"
+    if d < 86400:
+        return f"{int(d // 3600)} h ago"
+    if d < 2 * 86400:
+        return "yesterday"
+    if d < 30 * 86400:
+        return f"{int(d // 86400)} d ago"
+    return time.strftime("%Y-%m-%d", time.localtime(then))
+
+
+def display_title(conv: Any) -> str:
+    return (getattr(conv, "title", "") or "").strip() or "Untitled"
+
+
+class ConversationItem(ListItem):
+    def __init__(self, conv: Any, now: float) -> None:
+        super().__init__(classes="conversation")
+        self.conv = conv
+        self.now = now
+
+    def compose(self) -> ComposeResult:
+        when = getattr(self.conv, "last_activity", 0) or getattr(self.conv, "updated_at", 0)
+        yield Label(display_title(self.conv), classes="conv-title", markup=False)
+        yield Label(relative_time(when, self.now), classes="conv-time")
+
+
+class Sidebar(Vertical):
+    """Posts Open / Rename / Delete / New; the app does the work and calls `show()` again."""
+
+    BINDINGS = [
+        Binding("n", "new", "New"),
+        Binding("r", "rename", "Rename"),
+        Binding("delete,d", "delete", "Delete"),
+    ]
+
+    class Open(Message):
+        def __init__(self, conversation_id: int) -> None:
+            super().__init__()
+            self.conversation_id = conversation_id
+
+    class Rename(Open):
+        pass
+
+    class Delete(Open):
+        pass
+
+    class New(Message):
+        pass
+
+    def __init__(self, clock: Callable[[], float] = time.time, **kw) -> None:
+        super().__init__(**kw)
+        self.clock = clock
+        self.conversations: list[Any] = []
+        self.current_id: int | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="Filter…", id="sidebar-filter")
+        yield ListView(id="conversation-list")
+
+    def show(self, conversations: list[Any], current_id: int | None) -> None:
+        self.conversations = list(conversations)
+        self.current_id = current_id
+        self._fill()
+
+    def _fill(self) -> None:
+        needle = self.query_one("#sidebar-filter", Input).value.strip().lower()
+        lv = self.query_one("#conversation-list", ListView)
+        lv.clear()
+        now = self.clock()
+        items = [ConversationItem(c, now) for c in self.conversations if not needle or needle in display_title(c).lower()]
+        lv.extend(items)
+        for i, item in enumerate(items):
+            if item.conv.id == self.current_id:
+                lv.index = i
+                item.add_class("-current")
+
+    def visible_ids(self) -> list[int]:
+        return [item.conv.id for item in self.query(ConversationItem)]
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self._fill()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.query_one("#conversation-list", ListView).focus()
+
+    def on_list_view_selected(self, event: ListView.Selected) -> None:
+        event.stop()
+        if isinstance(event.item, ConversationItem):
+            self.post_message(self.Open(event.item.conv.id))
+
+    def _highlighted(self) -> int | None:
+        item = self.query_one("#conversation-list", ListView).highlighted_child
+        return item.conv.id if isinstance(item, ConversationItem) else None
+
+    def action_new(self) -> None:
+        self.post_message(self.New())
+
+    def action_rename(self) -> None:
+        cid = self._highlighted()
+        if cid is not None:
+            self.post_message(self.Rename(cid))
+
+    def action_delete(self) -> None:
+        cid = self._highlighted()
+        if cid is not None:
+            self.post_message(self.Delete(cid))
