@@ -142,28 +142,34 @@ def parse_call_body(body: str, kinds: dict[str, dict[str, bool]]) -> tuple[str |
 
     Returns arguments None when the body is malformed (name None when the name is unusable).
     """
+    name, args, _ = _parse_body(body, kinds)
+    return name, args
+
+
+def _parse_body(body: str, kinds: dict[str, dict[str, bool]]) -> tuple[str | None, dict[str, Any] | None, bool]:
+    """(name, arguments or None when malformed, whether the body ends inside an open value)."""
     first = body.find(KEY_OPEN)
     name = (body if first < 0 else body[:first]).strip(_WS)
     if not _valid_name(name):
-        return None, None
+        return None, None, False
     if first < 0:
-        return name, {}
+        return name, {}, False
     param_kinds = kinds.get(name, {})
     args: dict[str, Any] = {}
     pos, n = first, len(body)
     while True:
         pos = _skip_ws(body, pos)
         if pos == n:
-            return name, args
+            return name, args, False
         if not body.startswith(KEY_OPEN, pos):
-            return name, None
+            return name, None, False
         kend = body.find(KEY_CLOSE, pos + len(KEY_OPEN))
         if kend < 0:
-            return name, None
+            return name, None, False
         key = body[pos + len(KEY_OPEN) : kend].strip(_WS)
         pos = _skip_ws(body, kend + len(KEY_CLOSE))
         if not key or not body.startswith(VALUE_OPEN, pos):
-            return name, None
+            return name, None, False
         vstart = pos + len(VALUE_OPEN)
         # The value ends at the first </arg_value> followed by another key or the end of the body,
         # so a value may itself contain the tag text (e.g. a file about this very format).
@@ -171,7 +177,7 @@ def parse_call_body(body: str, kinds: dict[str, dict[str, bool]]) -> tuple[str |
         while True:
             vend = body.find(VALUE_CLOSE, search)
             if vend < 0:
-                return name, None
+                return name, None, True
             after = _skip_ws(body, vend + len(VALUE_CLOSE))
             if after == n or body.startswith(KEY_OPEN, after):
                 break
@@ -182,11 +188,6 @@ def parse_call_body(body: str, kinds: dict[str, dict[str, bool]]) -> tuple[str |
         else:
             args[key] = _json_or_raw(raw_value)
         pos = vend + len(VALUE_CLOSE)
-
-
-def _inside_value(body: str) -> bool:
-    """True when `body` ends inside an unclosed ``<arg_value>``."""
-    return body.rfind(VALUE_OPEN) > body.rfind(VALUE_CLOSE)
 
 
 def _merge(events: list[Event]) -> list[Event]:
@@ -338,13 +339,14 @@ class GlmStreamParser:
                 self._search_from = max(0, len(body) - len(CALL_CLOSE) + 1)
                 self._tail = body[1 - len(CALL_CLOSE) :]
                 return ""
-            if _inside_value(body[:idx]):
+            # A </tool_call> inside an argument value (a file about this format) does not end the call.
+            name, args, open_value = _parse_body(body[:idx], self._kinds)
+            if open_value:
                 self._search_from = idx + 1
                 continue
             break
         inner = body[:idx]
         raw = CALL_OPEN + inner + CALL_CLOSE
-        name, args = parse_call_body(inner, self._kinds)
         if args is None:
             events.append(IncompleteToolCall(name, raw))
         else:
