@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Callable
@@ -55,10 +54,9 @@ def open_engine(
     if endpoint and not model:
         from glmchat.engine.remote import RemoteEngine
 
-        key = os.environ.get(settings.remote.api_key_env) if settings.remote.api_key_env else None
         if progress:
             progress(0.0, f"Connecting to {endpoint}…")
-        engine = RemoteEngine(endpoint, api_key=key, model=settings.remote.model, timeout=settings.remote.timeout)
+        engine = RemoteEngine.from_settings(settings.remote, base_url=endpoint)
         if progress:
             progress(1.0, "Connected")
         return engine
