@@ -1,0 +1,104 @@
+"""First run: find a downloaded quant, or offer the recommended one and download it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from glmchat.hub import cache, hubapi
+from glmchat.hub.catalog import Catalog, Quant
+from glmchat.hub.errors import ChecksumError, DownloadCancelled, OfflineError
+from glmchat.hub.progress import DownloadProgress
+
+
+def _default_ctx() -> int:
+    try:
+        from glmchat.settings import load_settings
+
+        return load_settings().model.n_ctx
+    except Exception:  # a broken config is reported by whoever loads it for real
+        return 16384
+
+
+def _ask(question: str) -> bool:
+    """Yes/no on stderr, default yes; EOF counts as yes."""
+    sys.stderr.write(question + " [Y/n] ")
+    sys.stderr.flush()
+    try:
+        answer = sys.stdin.readline()
+    except (OSError, ValueError):
+        return True
+    return answer.strip().lower() not in ("n", "no")
+
+
+def _can_ask(interactive: bool) -> bool:
+    try:
+        return interactive and sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _pick(catalog: Catalog, n_ctx: int, vram_bytes: int) -> Quant:
+    from glmchat.hub.fit import recommend
+
+    return recommend(catalog.quants, n_ctx, vram_bytes=vram_bytes)
+
+
+def ensure_model(
+    quant_name: str | None,
+    *,
+    interactive: bool,
+    progress: DownloadProgress | None = None,
+    n_ctx: int | None = None,
+    vram_bytes: int = 0,
+) -> Path:
+    """Path of a usable GLM-4.7-Flash GGUF, downloading one if needed.
+
+    * `quant_name` given: that quant from the cache, else downloaded.
+    * None: a downloaded quant (the recommended one if present), else the recommended quant for
+      this machine, downloaded.
+    When `interactive` and stdin is a terminal the download is confirmed first (stderr, default
+    yes). HF_HUB_OFFLINE=1 uses the cache only and says so when the file is missing.
+    """
+    from glmchat.hub.download import download
+    from glmchat.hub.progress import RichProgress
+
+    offline = hubapi.is_offline()
+    n_ctx = n_ctx or _default_ctx()
+    if quant_name:
+        local = cache.local_model_path(quant_name)
+        if local is not None:
+            return local
+        if not offline:
+            Catalog.load().get(quant_name)  # unknown names fail before anything is asked
+        name = quant_name
+    else:
+        catalog = Catalog.load()
+        local_all = cache.local_quants()
+        if local_all:
+            best = _pick(catalog, n_ctx, vram_bytes)
+            if best.name in local_all:
+                return local_all[best.name]
+            by_size = sorted(local_all, key=lambda n: (catalog.find(n).size if catalog.find(n) else 0), reverse=True)
+            return local_all[by_size[0]]
+        name = _pick(catalog, n_ctx, vram_bytes).name
+
+    if offline:
+        raise OfflineError(
+            f"GLM-4.7-Flash {name} is not in the Hugging Face cache ({cache.hub_cache_dir()}) and HF_HUB_OFFLINE is set.",
+            "Unset HF_HUB_OFFLINE to download it, or pass --model PATH to a GGUF file.",
+        )
+    if _can_ask(interactive):
+        size = Catalog.load().find(name)
+        what = f"{name} ({size.size / 1e9:.1f} GB)" if size else name
+        if not _ask(f"No GLM-4.7-Flash model downloaded yet. Download {what} from {hubapi.REPO}?"):
+            raise DownloadCancelled("Download declined; no model to run.", "Pass --model PATH, or run `glmchat download QUANT`.")
+    else:
+        sys.stderr.write(f"Downloading GLM-4.7-Flash {name} from {hubapi.REPO} (first run)…\n")
+    progress = progress or RichProgress()
+    try:
+        return download(name, progress)
+    except ChecksumError as exc:
+        if not _can_ask(interactive) or not _ask(f"{exc.message} Download it again?"):
+            raise
+        return download(name, progress)
