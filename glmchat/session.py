@@ -96,28 +96,6 @@ def thinking_flags(mode: str) -> tuple[bool, bool]:
     return mode != "off", mode != "preserve"
 
 
-def message_to_template(m: Any) -> dict[str, Any]:
-    """A stored message (glmchat.store.Message or a dict with the same keys) → chat-template form."""
-    get = (lambda k: m.get(k)) if isinstance(m, dict) else (lambda k: getattr(m, k, None))
-    role = get("role")
-    out: dict[str, Any] = {"role": role, "content": get("content") or ""}
-    if role == "assistant":
-        if get("reasoning"):
-            out["reasoning_content"] = get("reasoning")
-        calls = get("tool_calls") or []
-        if calls:
-            out["tool_calls"] = [
-                {"id": c.get("id"), "type": "function", "function": {"name": c["name"], "arguments": dict(c.get("arguments") or {})}}
-                for c in calls
-            ]
-    elif role == "tool":
-        if get("tool_call_id"):
-            out["tool_call_id"] = get("tool_call_id")
-        if get("name"):
-            out["name"] = get("name")
-    return out
-
-
 class ChatSession:
     """Drives one conversation: prompt → engine → parser → tools → store."""
 
@@ -187,10 +165,10 @@ class ChatSession:
                 continue
             (summaries if meta.get("summary") else rest).append(m)
         for m in summaries[-1:]:  # the latest summary stands in for the compacted turns
-            self.messages += [message_to_template(m), {"role": "assistant", "content": "Understood."}]
+            self.messages += [m.to_chat(), {"role": "assistant", "content": "Understood."}]
             self.message_ids += [m.id, None]
         for m in rest:
-            self.messages.append(message_to_template(m))
+            self.messages.append(m.to_chat())
             self.message_ids.append(m.id)
 
     def new(self) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from glmchat.engine.base import CancelToken
 from glmchat.engine.scripted import ScriptedEngine
 from glmchat.glm import Answer, Thinking, ToolCall, render_prompt
-from glmchat.session import ChatSession, Notice, TurnFailed, TurnFinished, TurnStarted, message_to_template, thinking_flags
+from glmchat.session import ChatSession, Notice, TurnFailed, TurnFinished, TurnStarted, thinking_flags
 from glmchat.settings import load_settings
 
 TEMPLATE = (Path(__file__).parent / "fixtures" / "glm47_chat_template.jinja").read_text(encoding="utf-8")
@@ -141,9 +141,70 @@ def test_tool_calls_without_tools_enabled_are_shown_not_run():
     assert events[-1].tool_calls == [{"name": "read_file", "arguments": {"path": "a.txt"}}]
 
 
-def test_message_to_template_keeps_reasoning_and_argument_mappings():
-    stored = {"role": "assistant", "content": "ok", "reasoning": "why", "tool_calls": [{"id": "c1", "name": "f", "arguments": {"n": 1}}]}
-    m = message_to_template(stored)
-    assert m["reasoning_content"] == "why"
-    assert m["tool_calls"][0]["function"] == {"name": "f", "arguments": {"n": 1}}
-    assert message_to_template({"role": "tool", "content": "out", "tool_call_id": "c1", "name": "f"})["tool_call_id"] == "c1"
+def test_stored_messages_come_back_in_template_form():
+    from glmchat.store.models import Message
+
+    m = Message(id=1, conversation_id=1, seq=1, role="assistant", content="ok", reasoning="why",
+                tool_calls=[{"id": "c1", "name": "f", "arguments": {"n": 1}}])
+    chat = m.to_chat()
+    assert chat["reasoning_content"] == "why"
+    assert chat["tool_calls"][0]["function"] == {"name": "f", "arguments": {"n": 1}}
+
+
+# ---- with the real store ---------------------------------------------------------------------------
+
+
+def make_store(tmp_path):
+    from glmchat.store import Store
+
+    return Store(tmp_path / "c.db")
+
+
+def test_turns_are_stored_with_reasoning_title_and_usage(tmp_path):
+    store = make_store(tmp_path)
+    engine = ScriptedEngine(["I think.</think>The answer."])
+    s = ChatSession(engine, load_settings(), store=store, thinking="preserve")
+    run(s, "What is the meaning of all this, explained in a long question that goes on and on?")
+    conv = store.get_conversation(s.conversation_id)
+    assert conv.title.startswith("What is the meaning") and len(conv.title) <= 62
+    assert conv.thinking_mode == "preserve" and conv.model == "scripted"
+    msgs = store.messages(conv.id)
+    assert [m.role for m in msgs] == ["user", "assistant"]
+    a = msgs[1]
+    assert a.content == "The answer." and a.reasoning == "I think." and a.status == "complete"
+    assert a.usage["completion_tokens"] > 0
+
+
+def test_reopened_conversation_rebuilds_the_same_prompt(tmp_path):
+    store = make_store(tmp_path)
+    engine = ScriptedEngine(["r1</think>a1", "r2</think>a2", "r3</think>a3"])
+    s = ChatSession(engine, load_settings(), store=store, system_prompt="SYS")
+    run(s, "q1")
+    run(s, "q2")
+    before = s.build_request().messages
+    s2 = ChatSession(engine, load_settings(), store=store, conversation_id=s.conversation_id)
+    assert s2.system_prompt == "SYS"
+    assert s2.build_request().messages == before
+    run(s2, "q3")
+    assert [m.content for m in store.messages(s.conversation_id)] == ["q1", "a1", "q2", "a2", "q3", "a3"]
+
+
+def test_cancel_error_retry_and_edit_are_stored(tmp_path):
+    store = make_store(tmp_path)
+    engine = ScriptedEngine(["</think>" + "w " * 300, "</think>broken " * 10, "</think>fine", "</think>edited"], chunk_chars=2)
+    s = ChatSession(engine, load_settings(), store=store)
+    cancel = CancelToken()
+    for ev in s.send("long", cancel):
+        if isinstance(ev, Answer):
+            cancel.cancel()
+    assert store.messages(s.conversation_id)[-1].status == "cancelled"
+    engine.fail_after = 5
+    run(s, "break")
+    last = store.messages(s.conversation_id)[-1]
+    assert last.status == "error" and last.content and "error" in last.meta
+    engine.fail_after = None
+    list(s.retry())
+    msgs = store.messages(s.conversation_id)
+    assert [m.content for m in msgs][-2:] == ["break", "fine"] and msgs[-1].status == "complete"
+    list(s.edit_last("break it differently"))
+    assert [m.content for m in store.messages(s.conversation_id)][-2:] == ["break it differently", "edited"]
