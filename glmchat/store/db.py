@@ -144,10 +144,11 @@ class Store:
     # ---- opening --------------------------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+        busy_ms = max(1, min(BUSY_TIMEOUT_MS, int(self.lock_timeout * 1000)))
+        conn = sqlite3.connect(str(self.path), timeout=busy_ms / 1000, isolation_level=None,
                                check_same_thread=False)
         try:
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise StoreError(f"Cannot switch {self.path} to WAL mode (it stays in {mode!r}).",
