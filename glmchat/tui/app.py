@@ -240,6 +240,8 @@ class GlmchatApp(App[int]):
             pass
 
     def _show_progress(self, fraction: float, text: str) -> None:
+        if not self._alive():
+            return
         self.query_one("#loading-bar", ProgressBar).update(progress=max(0.0, min(1.0, fraction)))
         self.query_one("#loading-text", Static).update(text or "Loading the model…")
         self.status.update_info(state=f"loading {fraction:.0%}")
@@ -256,6 +258,8 @@ class GlmchatApp(App[int]):
             self.call_from_thread(self._engine_ready, engine)
 
     async def _load_failed(self, exc: GlmchatError) -> None:
+        if not self._alive():
+            return
         self.loading = False
         self.load_error = exc
         self.query_one("#loading").add_class("-hidden")
@@ -265,8 +269,16 @@ class GlmchatApp(App[int]):
             await self.show_error("Your message was not sent: no model is loaded.", exc.hint)
             self.held.clear()
 
+    def _alive(self) -> bool:
+        """False while the app shuts down (a late loader result must not touch missing widgets)."""
+        return self.is_running and bool(self.query("#status"))
+
     async def _engine_ready(self, engine: Engine) -> None:
         from glmchat.session import ChatSession
+
+        if not self._alive():
+            engine.close()
+            return
 
         old = self.engine
         self.engine = engine

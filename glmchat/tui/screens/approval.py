@@ -18,7 +18,8 @@ class ApprovalScreen(ModalScreen["tuple[str, str | None]"]):
         Binding("a", "decide('allow_once')", "Allow once"),
         Binding("s", "decide('allow_session')", "Allow for session"),
         Binding("d", "decide('deny')", "Deny"),
-        Binding("escape", "decide('deny')", "Deny", show=False),
+        Binding("m", "focus_message", "Deny with a message"),
+        Binding("escape", "escape_deny", "Deny", show=False),
     ]
 
     def __init__(self, tool: str, arguments: dict, risk: str, preview: str) -> None:
@@ -36,11 +37,23 @@ class ApprovalScreen(ModalScreen["tuple[str, str | None]"]):
                 yield Static(args, classes="approval-args", markup=False)
                 if self.preview:
                     yield Static(self.preview, classes="approval-preview", markup=False)
-            yield Input(placeholder="Optional message to the model if you deny (Enter denies)", id="deny-message")
+            yield Input(placeholder="m: type a message for the model, Enter denies with it", id="deny-message")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Allow once (a)", id="allow_once", variant="success")
                 yield Button("Allow for this session (s)", id="allow_session", variant="primary")
                 yield Button("Deny (d)", id="deny", variant="error")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # letters typed into the message box are text, not decisions
+        if action in ("decide", "focus_message") and isinstance(self.focused, Input):
+            return False
+        return True
+
+    def action_focus_message(self) -> None:
+        self.query_one("#deny-message", Input).focus()
+
+    def action_escape_deny(self) -> None:
+        self.action_decide("deny")
 
     def on_mount(self) -> None:
         self.query_one("#allow_once", Button).focus()

@@ -97,6 +97,12 @@ class Sidebar(Vertical):
     def visible_ids(self) -> list[int]:
         return [item.conv.id for item in self.query(ConversationItem)]
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # n / r / d typed into the filter box are text, not commands
+        if action in ("new", "rename", "delete") and isinstance(self.screen.focused, Input):
+            return False
+        return True
+
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
         self._fill()

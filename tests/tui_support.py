@@ -1,0 +1,69 @@
+"""Helpers for the TUI tests: build a GlmchatApp on a scripted engine and a temp store, wait for turns."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Iterator
+
+from glmchat.engine.base import Finished, Usage
+from glmchat.engine.scripted import ScriptedEngine
+from glmchat.settings import load_settings
+from glmchat.store import Store
+from glmchat.tui.app import GlmchatApp
+
+FIXED_NOW = 1_750_000_000.0
+
+
+class FixedUsageEngine(ScriptedEngine):
+    """A scripted engine whose usage figures are constant (for deterministic snapshots)."""
+
+    def stream(self, request, cancel=None) -> Iterator[Any]:
+        for item in super().stream(request, cancel):
+            if isinstance(item, Finished):
+                item = Finished(
+                    replace(item.usage, time_to_first_token=0.25, generation_time=1.0, generation_tokens_per_second=42.0, prompt_time=0.25)
+                )
+            yield item
+
+
+def make_app(
+    tmp_path: Path,
+    scripts: list[str] | None = None,
+    *,
+    engine: Any = None,
+    store: Any = None,
+    settings: Any = None,
+    factory: Any = None,
+    **kw: Any,
+) -> GlmchatApp:
+    engine = engine or ScriptedEngine(scripts=scripts or ["Let me think.</think>Hello! How can I help?"])
+    store = store if store is not None else Store(tmp_path / "conversations.db")
+    settings = settings or load_settings()
+    kw.setdefault("system_clipboard", False)
+    return GlmchatApp(settings, engine_factory=factory or (lambda progress: engine), store=store, **kw)
+
+
+async def wait_for(pilot, predicate, timeout: float = 10.0, step: float = 0.02) -> None:
+    """Pump the app until `predicate()` is true (fails the test on timeout)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the app")
+        await pilot.pause(step)
+
+
+async def wait_ready(pilot, app: GlmchatApp) -> None:
+    await wait_for(pilot, lambda: app.session is not None or app.load_error is not None)
+
+
+async def send(pilot, app: GlmchatApp, text: str, timeout: float = 10.0) -> None:
+    """Type `text` into the prompt, press Enter and wait until the turn has been rendered."""
+    before = app.turns_done
+    app.prompt.load_text(text)
+    app.prompt.focus()
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: app.turns_done > before, timeout)
+    await pilot.pause()
