@@ -354,8 +354,8 @@ class LocalEngine:
         self._vocab = llama_cpp.llama_model_get_vocab(model)
         self._mem = llama_cpp.llama_get_memory(ctx)
         self._n_ctx = int(llama_cpp.llama_n_ctx(ctx))
-        self._n_batch = n_batch
-        self._batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
+        self._n_batch = min(n_batch, int(llama_cpp.llama_n_batch(ctx)))  # llama.cpp caps n_batch at n_ctx
+        self._batch = llama_cpp.llama_batch_init(self._n_batch, 0, 1)
         self._add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
         self._bos_text = self._token_text(llama_cpp.llama_vocab_bos(self._vocab))
         self._eos_text = self._token_text(llama_cpp.llama_vocab_eos(self._vocab))
@@ -378,7 +378,7 @@ class LocalEngine:
             details={
                 "architecture": self.meta("general.architecture"),
                 "threads": threads,
-                "n_batch": n_batch,
+                "n_batch": self._n_batch,
                 "n_gpu_layers": n_gpu_layers,
                 "flash_attn": bool(flash_attn),
                 "kv_cache_type": kv_cache_type,
@@ -390,6 +390,7 @@ class LocalEngine:
                 "notes": notes,
             },
         )
+        self._warm_up()
         self._stop_ids = self._glm_stop_ids(template)
         self.info.details["extra_stop_tokens"] = sorted(self._stop_ids)
         if template:
@@ -399,6 +400,17 @@ class LocalEngine:
             except Exception as exc:  # noqa: BLE001 - a template that cannot render shows up on first use
                 notes.append(f"chat template did not render: {exc}")
         return self
+
+    def _warm_up(self) -> None:
+        """One throw-away decode so the first real request does not pay for graph allocation."""
+        lc = self._llama
+        bos = lc.llama_vocab_bos(self._vocab)
+        token = bos if bos >= 0 else 0
+        t0 = time.perf_counter()
+        self._decode([token], 0, logits_last=True)
+        lc.llama_memory_clear(self._mem, True)
+        self._cached = []
+        self.info.details["warmup_time"] = time.perf_counter() - t0
 
     def _glm_stop_ids(self, template: str | None) -> set[int]:
         """GLM's end tokens that this GGUF does not already mark as end-of-generation."""
@@ -514,7 +526,9 @@ class LocalEngine:
                     raise UsageError("The grammar (GBNF) could not be parsed.", f"See the llama.cpp log: {self.info.details.get('log_path')}")
                 lc.llama_sampler_chain_add(chain, g)
             if sampling.repeat_penalty != 1.0:
-                lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_penalties(PENALTY_LAST_N, float(sampling.repeat_penalty), 0.0, 0.0))
+                n_vocab = lc.llama_vocab_n_tokens(self._vocab)
+                penalties = lc.llama_sampler_init_penalties(n_vocab, PENALTY_LAST_N, float(sampling.repeat_penalty), 0.0, 0.0)
+                lc.llama_sampler_chain_add(chain, penalties)
             if sampling.temperature <= 0:
                 lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_greedy())
                 return chain
