@@ -13,6 +13,11 @@ import typer
 _HL = ("\x02", "\x03")  # snippet markers for human output, turned into highlight styling
 
 
+def _interactive() -> bool:
+    """Can we ask the person at the keyboard? (not in scripts and pipes)"""
+    return sys.stdin.isatty()
+
+
 def _store() -> Any:
     from glmchat.store import Store
 
@@ -94,8 +99,9 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         table = Table(box=None, header_style="bold")
-        for col, kw in (("ID", {"justify": "right"}), ("Title", {}), ("Msgs", {"justify": "right"}),
-                        ("Last activity", {}), ("Model", {})):
+        for col, kw in (("ID", {"justify": "right"}), ("Title", {"no_wrap": True, "overflow": "ellipsis"}),
+                        ("Msgs", {"justify": "right"}), ("Last activity", {"no_wrap": True}),
+                        ("Model", {"overflow": "ellipsis", "no_wrap": True})):
             table.add_column(col, **kw)
         for c in convs:
             model = (c.model or "") + (f" {c.quant}" if c.quant else "")
@@ -240,7 +246,7 @@ def register(app: typer.Typer) -> None:
         with _store() as store:
             conv = store.get_conversation(conv_id)
             if not yes:
-                if not sys.stdin.isatty():
+                if not _interactive():
                     raise UsageError(f"Not deleting conversation {conv_id} without confirmation.",
                                      "Pass --yes to delete from a script.")
                 label = conv.title or "(untitled)"
