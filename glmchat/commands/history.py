@@ -99,13 +99,18 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         table = Table(box=None, header_style="bold")
-        for col, kw in (("ID", {"justify": "right"}), ("Title", {"no_wrap": True, "overflow": "ellipsis"}),
-                        ("Msgs", {"justify": "right"}), ("Last activity", {"no_wrap": True}),
-                        ("Model", {"overflow": "ellipsis", "no_wrap": True})):
-            table.add_column(col, **kw)
+        wide = console.width >= 90  # the model column only where it fits
+        table.add_column("ID", justify="right", no_wrap=True)
+        table.add_column("Title", no_wrap=True, overflow="ellipsis", min_width=10)
+        table.add_column("Msgs", justify="right", no_wrap=True)
+        table.add_column("Last activity", no_wrap=True)
+        if wide:
+            table.add_column("Model", no_wrap=True, overflow="ellipsis", max_width=28)
         for c in convs:
-            model = (c.model or "") + (f" {c.quant}" if c.quant else "")
-            table.add_row(str(c.id), c.title or "(untitled)", str(c.message_count), _when(c.last_activity), model)
+            row = [str(c.id), c.title or "(untitled)", str(c.message_count), _when(c.last_activity)]
+            if wide:
+                row.append((c.model or "") + (f" {c.quant}" if c.quant else ""))
+            table.add_row(*row)
         console.print(table)
 
     @history.command("show")
