@@ -1,8 +1,8 @@
 """StreamWriter: saves a message while it streams, so a crash loses at most about a second of text.
 
-Appends only touch memory (well under a microsecond). The text is written when the oldest unsaved
-piece is about to be `min_interval` seconds old: on the next append, or from a small background
-thread when the stream stalls. The row carries status 'partial' and the writer's process identity
+Appends only touch memory (about a microsecond) and never wait for the disk: a small background
+thread saves the text when the oldest unsaved piece is about to be `min_interval` seconds old
+(with `background=False` the appending thread does that save itself, on the next append). The row carries status 'partial' and the writer's process identity
 until `finish()`; a store opened after a crash marks it 'interrupted'.
 """
 
@@ -35,7 +35,8 @@ class StreamWriter:
         self._answer: list[str] = []
         self._reasoning: list[str] = []
         self._tool_calls: list[dict[str, Any]] | None = None
-        self._cond = threading.Condition(threading.Lock())
+        self._cond = threading.Condition(threading.Lock())  # guards the text and flags; never held over I/O
+        self._save_lock = threading.Lock()
         self._dirty = False
         self._due = _NEVER
         self._finished = False
@@ -68,8 +69,9 @@ class StreamWriter:
             self._check_open()
             parts.append(text)
             self._mark_dirty()
-            if time.monotonic() >= self._due:
-                self._flush_locked()
+            due = self._thread is None and time.monotonic() >= self._due
+        if due:  # without the background thread, the appending thread saves
+            self.flush()
 
     def _check_open(self) -> None:
         if self._finished:
@@ -102,38 +104,43 @@ class StreamWriter:
         self._reasoning[:] = [reasoning] if reasoning else []
         return answer, (reasoning or None)
 
-    def _flush_locked(self) -> bool:
-        if not self._dirty:
-            return False
-        answer, reasoning = self._snapshot()
-        try:
-            self.store._save_stream(self.message_id, answer, reasoning, self._tool_calls)
-        except StoreError as exc:
-            self.error = exc
-            self._due = time.monotonic() + self.min_interval
-            return False
-        self.error = None
-        self.writes += 1
-        self._dirty = False
-        self._due = _NEVER
-        return True
-
     def flush(self) -> bool:
         """Save now if anything changed since the last save; True when a save happened."""
-        with self._cond:
-            return self._flush_locked()
+        with self._save_lock:  # saves happen one at a time, in order
+            with self._cond:
+                if not self._dirty:
+                    return False
+                answer, reasoning = self._snapshot()
+                calls = self._tool_calls
+                self._dirty = False
+                self._due = _NEVER
+            try:
+                self.store._save_stream(self.message_id, answer, reasoning, calls)
+            except StoreError as exc:
+                with self._cond:  # keep it dirty: the next deadline tries again
+                    self.error = exc
+                    self._dirty = True
+                    self._due = time.monotonic() + self.min_interval
+                return False
+            self.error = None
+            self.writes += 1
+            return True
 
     def _tick(self) -> None:
-        with self._cond:
-            while not self._finished:
-                if not self._dirty:
-                    self._cond.wait()
-                    continue
-                wait = self._due - time.monotonic()
-                if wait > 0:
+        """Background saver: sleeps until the oldest unsaved text is due, saves, repeats."""
+        while True:
+            with self._cond:
+                while not self._finished:
+                    if not self._dirty:
+                        self._cond.wait()
+                        continue
+                    wait = self._due - time.monotonic()
+                    if wait <= 0:
+                        break
                     self._cond.wait(wait)
-                    continue
-                self._flush_locked()
+                if self._finished:
+                    return
+            self.flush()
 
     def finish(self, status: str = "complete", usage: Any = None, meta: dict[str, Any] | None = None) -> Message:
         """Write the final text, status, usage and meta; returns the stored message."""
@@ -141,9 +148,10 @@ class StreamWriter:
             self._check_open()
             self._finished = True
             self._cond.notify_all()
-            answer, reasoning = self._snapshot()
         if self._thread is not None:
             self._thread.join()
+        with self._cond:
+            answer, reasoning = self._snapshot()
         fields: dict[str, Any] = {
             "content": answer,
             "reasoning": reasoning,
@@ -153,7 +161,8 @@ class StreamWriter:
         }
         if usage is not None:
             fields["usage"] = usage
-        return self.store.update_message(self.message_id, **fields)
+        with self._save_lock:
+            return self.store.update_message(self.message_id, **fields)
 
     @property
     def finished(self) -> bool:
