@@ -347,3 +347,27 @@ def test_tiny_glm_stops_on_its_end_tokens(tiny_glm_path):
         assert eng.render(req).endswith("</think>")
     finally:
         eng.close()
+
+
+def test_ignore_eos_and_benchmark_helper(engine):
+    """The benchmark's measure_generation makes exactly n tokens per run (end tokens suppressed in C)."""
+    import importlib.util
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("engine_speed", root / "benchmarks" / "engine_speed.py")
+    mod = importlib.util.module_from_spec(spec)
+    import sys
+
+    sys.modules.setdefault("engine_speed", mod)
+    spec.loader.exec_module(mod)
+    assert 2 in engine.end_tokens()  # SmolLM2's <|im_end|> / EOS
+    res = mod.measure_generation(engine, 12, reps=2, warmup=False)
+    assert res.tokens == [12, 12]
+    assert all(r > 0 for r in res.rates) and res.median > 0
+    # a greedy answer that would end at once keeps going when end tokens are suppressed
+    req = ChatRequest(messages=[{"role": "user", "content": "Reply with just: ok"}], sampling=SamplingParams(temperature=0.0, max_tokens=60))
+    natural = list(engine.stream(req))[-1].usage
+    assert natural.stop_reason == "stop" and natural.completion_tokens < 60
+    req.sampling = SamplingParams(temperature=0.0, max_tokens=natural.completion_tokens + 5)
+    items = list(engine.stream(req, ignore_eos=True))
+    assert items[-1].usage.stop_reason == "length" and items[-1].usage.completion_tokens == natural.completion_tokens + 5

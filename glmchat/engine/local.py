@@ -233,6 +233,7 @@ class LocalEngine:
         self._cached: list[int] = []  # tokens currently in the KV cache (sequence 0), in order
         self._pieces: dict[int, bytes] = {}
         self._stop_ids: set[int] = set()
+        self._eog_ids: list[int] | None = None
         self._bos_text = ""
         self._eos_text = ""
         self._add_bos = False
@@ -592,20 +593,42 @@ class LocalEngine:
 
     # ---- generation --------------------------------------------------------------------------------
 
-    def stream(self, request: ChatRequest, cancel: CancelToken | None = None) -> Iterator[StreamItem]:
-        """Generate for `request`: Started, RawText pieces, Finished (see glmchat.engine.base)."""
-        return self._generate(request, cancel)
+    def stream(self, request: ChatRequest, cancel: CancelToken | None = None, *, ignore_eos: bool = False) -> Iterator[StreamItem]:
+        """Generate for `request`: Started, RawText pieces, Finished (see glmchat.engine.base).
 
-    def _generate(self, request: ChatRequest, cancel: CancelToken | None, *, extra_samplers: Sequence[Any] = ()) -> Iterator[StreamItem]:
+        `ignore_eos=True` (benchmarks): end-of-generation tokens get a -inf logit bias, so only
+        max_tokens or the context stops generation.
+        """
+        return self._generate(request, cancel, ignore_eos=ignore_eos)
+
+    def end_tokens(self) -> list[int]:
+        """Every token that ends generation (llama.cpp's end-of-generation set plus GLM's extras)."""
+        if self._eog_ids is None:
+            lc = self._llama
+            n_vocab = lc.llama_vocab_n_tokens(self._vocab)
+            is_eog = lc.llama_vocab_is_eog
+            self._eog_ids = sorted({t for t in range(n_vocab) if is_eog(self._vocab, t)} | self._stop_ids)
+        return list(self._eog_ids)
+
+    def _eog_bias_sampler(self) -> Any:
+        lc = self._llama
+        ids = self.end_tokens()
+        arr = (lc.llama_logit_bias * len(ids))()
+        for i, t in enumerate(ids):
+            arr[i].token = t
+            arr[i].bias = float("-inf")
+        return lc.llama_sampler_init_logit_bias(lc.llama_vocab_n_tokens(self._vocab), len(ids), arr)
+
+    def _generate(self, request: ChatRequest, cancel: CancelToken | None, *, ignore_eos: bool = False) -> Iterator[StreamItem]:
         self._require_open()
         if not self._lock.acquire(blocking=False):
             raise EngineError("The local engine is already generating.", "Wait for the current answer or cancel it.")
         try:
-            yield from self._run(request, cancel, extra_samplers)
+            yield from self._run(request, cancel, ignore_eos)
         finally:
             self._lock.release()
 
-    def _run(self, request: ChatRequest, cancel: CancelToken | None, extra_samplers: Sequence[Any]) -> Iterator[StreamItem]:
+    def _run(self, request: ChatRequest, cancel: CancelToken | None, ignore_eos: bool) -> Iterator[StreamItem]:
         lc = self._llama
         t_start = time.perf_counter()
         self.last_note = None
@@ -623,7 +646,8 @@ class LocalEngine:
                 f"The conversation is {len(tokens):,} tokens; the context holds {self._n_ctx:,}.",
                 "Start a new conversation, or load the model with a larger --ctx.",
             )
-        sampler = self.build_sampler(request.sampling, request.grammar, extra_first=extra_samplers)
+        extra = [self._eog_bias_sampler()] if ignore_eos else []
+        sampler = self.build_sampler(request.sampling, request.grammar, extra_first=extra)
         try:
             n_keep = self._prepare(tokens)
             usage.cached_prompt_tokens = n_keep

@@ -1,0 +1,209 @@
+"""Generation speed: glmchat's LocalEngine vs llama-cpp-python's high-level API vs llama-bench.
+
+    python benchmarks/engine_speed.py [--model PATH | --tiny-glm] [--threads N] [--n-gen 128]
+                                      [--reps 3] [--llama-bench PATH] [--json]
+
+All three run on the same GGUF with the same thread count, one after another in this process:
+
+(a) glmchat: `LocalEngine.stream` with the `general` profile (temperature 1.0, top_k 40, top_p 0.95,
+    min_p 0.01), end-of-generation tokens suppressed in C (`ignore_eos=True`) so every run makes
+    exactly n tokens. Rate = completion_tokens / generation_time (end of prompt → last token).
+(b) high level: `Llama.create_completion(stream=True)` with the same sampling values and prompt text.
+    Its only way to suppress EOS is a Python logits processor, which would slow it down, so it runs
+    unbiased on a prompt that keeps going. Rate = (tokens - 1) / (last chunk - first chunk): the same
+    per-token work (one sample + one decode) as (a).
+(c) `llama-bench -p 0 -n N -t THREADS -o json`: text generation only (decode, no sampling), "avg_ts".
+
+Prints each median and the ratios glmchat / high-level and glmchat / llama-bench (target ≥ 0.95).
+`measure_generation(engine, n_gen)` is reusable (e.g. by `glmchat bench`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+PROMPT = "Write a very long story about a lighthouse keeper and the sea. Describe every day of the year in detail."
+
+
+@dataclass
+class GenerationResult:
+    """Tokens per second over `reps` runs of `n_gen` generated tokens."""
+
+    name: str
+    n_gen: int
+    rates: list[float] = field(default_factory=list)
+    tokens: list[int] = field(default_factory=list)
+    prompt_tokens: int = 0
+    note: str = ""
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.rates) if self.rates else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "median": self.median}
+
+
+def measure_generation(engine: Any, n_gen: int = 128, *, reps: int = 3, sampling: Any = None, prompt: str = PROMPT, warmup: bool = True) -> GenerationResult:
+    """Generation tok/s of a LocalEngine: `reps` runs of exactly `n_gen` tokens (EOS suppressed).
+
+    Each run starts from an empty KV cache with the same prompt; `sampling` defaults to the built-in
+    `general` profile. The rate is Usage.generation_tokens_per_second (completion_tokens /
+    generation_time), so it matches what `--json` reports for a chat turn.
+    """
+    from dataclasses import replace
+
+    from glmchat.engine.base import ChatRequest, Finished
+    from glmchat.settings import BUILTIN_PROFILES
+
+    sampling = replace(sampling or BUILTIN_PROFILES["general"], max_tokens=n_gen)
+    result = GenerationResult(name="glmchat", n_gen=n_gen)
+    for i in range(reps + (1 if warmup else 0)):
+        engine.reset_cache()
+        req = ChatRequest(messages=[{"role": "user", "content": prompt}], sampling=replace(sampling, seed=1000 + i))
+        usage = None
+        for item in engine.stream(req, ignore_eos=True):
+            if isinstance(item, Finished):
+                usage = item.usage
+        assert usage is not None
+        if warmup and i == 0:
+            continue
+        result.rates.append(usage.generation_tokens_per_second)
+        result.tokens.append(usage.completion_tokens)
+        result.prompt_tokens = usage.prompt_tokens
+    return result
+
+
+def measure_high_level(model: Path, prompt_text: str, n_gen: int, threads: int, n_ctx: int, reps: int, sampling: Any) -> GenerationResult:
+    """llama-cpp-python's Llama.create_completion, streamed, same sampling values."""
+    import llama_cpp
+
+    from glmchat.engine import llama_log
+
+    llm = llama_cpp.Llama(str(model), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, n_batch=512, verbose=False)
+    llama_log.install()  # Llama() re-installs its own stderr logger; route it to the file again
+    result = GenerationResult(name="high-level", n_gen=n_gen)
+    n_prompt = len(llm.tokenize(prompt_text.encode(), add_bos=False, special=True))
+    result.prompt_tokens = n_prompt
+    for i in range(reps + 1):
+        llm.reset()
+        t_first = t_last = 0.0
+        chunks = 0
+        for _chunk in llm.create_completion(
+            prompt_text,
+            max_tokens=n_gen,
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            top_k=sampling.top_k,
+            min_p=sampling.min_p,
+            repeat_penalty=sampling.repeat_penalty,
+            seed=1000 + i,
+            stream=True,
+        ):
+            now = time.perf_counter()
+            if chunks == 0:
+                t_first = now
+            t_last = now
+            chunks += 1
+        generated = llm.n_tokens - n_prompt
+        if i == 0:
+            continue  # warm-up
+        if generated > 1 and t_last > t_first:
+            result.rates.append((generated - 1) / (t_last - t_first))
+            result.tokens.append(generated)
+    if any(t < n_gen for t in result.tokens):
+        result.note = "stopped early on EOS in some runs (rate over the tokens made)"
+    llm.close()
+    return result
+
+
+def measure_llama_bench(binary: Path, model: Path, n_gen: int, threads: int, reps: int) -> GenerationResult:
+    cmd = [str(binary), "-m", str(model), "-t", str(threads), "-p", "0", "-n", str(n_gen), "-r", str(reps), "-o", "json"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    rows = json.loads(out.stdout)
+    result = GenerationResult(name="llama-bench", n_gen=n_gen)
+    for row in rows:
+        if row.get("n_gen", 0) > 0:
+            samples = row.get("samples_ts") or [row["avg_ts"]]
+            result.rates.extend(float(x) for x in samples)
+            result.tokens.extend([n_gen] * len(samples))
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", type=Path, help="GGUF file (default: the SmolLM2 test model)")
+    ap.add_argument("--tiny-glm", action="store_true", help="build and use the tiny GLM-shaped test model")
+    ap.add_argument("--threads", type=int, default=None, help="threads (default: physical cores)")
+    ap.add_argument("--n-gen", type=int, default=128)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--n-ctx", type=int, default=2048)
+    ap.add_argument("--llama-bench", type=Path, help="path of a llama-bench binary built from the same llama.cpp")
+    ap.add_argument("--skip-high-level", action="store_true")
+    ap.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = ap.parse_args(argv)
+
+    from glmchat.engine.local import LocalEngine, physical_cores
+    from glmchat.settings import BUILTIN_PROFILES
+
+    if args.tiny_glm:
+        from tests.fixtures.tiny_glm import build_tiny_glm
+
+        model = build_tiny_glm(Path(tempfile.gettempdir()) / "glmchat-bench" / "tiny-glm.gguf")
+    elif args.model:
+        model = args.model
+    else:
+        from tests.conftest import find_smollm2
+
+        model = find_smollm2()
+        if model is None:
+            ap.error("no --model given and the SmolLM2 test model is not installed")
+    threads = args.threads or physical_cores()
+    sampling = BUILTIN_PROFILES["general"]
+
+    engine = LocalEngine.load(model, n_ctx=args.n_ctx, n_threads=threads)
+    prompt_text = engine.render(_request())
+    results = [measure_generation(engine, args.n_gen, reps=args.reps, sampling=sampling)]
+    engine.close()
+    if not args.skip_high_level:
+        results.append(measure_high_level(Path(model), prompt_text, args.n_gen, threads, args.n_ctx, args.reps, sampling))
+    if args.llama_bench:
+        results.append(measure_llama_bench(args.llama_bench, Path(model), args.n_gen, threads, args.reps))
+
+    by_name = {r.name: r for r in results}
+    ours = by_name["glmchat"].median
+    ratios = {f"glmchat/{name}": ours / r.median for name, r in by_name.items() if name != "glmchat" and r.median}
+    if args.json:
+        print(json.dumps({"model": str(model), "threads": threads, "n_gen": args.n_gen, "results": [r.to_dict() for r in results], "ratios": ratios}, indent=2))
+        return 0
+    print(f"model {model.name}, {threads} threads, {args.n_gen} tokens × {args.reps} runs (median tok/s)")
+    for r in results:
+        runs = ", ".join(f"{x:.1f}" for x in r.rates)
+        print(f"  {r.name:<12} {r.median:8.1f} tok/s   runs: {runs}" + (f"   ({r.note})" if r.note else ""))
+    for name, value in ratios.items():
+        flag = "" if value >= 0.95 else "   (below the 0.95 target)"
+        print(f"  {name:<24} {value:.3f}{flag}")
+    return 0
+
+
+def _request():
+    from glmchat.engine.base import ChatRequest
+
+    return ChatRequest(messages=[{"role": "user", "content": PROMPT}])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
