@@ -132,7 +132,9 @@ class GlmchatApp(App[int]):
         self.held: list[str] = []  # messages typed before the model was ready
         self.editing = False
         self.theme_problems: list[str] = []
-        self.last_render_delay: float | None = None  # last token → final render, seconds
+        self.last_render_delay: float | None = None  # last token handed to the widgets → final render, s
+        self.last_backlog: float | None = None  # engine's last token → final render, s (UI lag)
+        self._last_text_at = 0.0
         self.turns_done = 0
 
         self._queue: collections.deque = collections.deque()
@@ -557,6 +559,7 @@ class GlmchatApp(App[int]):
         if isinstance(item, tuple):
             kind, text, count = item
             self._tokens += count
+            self._last_text_at = self.timer()
             if self._first_token_at is None:
                 self._first_token_at = self.timer()
             msg = await self._ensure_current()
@@ -618,7 +621,9 @@ class GlmchatApp(App[int]):
         self.generating = False
         self._cancel = None
         self._flusher.pause()
-        self.last_render_delay = self.timer() - done.last_event_at
+        now = self.timer()
+        self.last_backlog = now - done.last_event_at
+        self.last_render_delay = now - max(self._last_text_at, 0.0) if self._last_text_at else self.last_backlog
         self.status.update_info(state="ready", live_tps=None)
         if self.session is not None:
             self.conversation_id = self.session.conversation_id

@@ -157,13 +157,37 @@ class AssistantMessage(Vertical, can_focus=True):
         if self._stream is not None:
             await self._stream.stop()
             self._stream = None
-        await self.markdown.update(self.answer)
+        if not self.rendered_correctly():
+            await self.markdown.update(self.answer)
         self.status = status
         if note:
             mark = self.query_one(".message-mark", Static)
             mark.update(note)
             mark.display = True
             self.add_class(f"-{status}")
+
+    def rendered_correctly(self) -> bool:
+        """Does the streamed widget tree match the final text? Checks the source, the number of
+        top-level blocks and every code fence's code *and* highlighted text (streaming can leave a
+        fence's internal state stale, Textual issue 6518). A mismatch means a full re-render."""
+        md = self.markdown
+        if md.source != self.answer:
+            return False
+        from markdown_it import MarkdownIt
+
+        tokens = MarkdownIt("gfm-like").parse(self.answer)
+        top = [t for t in tokens if t.level == 0 and t.nesting in (0, 1)]
+        if len(top) != len(md.children):
+            return False
+        fences = list(md.query(MarkdownFence))
+        expected = [t.content for t in tokens if t.type in ("fence", "code_block")]
+        if len(fences) != len(expected):
+            return False
+        for fence, code in zip(fences, expected):
+            want = code.rstrip("\n")
+            if fence.code.rstrip("\n") != want or fence._highlighted_code.plain.rstrip("\n") != want:
+                return False
+        return True
 
     def action_copy(self) -> None:
         self.post_message(Copy(self.answer, "answer"))
