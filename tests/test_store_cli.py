@@ -13,7 +13,7 @@ import typer
 from typer.testing import CliRunner
 
 from glmchat.commands import history
-from glmchat.errors import GlmchatError, UsageError
+from glmchat.errors import UsageError
 from glmchat.store import ImportFormatError, NotFoundError, Store
 
 

@@ -16,7 +16,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
 
 from glmchat.errors import UsageError
 from glmchat.store import export as _export
@@ -25,6 +25,9 @@ from glmchat.store.errors import NotFoundError, StoreError
 from glmchat.store.liveness import writer_alive, writer_info
 from glmchat.store.models import ROLES, STATUSES, Conversation, Message, SearchHit, normalize_tool_calls
 from glmchat.store.titles import auto_title
+
+if TYPE_CHECKING:
+    from glmchat.store.writer import StreamWriter
 
 T = TypeVar("T")
 
@@ -239,7 +242,7 @@ class Store:
                     os.replace(side, Path(str(target) + suffix))
         except OSError as exc:
             raise StoreError(f"{self.path} is unusable ({why}) and could not be moved aside: {exc.strerror or exc}.",
-                             f"Move or remove it yourself, then start glmchat again.") from None
+                             "Move or remove it yourself, then start glmchat again.") from None
         self.notice = (f"The conversation database {self.path} was unusable ({why}); it was moved to "
                        f"{target.name} and a new one was started.")
 
@@ -509,7 +512,7 @@ class Store:
         self._tx(run)
 
     def stream_writer(self, conv_id: int, role: str = "assistant", min_interval: float = 1.0,
-                      *, background: bool = True) -> "StreamWriter":
+                      *, background: bool = True) -> StreamWriter:
         """Start a message that fills in while it streams (status 'partial' until finish())."""
         from glmchat.store.writer import StreamWriter
 
