@@ -287,6 +287,8 @@ def ask(
     elif answer_parts and not "".join(answer_parts).endswith("\n"):
         out.write("\n")
     out.flush()
+    if finished and finished.status == "complete" and session.wants_model_title():
+        session.generate_title()
     if failed:
         raise GlmchatError(failed.message, failed.hint)
     if interrupted:

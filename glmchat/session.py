@@ -532,6 +532,49 @@ class ChatSession:
                 return None
         return None
 
+    # ---- titles ----------------------------------------------------------------------------------
+
+    def wants_model_title(self) -> bool:
+        """True right after the first exchange when `[chat] model_titles` is on."""
+        return (
+            self.settings.chat.model_titles
+            and self.store is not None
+            and self.conversation_id is not None
+            and sum(1 for m in self.messages if m["role"] == "user") == 1
+            and any(m["role"] == "assistant" and m.get("content") for m in self.messages)
+        )
+
+    def generate_title(self, cancel: CancelToken | None = None) -> str | None:
+        """Ask the model for a short title of this conversation and store it (thinking off, 24 tokens)."""
+        from dataclasses import replace
+
+        first = next((m["content"] for m in self.messages if m["role"] == "user"), "")
+        answer = next((m.get("content") or "" for m in self.messages if m["role"] == "assistant"), "")
+        request = ChatRequest(
+            messages=[
+                {
+                    "role": "user",
+                    "content": "Write a title of at most six words for this exchange. Reply with the title only.\n\n"
+                    f"User: {first[:2000]}\n\nAssistant: {answer[:2000]}",
+                }
+            ],
+            sampling=replace(self.settings.profile("tool"), max_tokens=24),
+            enable_thinking=False,
+        )
+        parts: list[str] = []
+        try:
+            for item in self.engine.stream(request, cancel or CancelToken()):
+                if isinstance(item, (RawText, AnswerText)):
+                    parts.append(item.text)
+        except GlmchatError:
+            return None
+        title = "".join(parts).replace("</think>", "").strip().strip('"').strip().splitlines()
+        if not title or not title[0].strip():
+            return None
+        text = title[0].strip()[:80]
+        self.set_title(text)
+        return text
+
     # ---- compaction ------------------------------------------------------------------------------
 
     def compact(self, cancel: CancelToken | None = None, keep_last_turns: int = 1) -> Iterator[SessionEvent]:

@@ -208,3 +208,17 @@ def test_cancel_error_retry_and_edit_are_stored(tmp_path):
     assert [m.content for m in msgs][-2:] == ["break", "fine"] and msgs[-1].status == "complete"
     list(s.edit_last("break it differently"))
     assert [m.content for m in store.messages(s.conversation_id)][-2:] == ["break it differently", "edited"]
+
+
+def test_model_written_title_when_enabled(tmp_path):
+    store = make_store(tmp_path)
+    settings = load_settings()
+    engine = ScriptedEngine(["</think>Paris is the capital.", "</think>Capital of France"])
+    s = ChatSession(engine, settings, store=store)
+    run(s, "what is the capital of france")
+    assert not s.wants_model_title()  # off by default
+    settings.chat.model_titles = True
+    assert s.wants_model_title()
+    assert s.generate_title() == "Capital of France"
+    assert store.get_conversation(s.conversation_id).title == "Capital of France"
+    assert engine.requests[-1].enable_thinking is False and engine.requests[-1].sampling.max_tokens == 24
