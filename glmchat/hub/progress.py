@@ -62,6 +62,8 @@ class RichProgress(DownloadProgress):
         )
 
         console = self._console or Console(file=sys.stderr, highlight=False)
+        if self._console is None and not console.is_terminal and console.width < 120:
+            console.width = 120  # log lines: room for name, bar, bytes, speed and ETA on one line
         self._live = console.is_terminal
         self._progress = Progress(
             TextColumn("{task.description}"),

@@ -1,0 +1,135 @@
+"""`glmchat models` and `glmchat download`: the quant catalog and verified downloads."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Optional
+
+import typer
+
+
+def _vram_bytes() -> int:
+    """Dedicated GPU memory llama.cpp reports (0 on CPU-only builds or when detection fails)."""
+    try:
+        from glmchat.engine.devices import detect
+
+        return sum(d.total for d in detect().devices if d.kind == "GPU")
+    except Exception:
+        return 0
+
+
+def _n_ctx(ctx: Optional[int]) -> int:
+    if ctx:
+        return ctx
+    from glmchat.settings import load_settings
+
+    return load_settings().model.n_ctx
+
+
+def _gb(n: int) -> str:
+    return f"{n / 1e9:.1f} GB"
+
+
+def _remote_models(endpoint: str, as_json: bool) -> None:
+    try:
+        from glmchat.engine import remote
+    except ImportError:
+        from glmchat.errors import UsageError
+
+        raise UsageError("Listing a remote server's models is not available in this build.", "Leave out --endpoint.") from None
+    names = remote.list_models(endpoint)
+    if as_json:
+        typer.echo(json.dumps({"endpoint": endpoint, "models": names}, indent=2))
+    else:
+        for name in names:
+            typer.echo(name)
+
+
+def models_report(n_ctx: int, ram: int, vram: int, offline: bool | None = None) -> dict[str, Any]:
+    """The data behind `glmchat models` (also handy for the TUI)."""
+    from glmchat.hub import Catalog, fits, local_quants, recommend, required_bytes
+
+    catalog = Catalog.load(offline)
+    local = local_quants()
+    rec = recommend(catalog.quants, n_ctx, ram, vram)
+    return {
+        "repo": catalog.repo,
+        "source": catalog.source,
+        "commit": catalog.commit,
+        "n_ctx": n_ctx,
+        "ram_bytes": ram,
+        "vram_bytes": vram,
+        "recommended": rec.name,
+        "quants": [
+            {
+                "name": q.name,
+                "size": q.size,
+                "bits_per_weight": q.bits_per_weight,
+                "files": [f.to_dict() for f in q.files],
+                "downloaded": q.name in local,
+                "path": str(local[q.name]) if q.name in local else None,
+                "needs_bytes": required_bytes(q, n_ctx),
+                "fits": fits(q, n_ctx, ram, vram),
+                "recommended": q.name == rec.name,
+            }
+            for q in catalog.quants
+        ],
+    }
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("models")
+    def models(
+        as_json: bool = typer.Option(False, "--json", help="Print the catalog as JSON."),
+        ctx: Optional[int] = typer.Option(None, "--ctx", min=256, help="Context size the fit check assumes (default: config)."),
+        vram: Optional[float] = typer.Option(None, "--vram", min=0, help="GPU memory in GB to count (default: detected)."),
+        endpoint: Optional[str] = typer.Option(None, "--endpoint", help="List the models an OpenAI-compatible server serves instead."),
+    ) -> None:
+        """List GLM-4.7-Flash quants: size, bits per weight, downloaded, fits this machine."""
+        if endpoint:
+            _remote_models(endpoint, as_json)
+            return
+        from glmchat.hub import system_ram_bytes
+
+        n_ctx = _n_ctx(ctx)
+        vram_b = int(vram * 1e9) if vram is not None else _vram_bytes()
+        report = models_report(n_ctx, system_ram_bytes(), vram_b)
+        if as_json:
+            typer.echo(json.dumps(report, indent=2))
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"{report['repo']} — fit for {_gb(report['ram_bytes'])} RAM + {_gb(vram_b)} VRAM at {n_ctx:,} tokens")
+        for col, justify in (("quant", "left"), ("size", "right"), ("bits/weight", "right"), ("downloaded", "center"), ("fits", "center"), ("", "left")):
+            table.add_column(col, justify=justify)  # type: ignore[arg-type]
+        for q in report["quants"]:
+            table.add_row(
+                q["name"] + (f" ({len(q['files'])} files)" if len(q["files"]) > 1 else ""),
+                _gb(q["size"]),
+                f"{q['bits_per_weight']:.2f}",
+                "yes" if q["downloaded"] else "-",
+                "yes" if q["fits"] else "no",
+                "★ recommended" if q["recommended"] else "",
+            )
+        console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+        console.print(table)
+        if report["source"] == "cache":
+            console.print("Hub not reachable: showing the catalog saved earlier.")
+        elif report["source"] == "builtin":
+            console.print("Hub not reachable and no saved catalog: names and sizes are approximate.")
+
+    @app.command("download")
+    def download_cmd(
+        quant: Optional[str] = typer.Argument(None, help="Quant to download, e.g. UD-Q4_K_XL (default: the recommended one)."),
+        ctx: Optional[int] = typer.Option(None, "--ctx", min=256, help="Context size the recommendation assumes."),
+    ) -> None:
+        """Download a quant (resumable, sha256-verified) into the Hugging Face cache; prints its path."""
+        from glmchat.hub import Catalog, RichProgress, download, recommend, system_ram_bytes
+
+        if not quant:
+            quant = recommend(Catalog.load().quants, _n_ctx(ctx), system_ram_bytes(), _vram_bytes()).name
+            typer.echo(f"Recommended for this machine: {quant}", err=True)
+        path = download(quant, RichProgress())
+        typer.echo(str(path))
