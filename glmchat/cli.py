@@ -259,6 +259,8 @@ def ask(
                 failed = ev
             elif isinstance(ev, TurnStarted):
                 pass
+        if finished and finished.status == "complete" and session.wants_model_title():
+            session.generate_title(cancel)
     finally:
         signal.signal(signal.SIGINT, old)
         engine.close()
@@ -287,8 +289,6 @@ def ask(
     elif answer_parts and not "".join(answer_parts).endswith("\n"):
         out.write("\n")
     out.flush()
-    if finished and finished.status == "complete" and session.wants_model_title():
-        session.generate_title()
     if failed:
         raise GlmchatError(failed.message, failed.hint)
     if interrupted:
