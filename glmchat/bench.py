@@ -1,0 +1,110 @@
+"""`glmchat bench`: prompt processing and generation speed through glmchat's own engine path.
+
+In the spirit of llama-bench: pp (evaluate an N-token prompt from an empty cache) and tg (generate
+exactly N tokens, end-of-generation suppressed), each repeated, median reported. Both go through
+`LocalEngine.stream()` — the same loop a chat turn uses — and read the rates from its `Usage`, so
+the figures are what `glmchat ask --json` would report. `benchmarks/engine_speed.py` uses the same
+functions for its side-by-side comparison with llama-cpp-python's high-level API and llama-bench.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from glmchat.engine.base import ChatRequest, Finished, SamplingParams
+from glmchat.settings import BUILTIN_PROFILES
+
+TG_PROMPT = "Write a long story about a lighthouse keeper who finds a message in a bottle."
+_FILLER = "The quick brown fox jumps over the lazy dog while the river keeps flowing past old stone bridges. "
+
+
+@dataclass
+class Measurement:
+    test: str  # "pp512" | "tg128"
+    n_tokens: int
+    rates: list[float] = field(default_factory=list)  # tok/s per repetition
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.rates) if self.rates else 0.0
+
+    @property
+    def stdev(self) -> float:
+        return statistics.stdev(self.rates) if len(self.rates) > 1 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"test": self.test, "n_tokens": self.n_tokens, "median_tps": self.median, "stdev_tps": self.stdev, "runs_tps": self.rates}
+
+
+def _run(engine: Any, request: ChatRequest) -> Any:
+    usage = None
+    for item in engine.stream(request, ignore_eos=True):
+        if isinstance(item, Finished):
+            usage = item.usage
+    if usage is None:  # pragma: no cover - engines always finish
+        raise RuntimeError("the engine did not finish")
+    return usage
+
+
+def prompt_of(engine: Any, n_tokens: int) -> ChatRequest:
+    """A one-message request whose rendered prompt is n_tokens long (± a couple of tokens)."""
+    words = _FILLER.split()
+    lo, hi = 1, n_tokens * 2
+    best = ChatRequest(messages=[{"role": "user", "content": "hi"}])
+    while lo <= hi:  # binary search on the number of filler words
+        mid = (lo + hi) // 2
+        text = " ".join(words[i % len(words)] for i in range(mid))
+        req = ChatRequest(messages=[{"role": "user", "content": text}])
+        n = engine.count_tokens(req)
+        if n <= n_tokens:
+            best, lo = req, mid + 1
+        else:
+            hi = mid - 1
+    return best
+
+
+def measure_prompt(engine: Any, n_prompt: int = 512, *, reps: int = 3, warmup: bool = True) -> Measurement:
+    """Prompt processing tok/s: the whole prompt evaluated from an empty KV cache."""
+    req = prompt_of(engine, n_prompt)
+    req.sampling = SamplingParams(temperature=0.0, max_tokens=1)
+    result = Measurement(f"pp{n_prompt}", engine.count_tokens(req))
+    for i in range(reps + (1 if warmup else 0)):
+        engine.reset_cache()
+        usage = _run(engine, req)
+        if warmup and i == 0:
+            continue
+        result.rates.append((usage.prompt_tokens - usage.cached_prompt_tokens) / usage.prompt_time if usage.prompt_time else 0.0)
+    return result
+
+
+def measure_generation(
+    engine: Any, n_gen: int = 128, *, reps: int = 3, sampling: SamplingParams | None = None, prompt: str = TG_PROMPT, warmup: bool = True
+) -> Measurement:
+    """Generation tok/s: exactly n_gen tokens (EOS suppressed) with the `general` profile by default."""
+    sampling = replace(sampling or BUILTIN_PROFILES["general"], max_tokens=n_gen)
+    result = Measurement(f"tg{n_gen}", n_gen)
+    for i in range(reps + (1 if warmup else 0)):
+        engine.reset_cache()
+        req = ChatRequest(messages=[{"role": "user", "content": prompt}], sampling=replace(sampling, seed=1000 + i))
+        usage = _run(engine, req)
+        if warmup and i == 0:
+            continue
+        result.rates.append(usage.generation_tokens_per_second)
+    return result
+
+
+def run_bench(engine: Any, *, n_prompt: int = 512, n_gen: int = 128, reps: int = 3, profile: SamplingParams | None = None) -> dict[str, Any]:
+    pp = measure_prompt(engine, n_prompt, reps=reps) if n_prompt else None
+    tg = measure_generation(engine, n_gen, reps=reps, sampling=profile) if n_gen else None
+    info = engine.info
+    return {
+        "model": info.model,
+        "path": info.path,
+        "backend": info.backend,
+        "threads": info.details.get("threads"),
+        "n_ctx": info.n_ctx,
+        "plan": info.details.get("plan"),
+        "results": [m.to_dict() for m in (pp, tg) if m is not None],
+    }

@@ -1,0 +1,56 @@
+"""`glmchat bench`: prompt processing and generation tok/s through glmchat's engine, median of runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def bench(
+        model: Optional[Path] = typer.Option(None, "--model", "-m", help="GGUF to measure (default: the configured/downloaded model)."),
+        quant: Optional[str] = typer.Option(None, "--quant", "-q", help="Downloaded GLM-4.7-Flash quant to measure."),
+        n_prompt: int = typer.Option(512, "--n-prompt", "-p", min=0, help="Prompt tokens for the pp test (0 skips it)."),
+        n_gen: int = typer.Option(128, "--n-gen", "-n", min=0, help="Tokens to generate for the tg test (0 skips it)."),
+        reps: int = typer.Option(3, "--reps", "-r", min=1, help="Repetitions; the median is reported."),
+        threads: Optional[int] = typer.Option(None, "--threads", "-t", min=1, help="CPU threads (default: physical cores)."),
+        profile: Optional[str] = typer.Option(None, "--profile", help="Sampling profile for tg (default: general)."),
+        n_ctx: int = typer.Option(4096, "--ctx", min=256, help="Context size to load the model with."),
+        as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+        verbose: bool = typer.Option(False, "--verbose", "-v", help="Also show llama.cpp's log on stderr."),
+    ) -> None:
+        """Measure prompt processing and generation speed (llama-bench style)."""
+        import json
+        import sys
+
+        from glmchat.bench import run_bench
+        from glmchat.engine.factory import open_engine
+        from glmchat.errors import UsageError
+        from glmchat.settings import load_settings
+
+        settings = load_settings()
+        if threads:
+            settings.model.threads = threads
+        if n_ctx < n_prompt + n_gen + 64:
+            raise UsageError(f"--ctx {n_ctx} is too small for {n_prompt} + {n_gen} tokens.", "Raise --ctx or lower -p/-n.")
+        sampling = settings.profile(profile) if profile else None
+        engine = open_engine(settings, model=model, quant=quant, n_ctx=n_ctx, verbose=verbose)
+        try:
+            if not hasattr(engine, "reset_cache"):
+                raise UsageError("bench measures the embedded engine only.", "Pass --model PATH or a downloaded --quant.")
+            if not as_json:
+                print(f"measuring {engine.info.model} · {engine.info.backend} · {engine.info.details.get('threads')} threads · {reps} runs each…", file=sys.stderr)
+            result = run_bench(engine, n_prompt=n_prompt, n_gen=n_gen, reps=reps, profile=sampling)
+        finally:
+            engine.close()
+        if as_json:
+            typer.echo(json.dumps(result, indent=2))
+            return
+        typer.echo(f"model: {result['model']}  backend: {result['backend']}  threads: {result['threads']}  plan: {result['plan']}")
+        typer.echo(f"{'test':>8} {'t/s (median)':>14} {'± stdev':>9}  runs")
+        for r in result["results"]:
+            runs = ", ".join(f"{x:.1f}" for x in r["runs_tps"])
+            typer.echo(f"{r['test']:>8} {r['median_tps']:>14.2f} {r['stdev_tps']:>9.2f}  {runs}")
