@@ -37,7 +37,8 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-MODEL_OPT = typer.Option(None, "--model", "-m", help="Path to a local GGUF file (any model llama.cpp loads).")
+# readable=False: an unreadable file is a model error (exit 1, with a hint), checked by the engine
+MODEL_OPT = typer.Option(None, "--model", "-m", readable=False, help="Path to a local GGUF file (any model llama.cpp loads).")
 QUANT_OPT = typer.Option(None, "--quant", "-q", help="Unsloth quant of GLM-4.7-Flash to use/download, e.g. UD-Q4_K_XL.")
 ENDPOINT_OPT = typer.Option(None, "--endpoint", help="Use an OpenAI-compatible server (vLLM, SGLang, llama-server), e.g. http://host:8000/v1.")
 CTX_OPT = typer.Option(None, "--ctx", help="Context size in tokens (default 16384, up to the model's 202,752).", min=256)
@@ -152,11 +153,23 @@ def ask(
         raise UsageError("The question is empty.", 'Pass some text: glmchat ask "…".')
     if no_think and think and think != "off":
         raise UsageError("--no-think and --think disagree.", "Use one of them.")
+    if model and endpoint:
+        raise UsageError("--model and --endpoint disagree.", "Use a local file or a server, not both.")
     mode = "off" if no_think else think
 
     from glmchat.engine.base import CancelToken
     from glmchat.engine.factory import open_engine
-    from glmchat.session import Approval, ChatSession, Notice, ToolResultEvent, TurnFailed, TurnFinished, TurnStarted
+    from glmchat.errors import ModelError
+    from glmchat.session import (
+        Approval,
+        ChatSession,
+        Notice,
+        ToolResultEvent,
+        TurnFailed,
+        TurnFinished,
+        TurnStarted,
+        thinking_flags,
+    )
     from glmchat.glm import Answer, IncompleteToolCall, Thinking, ToolCall
     from glmchat.settings import load_settings
 
@@ -164,6 +177,8 @@ def ask(
     _apply_placement(settings, gpu_layers, cpu_moe)
     if profile:
         settings.profile(profile)
+    if mode:
+        thinking_flags(mode)  # a bad --think fails before the model loads
     store = None
     conv_id = None
     if not no_history:
@@ -185,25 +200,41 @@ def ask(
         registry, ws = ToolRegistry.builtin(), _workspace(workspace)
 
     progress = _stderr_progress() if sys.stderr.isatty() else None
-    engine = open_engine(settings, model=model, quant=quant, endpoint=endpoint, n_ctx=n_ctx, verbose=verbose, progress=progress)
-    if progress:
-        progress(1.0, "")
-    session = ChatSession(
-        engine,
-        settings,
-        store=store,
-        conversation_id=conv_id,
-        profile=profile,
-        thinking=mode,
-        system_prompt=system,
-        max_tokens=max_tokens,
-        seed=seed,
-        tools=registry,
-        tools_enabled=tools,
-        workspace=ws,
-        approver=(lambda call, risk, preview: Approval("allow_once")) if yes else None,
-        approve_policy="auto" if yes else None,
-    )
+    try:
+        engine = open_engine(settings, model=model, quant=quant, endpoint=endpoint, n_ctx=n_ctx, verbose=verbose, progress=progress)
+    except OSError as exc:  # e.g. a parent directory without search permission
+        where = exc.filename or model or "the model file"
+        raise ModelError(f"Cannot open {where}: {exc.strerror or exc}.", "Check the path and its permissions.") from None
+    finally:
+        if progress:
+            progress(1.0, "")
+    try:
+        session = ChatSession(
+            engine,
+            settings,
+            store=store,
+            conversation_id=conv_id,
+            profile=profile,
+            thinking=mode,
+            system_prompt=system,
+            max_tokens=max_tokens,
+            seed=seed,
+            tools=registry,
+            tools_enabled=tools,
+            workspace=ws,
+            approver=(lambda call, risk, preview: Approval("allow_once")) if yes else None,
+            approve_policy="auto" if yes else None,
+        )
+        if conv_id is not None:  # options given now win over what the continued conversation had
+            if mode and mode != session.thinking:
+                session.set_thinking(mode)
+            if profile and profile != session.profile:
+                session.set_profile(profile)
+            if system is not None and system != session.system_prompt:
+                session.set_system_prompt(system)
+    except BaseException:
+        engine.close()
+        raise
 
     cancel = CancelToken()
     interrupted = False
@@ -264,6 +295,9 @@ def ask(
     finally:
         signal.signal(signal.SIGINT, old)
         engine.close()
+        if thinking_open:  # the thinking never ended: finish its line before anything else goes to stderr
+            err.write("\n")
+            err.flush()
 
     if as_json:
         usage = finished.usage if finished else session.last_usage
