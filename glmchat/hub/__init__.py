@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from glmchat.hub.cache import hub_cache_dir, local_model_path, local_quants
 from glmchat.hub.catalog import RECOMMENDED, Catalog, HubFile, Quant
-from glmchat.hub.download import download
+from glmchat.hub.downloader import download
 from glmchat.hub.errors import (
     ChecksumError,
     DiskFullError,

@@ -60,7 +60,7 @@ def ensure_model(
     When `interactive` and stdin is a terminal the download is confirmed first (stderr, default
     yes). HF_HUB_OFFLINE=1 uses the cache only and says so when the file is missing.
     """
-    from glmchat.hub.download import download
+    from glmchat.hub.downloader import download
     from glmchat.hub.progress import RichProgress
 
     offline = hubapi.is_offline()
