@@ -135,6 +135,7 @@ class GlmchatApp(App[int]):
         self.last_render_delay: float | None = None  # last token handed to the widgets → final render, s
         self.last_backlog: float | None = None  # engine's last token → final render, s (UI lag)
         self._last_text_at = 0.0
+        self._rendered_at: float | None = None
         self.turns_done = 0
 
         self._queue: collections.deque = collections.deque()
@@ -488,6 +489,8 @@ class GlmchatApp(App[int]):
         self._tokens = 0
         self._first_token_at = None
         self._think_started = None
+        self._last_text_at = 0.0
+        self._rendered_at = None
         self.chat.follow = True
         self.status.update_info(state="generating", live_tps=0.0)
         self._flusher.resume()
@@ -606,6 +609,7 @@ class GlmchatApp(App[int]):
                     "length": "… Cut off: the token limit was reached",
                 }.get(item.status)
                 await self._current.finish(item.status, note)
+            self._mark_rendered()
         elif isinstance(item, TurnFailed):
             await self._end_thinking()
             if self._current is not None:
@@ -614,6 +618,14 @@ class GlmchatApp(App[int]):
         elif isinstance(item, _TurnDone):
             await self._turn_done(item)
 
+    def _mark_rendered(self, engine_done_at: float | None = None) -> None:
+        """The final answer is on screen: record how long after the last token that was."""
+        now = self.timer()
+        self.last_render_delay = now - self._last_text_at if self._last_text_at else 0.0
+        if engine_done_at is not None:
+            self.last_backlog = now - engine_done_at
+        self._rendered_at = now
+
     async def _turn_done(self, done: _TurnDone) -> None:
         if self._current is not None and self._current.status == "streaming":
             await self._current.finish("complete")
@@ -621,9 +633,10 @@ class GlmchatApp(App[int]):
         self.generating = False
         self._cancel = None
         self._flusher.pause()
-        now = self.timer()
-        self.last_backlog = now - done.last_event_at
-        self.last_render_delay = now - max(self._last_text_at, 0.0) if self._last_text_at else self.last_backlog
+        if self._rendered_at is None:
+            self._mark_rendered(done.last_event_at)
+        else:
+            self.last_backlog = self._rendered_at - done.last_event_at
         self.status.update_info(state="ready", live_tps=None)
         if self.session is not None:
             self.conversation_id = self.session.conversation_id

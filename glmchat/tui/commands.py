@@ -29,7 +29,7 @@ COMMANDS: list[SlashCommand] = [
     SlashCommand("edit", "", "Put the last message back in the input to edit and resend"),
     SlashCommand("profile", "[NAME]", "Show or set the sampling profile"),
     SlashCommand("think", "on|off|preserve", "Set the thinking mode"),
-    SlashCommand("system", "[TEXT]", "Show, set (or clear with no text) the system prompt"),
+    SlashCommand("system", "[TEXT]", "Show the system prompt, set it, or clear it with /system off"),
     SlashCommand("title", "TEXT", "Rename this conversation"),
     SlashCommand("export", "[md|json] [PATH]", "Export this conversation to a file"),
     SlashCommand("copy", "[N]", "Copy the last (or N-th last) answer"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -17,7 +18,7 @@ def help_table(overrides: dict[str, str]) -> tuple[Table, Table]:
     kt.add_column(style="bold", no_wrap=True)
     kt.add_column()
     for bid, _key, desc in keys.describe():
-        kt.add_row(keys.key_for(bid, overrides), f"{desc}  [dim]({bid})[/dim]")
+        kt.add_row(escape(keys.key_for(bid, overrides)), f"{escape(desc)}  [dim]({bid})[/dim]")
     kt.add_row("enter / shift+enter, ctrl+j", "Send / new line")
     kt.add_row("up / down", "Earlier prompts (when the input is empty)")
     kt.add_row("c / k (on a focused message)", "Copy it / copy its last code block")
@@ -25,7 +26,7 @@ def help_table(overrides: dict[str, str]) -> tuple[Table, Table]:
     ct.add_column(style="bold", no_wrap=True)
     ct.add_column()
     for c in commands.COMMANDS:
-        ct.add_row(f"/{c.name} {c.args}".rstrip(), c.description)
+        ct.add_row(escape(f"/{c.name} {c.args}".rstrip()), escape(c.description))
     return kt, ct
 
 
