@@ -509,3 +509,48 @@ def test_resume_after_cut_and_kill(monkeypatch, tmp_path):
         assert served <= 1.05 * f.size, (served, f.size)
         last = [h for _, p, h in hub.requests if p.endswith(f.path)][-1]
         assert last["Range"] == f"bytes={kept}-"
+
+
+def test_hash_mismatch_in_first_run_offers_a_fresh_download(hub, monkeypatch, capsys):
+    hub.corrupt.add(Q4)
+    answers = iter(["\n", "y\n"])
+
+    class Tty:
+        def isatty(self):
+            return True
+
+        def readline(self):
+            answer = next(answers)
+            if answer == "y\n":
+                hub.corrupt.clear()  # the user agrees to a re-download, which now gets good bytes
+            return answer
+
+    monkeypatch.setattr(sys, "stdin", Tty())
+    path = ensure_model("Q4_K_M", interactive=True, progress=DownloadProgress())
+    assert path.read_bytes() == hub.files[Q4].data
+    err = capsys.readouterr().err
+    assert "failed verification" in err and "Download it again? [Y/n]" in err
+    assert hcache.corrupt_path(hub.files[Q4].sha256).exists()
+
+
+def test_one_downloader_per_file(hub):
+    import fcntl
+
+    lock = hcache.lock_path(hub.files[Q4].sha256)
+    lock.parent.mkdir(parents=True)
+    with open(lock, "a+b") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        with pytest.raises(DownloadError) as err:
+            download("Q4_K_M")
+    assert "Another process is already downloading" in err.value.message
+    assert _resolve_requests(hub) == []
+
+
+def test_bad_endpoint_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setenv("HF_ENDPOINT", "localhost:1")
+    from glmchat.hub import HubError
+
+    with pytest.raises(HubError) as err:
+        download("Q4_K_M")
+    assert "not a usable URL" in err.value.message

@@ -180,7 +180,7 @@ def _transfer(t: _Transfer, url: str, quant: str, progress: DownloadProgress, ca
                 return
             error: BaseException = ConnectionError(f"connection closed after {_mb(t.offset)} of {_mb(f.size)}")
         except urllib.error.HTTPError as exc:
-            if exc.code < 500 and exc.code != 429:
+            if exc.code < 500 and exc.code not in (416, 429):
                 raise hubapi.status_error(exc, name) from None
             error = exc
         except hubapi.NETWORK_ERRORS as exc:
@@ -312,11 +312,12 @@ def download(
     cancel: threading.Event | None = None,
     *,
     repo: str = hubapi.REPO,
+    catalog: Catalog | None = None,
 ) -> Path:
     """Download (or finish downloading) a quant; returns the path llama.cpp should open (first shard).
 
-    Lists the repo on the Hub first so the newest files are fetched; when the Hub cannot be reached
-    a complete copy already in the cache is returned instead.
+    Lists the repo on the Hub first (unless given a `catalog` fresh from it) so the newest files are
+    fetched; when the Hub cannot be reached a complete copy already in the cache is returned instead.
     """
     if hubapi.is_offline():
         local = cache.local_model_path(quant_name, repo)
@@ -327,7 +328,8 @@ def download(
             "Unset HF_HUB_OFFLINE to download it, or pass --model PATH to a GGUF file.",
         )
     try:
-        catalog = Catalog.fetch(repo)
+        if catalog is None or catalog.source != "hub" or catalog.repo != repo:
+            catalog = Catalog.fetch(repo)
     except HubUnreachable:
         local = cache.local_model_path(quant_name, repo)
         if local is not None:

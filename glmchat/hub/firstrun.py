@@ -65,13 +65,17 @@ def ensure_model(
 
     offline = hubapi.is_offline()
     n_ctx = n_ctx or _default_ctx()
+    catalog: Catalog | None = None
     if quant_name:
         local = cache.local_model_path(quant_name)
         if local is not None:
             return local
         if not offline:
-            Catalog.load().get(quant_name)  # unknown names fail before anything is asked
-        name = quant_name
+            catalog = Catalog.load()
+            name = catalog.get(quant_name).name  # unknown names fail before anything is asked
+        else:
+            name = quant_name
+        question = f"GLM-4.7-Flash {name} is not downloaded yet."
     else:
         catalog = Catalog.load()
         local_all = cache.local_quants()
@@ -79,26 +83,28 @@ def ensure_model(
             best = _pick(catalog, n_ctx, vram_bytes)
             if best.name in local_all:
                 return local_all[best.name]
-            by_size = sorted(local_all, key=lambda n: (catalog.find(n).size if catalog.find(n) else 0), reverse=True)
-            return local_all[by_size[0]]
+            size_of = {q.name: q.size for q in catalog.quants}
+            return local_all[max(local_all, key=lambda n: size_of.get(n, 0))]
         name = _pick(catalog, n_ctx, vram_bytes).name
+        question = "No GLM-4.7-Flash model downloaded yet."
 
     if offline:
         raise OfflineError(
             f"GLM-4.7-Flash {name} is not in the Hugging Face cache ({cache.hub_cache_dir()}) and HF_HUB_OFFLINE is set.",
             "Unset HF_HUB_OFFLINE to download it, or pass --model PATH to a GGUF file.",
         )
+    assert catalog is not None
     if _can_ask(interactive):
-        size = Catalog.load().find(name)
-        what = f"{name} ({size.size / 1e9:.1f} GB)" if size else name
-        if not _ask(f"No GLM-4.7-Flash model downloaded yet. Download {what} from {hubapi.REPO}?"):
+        q = catalog.find(name)
+        what = f"{name} ({q.size / 1e9:.1f} GB)" if q else name
+        if not _ask(f"{question} Download {what} from {hubapi.REPO}?"):
             raise DownloadCancelled("Download declined; no model to run.", "Pass --model PATH, or run `glmchat download QUANT`.")
     else:
         sys.stderr.write(f"Downloading GLM-4.7-Flash {name} from {hubapi.REPO} (first run)…\n")
     progress = progress or RichProgress()
     try:
-        return download(name, progress)
+        return download(name, progress, catalog=catalog)
     except ChecksumError as exc:
         if not _can_ask(interactive) or not _ask(f"{exc.message} Download it again?"):
             raise
-        return download(name, progress)
+        return download(name, progress, catalog=catalog)

@@ -78,6 +78,8 @@ _opener = urllib.request.build_opener(_RedirectKeepingAuthOnSameHost())
 
 def open_url(url: str, headers: dict[str, str] | None = None, timeout: float | None = None) -> http.client.HTTPResponse:
     """GET `url` with the user agent and token. HTTP errors raise urllib.error.HTTPError."""
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise HubError(f"HF_ENDPOINT {endpoint()!r} is not a usable URL.", "Set it to e.g. https://huggingface.co or unset it.")
     req = urllib.request.Request(url, headers={"User-Agent": f"glmchat/{__version__}", **(headers or {})})
     tok = token()
     if tok:
@@ -131,6 +133,8 @@ def get_json(path: str, what: str) -> tuple[Any, dict[str, str]]:
         raise status_error(exc, what) from None
     except NETWORK_ERRORS as exc:
         raise network_error(exc, what) from None
+    except ValueError as exc:  # e.g. "unknown url type"
+        raise HubError(f"HF_ENDPOINT {endpoint()!r} is not a usable URL: {exc}.", "Set it to e.g. https://huggingface.co or unset it.") from None
     try:
         return json.loads(body), headers
     except ValueError:
