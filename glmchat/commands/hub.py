@@ -115,10 +115,13 @@ def register(app: typer.Typer) -> None:
             )
         console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
         console.print(table)
+        from glmchat.hub.hubapi import is_offline
+
+        why = "HF_HUB_OFFLINE is set" if is_offline() else "Hub not reachable"
         if report["source"] == "cache":
-            console.print("Hub not reachable: showing the catalog saved earlier.")
+            console.print(f"{why}: showing the catalog saved earlier.")
         elif report["source"] == "builtin":
-            console.print("Hub not reachable and no saved catalog: names and sizes are approximate.")
+            console.print(f"{why} and no saved catalog: names and sizes are approximate.")
 
     @app.command("download")
     def download_cmd(
@@ -128,8 +131,10 @@ def register(app: typer.Typer) -> None:
         """Download a quant (resumable, sha256-verified) into the Hugging Face cache; prints its path."""
         from glmchat.hub import Catalog, RichProgress, download, recommend, system_ram_bytes
 
+        catalog = None
         if not quant:
-            quant = recommend(Catalog.load().quants, _n_ctx(ctx), system_ram_bytes(), _vram_bytes()).name
+            catalog = Catalog.load()
+            quant = recommend(catalog.quants, _n_ctx(ctx), system_ram_bytes(), _vram_bytes()).name
             typer.echo(f"Recommended for this machine: {quant}", err=True)
-        path = download(quant, RichProgress())
+        path = download(quant, RichProgress(), catalog=catalog)
         typer.echo(str(path))
