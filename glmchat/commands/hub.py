@@ -28,7 +28,7 @@ def _n_ctx(ctx: Optional[int]) -> int:
 
 
 def _gb(n: int) -> str:
-    return f"{n / 1e9:.1f} GB"
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 or n == 0 else f"{n / 1e6:.1f} MB"
 
 
 def _remote_models(endpoint: str, as_json: bool) -> None:
