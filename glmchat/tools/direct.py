@@ -1,0 +1,111 @@
+"""Helpers behind the direct slash commands: /read, /run, /py, /ls, /grep, /diff.
+
+Each returns text (or a ToolResult for commands that run something) and raises a `GlmchatError`
+with a clear message on bad input; the TUI shows the error and attaches or displays the text.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from typing import Any
+
+from glmchat.errors import UsageError
+from glmchat.tools.builtin import SHELL_CAP, _process_result, grep_files, list_directory, read_text_file
+from glmchat.tools.registry import ToolResult, cap_text
+from glmchat.tools.shell import run_process, run_python_code, run_shell_command
+from glmchat.tools.workspace import ToolError, Workspace
+
+MAX_ATTACH_CHARS = 64_000  # /read refuses more than this without a line range
+DEFAULT_TIMEOUT = 60.0
+_RANGE = re.compile(r"^(?P<path>.+?):(?P<a>\d+)?(?:(?P<dash>-)(?P<b>\d+)?)?$")
+
+
+def parse_read_spec(spec: str, ws: Workspace) -> tuple[str, int | None, int | None]:
+    """Split "PATH[:A-B]" (also PATH:A, PATH:A-, PATH:-B) into path and 1-based inclusive bounds."""
+    spec = spec.strip()
+    if not spec:
+        raise UsageError("/read needs a file: /read PATH[:A-B].", "Example: /read src/app.py:10-40")
+    m = _RANGE.match(spec)
+    if m is None or (m["a"] is None and m["b"] is None) or ws.resolve(spec).is_file():
+        return spec, None, None  # no range (or a file whose name really ends in ":N")
+    a = int(m["a"]) if m["a"] else 1
+    b = int(m["b"]) if m["b"] else (a if not m["dash"] else None)
+    if a < 1 or (b is not None and b < a):
+        raise UsageError(f"Bad line range in {spec!r}.", "Use PATH:A-B with 1 ≤ A ≤ B, e.g. README.md:1-20.")
+    return m["path"], a, b
+
+
+def read_attachment(spec: str, ws: Workspace) -> tuple[str, str]:
+    """/read: (label, text) of a file or a line range of it, to attach to the next message."""
+    path, a, b = parse_read_spec(spec, ws)
+    p, text = read_text_file(ws, path)
+    rel = ws.display(p)
+    lines = text.splitlines(keepends=True)
+    if a is None:
+        if len(text) > MAX_ATTACH_CHARS:
+            raise ToolError(
+                f"{rel} is too long to attach whole ({len(text):,} characters, {len(lines):,} lines).",
+                f"Attach a range instead, e.g. /read {rel}:1-400.",
+            )
+        return rel, text
+    total = len(lines)
+    if a > total:
+        raise ToolError(f"{rel} has only {total} lines; line {a} does not exist.", f"Use a range within 1-{total}.")
+    end = total if b is None else min(b, total)
+    chunk = "".join(lines[a - 1 : end])
+    if len(chunk) > MAX_ATTACH_CHARS:
+        raise ToolError(f"Lines {a}-{end} of {rel} are too long to attach ({len(chunk):,} characters).", "Attach a smaller range.")
+    return f"{rel}:{a}-{end}", chunk
+
+
+def run_command(cmd: str, ws: Workspace, cancel: Any = None, timeout: float = DEFAULT_TIMEOUT) -> ToolResult:
+    """/run: run a shell command in the workspace (own process group, killed on cancel or timeout)."""
+    if not cmd.strip():
+        raise UsageError("/run needs a command: /run CMD.", "Example: /run ls -la")
+    res = run_shell_command(cmd, ws.root, timeout, cancel, SHELL_CAP)
+    return _process_result(res, timeout, "command")
+
+
+def run_python(code: str, ws: Workspace, cancel: Any = None, timeout: float = DEFAULT_TIMEOUT) -> ToolResult:
+    """/py: run Python code in a subprocess in the workspace."""
+    if not code.strip():
+        raise UsageError("/py needs code: /py CODE.", "Example: /py print(2**10)")
+    res = run_python_code(code, ws.root, timeout, cancel, SHELL_CAP)
+    return _process_result(res, timeout, "python code")
+
+
+def list_path(path: str | None, ws: Workspace) -> str:
+    """/ls: a directory listing (the workspace root by default)."""
+    return list_directory(ws, path or ".")
+
+
+def grep_text(pattern: str, path: str | None, ws: Workspace) -> str:
+    """/grep: `file:line: text` matches of a regex (capped)."""
+    if not pattern:
+        raise UsageError("/grep needs a pattern: /grep PATTERN [PATH].", "Example: /grep 'def main' src")
+    return grep_files(ws, pattern, path or ".")
+
+
+def git_diff(ws: Workspace, cancel: Any = None) -> str:
+    """/diff: `git diff` of the workspace (staged changes too), to attach to the next message."""
+    git = shutil.which("git")
+    if git is None:
+        raise ToolError("git is not installed.", "Install git to use /diff.")
+    inside = run_process([git, "rev-parse", "--is-inside-work-tree"], ws.root, 20.0, cancel, 1000)
+    if inside.exit_code != 0 or inside.stdout.strip() != "true":
+        raise ToolError(f"{ws.root} is not inside a git repository.", "/diff works in a git work tree; run `git init` first.")
+    parts = []
+    for title, extra in (("unstaged changes", []), ("staged changes", ["--cached"])):
+        res = run_process([git, "--no-pager", "diff", "--no-color", *extra], ws.root, 30.0, cancel, 400_000)
+        if res.exit_code != 0:
+            raise ToolError(f"git diff failed: {res.stderr.strip() or res.exit_code}.", "Run git diff in a shell to see why.")
+        if res.stdout.strip():
+            parts.append((title, res.stdout))
+    if not parts:
+        raise ToolError(f"No changes: git diff is empty in {ws.root}.", "Nothing to attach.")
+    if len(parts) == 1:
+        text = parts[0][1]
+    else:
+        text = "".join(f"# {title}\n{body}" for title, body in parts)
+    return cap_text(text, MAX_ATTACH_CHARS)[0]

@@ -1,0 +1,298 @@
+"""Tool types and the registry that validates arguments, runs tools and caps their output.
+
+`ToolRegistry.execute()` never raises for a tool failure: an unknown tool, bad arguments, a path
+outside the workspace, a timeout all come back as `ToolResult(ok=False, error=...)` with text the
+model can act on.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Iterable, Iterator, Literal
+
+from glmchat.errors import GlmchatError
+from glmchat.tools.undo import UndoLog
+from glmchat.tools.workspace import ToolError, Workspace
+
+Risk = Literal["read", "write", "execute"]
+RISKS: tuple[str, ...] = ("read", "write", "execute")
+
+DEFAULT_OUTPUT_CAP = 30_000  # characters handed back to the model per call
+MAX_TIMEOUT = 600.0  # seconds; the most a call may ask for
+
+
+@dataclass
+class ToolResult:
+    """What a tool call produced. `output` goes back to the model; `diff` is for the UI."""
+
+    output: str
+    ok: bool
+    error: str | None = None
+    truncated: bool = False
+    diff: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def for_model(self) -> str:
+        """The text of the tool message sent back to the model."""
+        if self.ok:
+            return self.output
+        head = f"Error: {self.error or 'the tool failed'}"
+        return f"{head}\n{self.output}" if self.output else head
+
+
+@dataclass
+class ToolContext:
+    """Where and how a call runs: the workspace, a cancel signal, the undo log, a timeout override."""
+
+    workspace: Workspace
+    cancel: Any = None  # threading.Event, glmchat.engine.base.CancelToken, or anything with .cancelled
+    undo: UndoLog = field(default_factory=UndoLog)
+    timeout: float | None = None  # overrides each tool's default (the [tools] timeout setting)
+    deadline: float | None = None  # time.monotonic() value; set per call by ToolRegistry.execute
+
+    @property
+    def cancelled(self) -> bool:
+        return is_cancelled(self.cancel)
+
+    def time_left(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+    def check(self) -> None:
+        """Raise ToolError when the call was cancelled or ran out of time (for in-process tools)."""
+        if self.cancelled:
+            raise ToolError("Cancelled by the user.", "The call was stopped before it finished.")
+        left = self.time_left()
+        if left is not None and left <= 0:
+            raise ToolError("The tool ran out of time.", "Narrow the request (a smaller path or pattern).")
+
+
+def is_cancelled(cancel: Any) -> bool:
+    """True when `cancel` (Event, CancelToken-like or None) has been set."""
+    if cancel is None:
+        return False
+    if isinstance(cancel, threading.Event):
+        return cancel.is_set()
+    flag = getattr(cancel, "cancelled", None)
+    if flag is not None:
+        return bool(flag() if callable(flag) else flag)
+    is_set = getattr(cancel, "is_set", None)
+    return bool(is_set()) if callable(is_set) else False
+
+
+@dataclass
+class Tool:
+    """A tool the model can call: schema for the prompt, risk class for approval, and the code."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    risk: Risk
+    run: Callable[[dict[str, Any], ToolContext], ToolResult]
+    timeout: float = 60.0
+    output_cap: int = DEFAULT_OUTPUT_CAP
+
+    def schema(self) -> dict[str, Any]:
+        """OpenAI-style function schema, as the chat template expects it."""
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
+        }
+
+
+def cap_text(text: str, cap: int) -> tuple[str, bool]:
+    """`text` cut to `cap` characters with a note saying how much was left out."""
+    if cap <= 0 or len(text) <= cap:
+        return text, False
+    more = len(text) - cap
+    return text[:cap] + f"\n[output truncated: {more:,} more characters]", True
+
+
+# ---- argument validation ----------------------------------------------------------------------
+
+
+def _describe_params(tool: Tool) -> str:
+    props: dict[str, Any] = tool.parameters.get("properties", {})
+    required = set(tool.parameters.get("required", []))
+    parts = []
+    for name, spec in props.items():
+        kind = spec.get("type", "any")
+        parts.append(f"{name} ({kind}{', required' if name in required else ''})")
+    return ", ".join(parts) or "none"
+
+
+def _coerce(value: Any, kind: str | list[str] | None) -> tuple[bool, Any]:
+    """(ok, value converted to the schema type). Accepts the string forms a tool-call parser may leave."""
+    if kind is None:
+        return True, value
+    kinds = kind if isinstance(kind, list) else [kind]
+    for k in kinds:
+        if k == "string" and isinstance(value, str):
+            return True, value
+        if k == "integer":
+            if isinstance(value, int) and not isinstance(value, bool):
+                return True, value
+            if isinstance(value, float) and value.is_integer():
+                return True, int(value)
+            if isinstance(value, str):
+                try:
+                    return True, int(value.strip())
+                except ValueError:
+                    pass
+        if k == "number":
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return True, value
+            if isinstance(value, str):
+                try:
+                    return True, float(value.strip())
+                except ValueError:
+                    pass
+        if k == "boolean":
+            if isinstance(value, bool):
+                return True, value
+            if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+                return True, value.strip().lower() == "true"
+        if k == "array" and isinstance(value, list):
+            return True, value
+        if k == "object" and isinstance(value, dict):
+            return True, value
+        if k == "null" and value is None:
+            return True, value
+    # scalars given where a string is expected (the parser JSON-decoded "42"): keep their text
+    if "string" in kinds and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return True, json.dumps(value)
+    return False, value
+
+
+def validate_arguments(tool: Tool, arguments: Any) -> dict[str, Any]:
+    """Checked and type-converted arguments; raises ToolError naming what is wrong and what is expected."""
+    if arguments is None:
+        arguments = {}
+    if isinstance(arguments, str):
+        text = arguments.strip()
+        try:
+            arguments = json.loads(text) if text else {}
+        except json.JSONDecodeError:
+            arguments = None
+    if not isinstance(arguments, dict):
+        raise ToolError(
+            f"Arguments for {tool.name} must be an object of named values.",
+            f"Expected: {_describe_params(tool)}.",
+        )
+    props: dict[str, Any] = tool.parameters.get("properties", {})
+    required: list[str] = list(tool.parameters.get("required", []))
+    out: dict[str, Any] = {}
+    for key, value in arguments.items():
+        if key not in props:
+            raise ToolError(
+                f"Unknown argument {key!r} for {tool.name}.", f"Expected arguments: {_describe_params(tool)}."
+            )
+        if value is None and key not in required:
+            continue
+        ok, converted = _coerce(value, props[key].get("type"))
+        if not ok:
+            got = type(value).__name__
+            raise ToolError(
+                f"Argument {key!r} of {tool.name} must be of type {props[key].get('type')}, got {got}.",
+                f"Expected arguments: {_describe_params(tool)}.",
+            )
+        enum = props[key].get("enum")
+        if enum is not None and converted not in enum:
+            raise ToolError(
+                f"Argument {key!r} of {tool.name} must be one of {', '.join(map(repr, enum))}.",
+                f"Expected arguments: {_describe_params(tool)}.",
+            )
+        out[key] = converted
+    missing = [k for k in required if k not in out]
+    if missing:
+        names = ", ".join(repr(k) for k in missing)
+        raise ToolError(
+            f"Missing required argument{'s' if len(missing) > 1 else ''} {names} for {tool.name}.",
+            f"Expected arguments: {_describe_params(tool)}.",
+        )
+    return out
+
+
+# ---- the registry -------------------------------------------------------------------------------
+
+
+class ToolRegistry:
+    """The tools the model may call, by name, in the order they were added."""
+
+    def __init__(self, tools: Iterable[Tool] = ()) -> None:
+        self._tools: dict[str, Tool] = {}
+        for tool in tools:
+            self.register(tool)
+
+    @classmethod
+    def builtin(cls) -> "ToolRegistry":
+        """A registry holding the built-in tools (read_file, list_dir, glob, grep, write_file, ...)."""
+        from glmchat.tools.builtin import builtin_tools
+
+        return cls(builtin_tools())
+
+    def register(self, tool: Tool) -> None:
+        if tool.risk not in RISKS:
+            raise ValueError(f"tool {tool.name}: risk must be one of {RISKS}")
+        self._tools[tool.name] = tool
+
+    def get(self, name: str) -> Tool | None:
+        return self._tools.get(name)
+
+    def names(self) -> list[str]:
+        return list(self._tools)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tools
+
+    def __iter__(self) -> Iterator[Tool]:
+        return iter(list(self._tools.values()))
+
+    def __len__(self) -> int:
+        return len(self._tools)
+
+    def schemas(self) -> list[dict[str, Any]]:
+        """OpenAI-style schemas of every tool; this list goes into the chat template as `tools`."""
+        return [t.schema() for t in self._tools.values()]
+
+    def execute(self, name: str, arguments: Any, ctx: ToolContext) -> ToolResult:
+        """Run one call. Never raises for tool failures: they come back as ToolResult(ok=False)."""
+        started = time.monotonic()
+        tool = self._tools.get(name)
+        if tool is None:
+            known = ", ".join(self._tools) or "none"
+            return ToolResult("", ok=False, error=f"Unknown tool {name!r}. Available tools: {known}.")
+        try:
+            args = validate_arguments(tool, arguments)
+        except ToolError as exc:
+            return ToolResult("", ok=False, error=str(exc))
+        timeout = effective_timeout(tool, args, ctx)
+        call_ctx = replace(ctx, timeout=timeout, deadline=started + timeout)
+        try:
+            if call_ctx.cancelled:
+                raise ToolError("Cancelled by the user.", "The call was not run.")
+            result = tool.run(args, call_ctx)
+        except GlmchatError as exc:
+            result = ToolResult("", ok=False, error=str(exc))
+        except OSError as exc:
+            where = f" ({exc.filename})" if exc.filename else ""
+            result = ToolResult("", ok=False, error=f"{tool.name} failed: {exc.strerror or exc}{where}.")
+        except Exception as exc:  # a bug in a tool must not end the conversation
+            result = ToolResult("", ok=False, error=f"{tool.name} failed unexpectedly: {type(exc).__name__}: {exc}")
+        output, cut = cap_text(result.output, tool.output_cap)
+        result.output = output
+        result.truncated = result.truncated or cut
+        result.meta.setdefault("elapsed", round(time.monotonic() - started, 3))
+        return result
+
+
+def effective_timeout(tool: Tool, args: dict[str, Any], ctx: ToolContext) -> float:
+    """Seconds this call may take: the call's own `timeout` argument, else the context's, else the tool's."""
+    asked = args.get("timeout")
+    if isinstance(asked, (int, float)) and not isinstance(asked, bool) and asked > 0:
+        return float(min(asked, MAX_TIMEOUT))
+    if ctx.timeout is not None and ctx.timeout > 0:
+        return float(ctx.timeout)
+    return float(tool.timeout)
