@@ -113,6 +113,8 @@ def test_thinking_and_answer_apart_and_prompt_from_stdin(tiny_glm_path):
     assert shown.returncode == 0, shown.stderr
     assert on["thinking"] in shown.stderr and "\x1b[" not in shown.stderr
     assert shown.stdout.strip() == on["answer"].strip()  # only the answer on stdout
+    if on["usage"]["stop_reason"] == "length":  # the limit note starts its own line, after the thinking
+        assert "[stopped at the token limit: 24 tokens]" in shown.stderr.splitlines()
     hidden = glmchat("ask", *model, *QUICK, "Say hello")
     assert hidden.returncode == 0 and on["thinking"] not in hidden.stderr + hidden.stdout
 
