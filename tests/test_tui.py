@@ -228,10 +228,8 @@ async def test_auto_scroll_follows_until_user_scrolls_up(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot, app)
         await send(pilot, app, "long")
-        await pilot.pause(0.1)
         chat = app.chat
-        assert chat.max_scroll_y > 0
-        assert chat.scroll_y >= chat.max_scroll_y - 1
+        await wait_for(pilot, lambda: chat.max_scroll_y > 0 and chat.scroll_y >= chat.max_scroll_y - 1, 5)
         chat.scroll_to(y=0, animate=False)
         await pilot.pause(0.05)
         assert chat.follow is False

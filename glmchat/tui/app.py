@@ -632,6 +632,7 @@ class GlmchatApp(App[int]):
         self._current = None
         self.generating = False
         self._cancel = None
+        self.call_after_refresh(self.chat.keep_up)
         self._flusher.pause()
         if self._rendered_at is None:
             self._mark_rendered(done.last_event_at)
