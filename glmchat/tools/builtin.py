@@ -135,9 +135,13 @@ def list_directory(ws: Workspace, path: str = ".") -> str:
         return f"{rel}/ is empty"
     more = len(entries) - MAX_LIST_ENTRIES
     shown = entries[:MAX_LIST_ENTRIES]
-    head = f"{rel}/ ({len(dirs)} directories, {len(files)} files)"
+    head = f"{rel}/ ({_plural(len(dirs), 'directory', 'directories')}, {_plural(len(files), 'file', 'files')})"
     tail = [f"[{more:,} more entries not shown; use glob to narrow down]"] if more > 0 else []
     return "\n".join([head, *shown, *tail])
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 # ---- finding --------------------------------------------------------------------------------------
