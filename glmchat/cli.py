@@ -148,7 +148,7 @@ def ask(
     if prompt is None:
         if sys.stdin.isatty():
             raise UsageError("No question given.", 'Pass it as an argument (glmchat ask "…") or on stdin.')
-        prompt = sys.stdin.read()
+        prompt = sys.stdin.read().rstrip("\n")
     if not prompt.strip():
         raise UsageError("The question is empty.", 'Pass some text: glmchat ask "…".')
     if no_think and think and think != "off":
@@ -413,7 +413,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         rv = app(args=argv, standalone_mode=False)
     except GlmchatError as exc:
-        _err(f"glmchat: {exc.message}" + (f"\n  {exc.hint}" if exc.hint else ""))
+        _err(f"glmchat: {exc.message}" + (f" {exc.hint}" if exc.hint else ""))
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
