@@ -53,8 +53,13 @@ class GenerationResult:
     def median(self) -> float:
         return statistics.median(self.rates) if self.rates else 0.0
 
+    @property
+    def best(self) -> float:
+        """Fastest run: the least disturbed by other work on a busy machine."""
+        return max(self.rates) if self.rates else 0.0
+
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "median": self.median}
+        return {**asdict(self), "median": self.median, "best": self.best}
 
 
 def measure_generation(engine: Any, n_gen: int = 128, *, reps: int = 3, sampling: Any = None, prompt: str = PROMPT, warmup: bool = True) -> GenerationResult:
@@ -185,17 +190,19 @@ def main(argv: list[str] | None = None) -> int:
 
     by_name = {r.name: r for r in results}
     ours = by_name["glmchat"].median
+    best = by_name["glmchat"].best
     ratios = {f"glmchat/{name}": ours / r.median for name, r in by_name.items() if name != "glmchat" and r.median}
+    ratios_best = {f"glmchat/{name} (best)": best / r.best for name, r in by_name.items() if name != "glmchat" and r.best}
     if args.json:
-        print(json.dumps({"model": str(model), "threads": threads, "n_gen": args.n_gen, "results": [r.to_dict() for r in results], "ratios": ratios}, indent=2))
+        print(json.dumps({"model": str(model), "threads": threads, "n_gen": args.n_gen, "results": [r.to_dict() for r in results], "ratios": ratios, "ratios_best": ratios_best}, indent=2))
         return 0
-    print(f"model {model.name}, {threads} threads, {args.n_gen} tokens × {args.reps} runs (median tok/s)")
+    print(f"model {model.name}, {threads} threads, {args.n_gen} tokens × {args.reps} runs")
     for r in results:
         runs = ", ".join(f"{x:.1f}" for x in r.rates)
-        print(f"  {r.name:<12} {r.median:8.1f} tok/s   runs: {runs}" + (f"   ({r.note})" if r.note else ""))
-    for name, value in ratios.items():
+        print(f"  {r.name:<12} median {r.median:7.1f}  best {r.best:7.1f} tok/s   runs: {runs}" + (f"   ({r.note})" if r.note else ""))
+    for name, value in {**ratios, **ratios_best}.items():
         flag = "" if value >= 0.95 else "   (below the 0.95 target)"
-        print(f"  {name:<24} {value:.3f}{flag}")
+        print(f"  {name:<32} {value:.3f}{flag}")
     return 0
 
 

@@ -34,7 +34,6 @@ import ctypes
 import os
 import threading
 import time
-from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from glmchat.engine.base import (
