@@ -486,7 +486,7 @@ class ChatSession:
         from glmchat.tools import ToolContext, UndoLog, Workspace, needs_approval, preview
 
         if self.workspace is None:
-            self.workspace = Workspace.current()
+            self.workspace = Workspace()
         if self.undo_log is None:
             self.undo_log = UndoLog()
         tool = self.tools.get(call.name)
