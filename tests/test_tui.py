@@ -652,7 +652,15 @@ async def test_sidebar_lists_filters_opens_renames_and_deletes(tmp_path):
         items = list(app.sidebar.query(ConversationItem))
         assert {i.conv.id for i in items} == {a, b}
         assert "apples" in [i.conv.title for i in items]
-        # filter
+        # filter: typed letters are text (n / r / d are list keys only outside the box)
+        app.sidebar.query_one("#sidebar-filter").focus()
+        await pilot.pause()
+        await pilot.press("b", "a", "n", "d")
+        assert app.sidebar.query_one("#sidebar-filter").value == "band"
+        assert not isinstance(app.screen, ConfirmScreen) and app.conversation_id == b
+        app.sidebar.query_one("#sidebar-filter").value = "ban"
+        await pilot.pause()
+        assert app.sidebar.visible_ids() == [b]
         app.sidebar.query_one("#sidebar-filter").value = "app"
         await pilot.pause()
         assert app.sidebar.visible_ids() == [a]

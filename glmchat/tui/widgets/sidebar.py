@@ -89,6 +89,8 @@ class Sidebar(Vertical):
         now = self.clock()
         items = [ConversationItem(c, now) for c in self.conversations if not needle or needle in display_title(c).lower()]
         lv.extend(items)
+        if items:
+            lv.index = 0
         for i, item in enumerate(items):
             if item.conv.id == self.current_id:
                 lv.index = i

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Drive the real glmchat TUI in tmux as a person would, on the small SmolLM2 model:
+# launch, ask a question, watch the answer stream, Ctrl+N, switch back via the sidebar, quit,
+# relaunch with -c and check the conversation is intact.
+# Usage: tests/tmux_drive.sh [MODEL.gguf]   Exit 0 ok, 1 failed, 77 tmux/model unavailable (skip).
+set -u
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python}
+
+if ! command -v tmux >/dev/null 2>&1; then
+  (apt-get install -y tmux || (apt-get update && apt-get install -y tmux)) >/dev/null 2>&1 || { echo "tmux unavailable"; exit 77; }
+fi
+MODEL=${1:-$($PY -c 'from tests.conftest import find_smollm2; p = find_smollm2(); print(p or "")')}
+[ -n "$MODEL" ] || { echo "SmolLM2 model not found"; exit 77; }
+
+WORK=$(mktemp -d)
+export GLMCHAT_CONFIG_DIR=$WORK/config GLMCHAT_DATA_DIR=$WORK/data GLMCHAT_CACHE_DIR=$WORK/cache HF_HUB_OFFLINE=1
+mkdir -p "$GLMCHAT_CONFIG_DIR"
+cat > "$GLMCHAT_CONFIG_DIR/config.toml" <<TOML
+[chat]
+thinking = "off"
+
+[model]
+n_ctx = 1024
+
+[profiles.general]
+temperature = 0.0
+top_k = 1
+max_tokens = 16
+TOML
+SESSION=glmchat-drive-$$
+trap 'tmux kill-session -t $SESSION 2>/dev/null; rm -rf "$WORK"' EXIT
+
+screen() { tmux capture-pane -p -t "$SESSION"; }
+wait_for() {  # wait_for PATTERN SECONDS
+  local end=$((SECONDS + $2))
+  while [ $SECONDS -lt $end ]; do
+    if screen | grep -q -- "$1"; then return 0; fi
+    sleep 0.3
+  done
+  echo "FAILED waiting for: $1"; echo "----- screen -----"; screen; return 1
+}
+launch() {
+  tmux new-session -d -s "$SESSION" -x 120 -y 35 "$PY -m glmchat --model '$MODEL' $*"
+  wait_for "· ready" 120
+}
+step() { echo "== $*"; }
+
+step "launch"
+launch || exit 1
+step "ask a question and watch it stream"
+tmux send-keys -t "$SESSION" "What is the capital of France?"
+tmux send-keys -t "$SESSION" Enter
+wait_for "generating\|last: TTFT" 60 || exit 1
+screen | grep -q "generating" && echo "   (seen while generating)"
+wait_for "last: TTFT" 180 || exit 1
+screen | grep -q "What is the capital of France?" || { echo "question not on screen"; screen; exit 1; }
+BEFORE=$(screen)
+
+step "Ctrl+N starts a new conversation"
+tmux send-keys -t "$SESSION" C-n
+sleep 1
+CHAT=$(screen | cut -c34-)  # right of the sidebar
+echo "$CHAT" | grep -q "What is the capital of France?" && { echo "chat not cleared"; screen; exit 1; }
+
+step "switch back with the sidebar"
+tmux send-keys -t "$SESSION" C-b   # hide
+sleep 0.5
+tmux send-keys -t "$SESSION" C-b   # show and focus the list
+sleep 0.5
+tmux send-keys -t "$SESSION" Enter
+sleep 1.5
+screen | cut -c34- | grep -q "What is the capital of France?" || { echo "conversation did not reopen"; screen; exit 1; }
+
+step "quit with Ctrl+Q"
+tmux send-keys -t "$SESSION" C-q
+sleep 2
+tmux has-session -t "$SESSION" 2>/dev/null && { echo "app did not quit"; screen; exit 1; }
+
+step "relaunch with -c: the conversation is intact"
+launch -c || exit 1
+screen | cut -c34- | grep -q "What is the capital of France?" || { echo "conversation missing after -c"; screen; exit 1; }
+tmux send-keys -t "$SESSION" C-q
+echo "OK"
+exit 0
