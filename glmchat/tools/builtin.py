@@ -432,7 +432,7 @@ def _edit_file(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
 
 def _process_result(res, timeout: float, what: str) -> ToolResult:
     out = format_process(res, timeout, what)
-    meta = {"exit_code": res.exit_code, "timed_out": res.timed_out, "cancelled": res.cancelled, "elapsed": round(res.elapsed, 3)}
+    meta = {"exit_code": res.exit_code, "timed_out": res.timed_out, "cancelled": res.cancelled, "elapsed": round(res.elapsed, 3), "pgid": res.pgid}
     if res.timed_out:
         err = f"The {what} timed out after {timeout:g} s and was killed (with its whole process group)."
         err += " Pass a larger timeout (at most 600) or run something shorter."
