@@ -99,9 +99,13 @@ def root(
             settings, model=model, quant=quant, endpoint=endpoint, n_ctx=n_ctx, verbose=verbose, progress=progress, interactive=False
         )
 
+    def model_factory(path, progress):  # /model: switch to another GGUF in the background
+        return open_engine(settings, model=path, n_ctx=n_ctx, verbose=verbose, progress=progress, interactive=False)
+
     code = run_app(
         settings,
         engine_factory=engine_factory,
+        model_factory=model_factory,
         store=store,
         conversation_id=conversation,
         continue_last=continue_last,
