@@ -511,10 +511,10 @@ class ChatSession:
             if decision == "deny":
                 output = "The user denied this tool call." + (f" They said: {approval.message}" if approval.message else "")
             else:
-                ctx = ToolContext(workspace=self.workspace, cancel=cancel, undo=self.undo_log)
+                ctx = ToolContext(workspace=self.workspace, cancel=cancel, undo=self.undo_log, timeout=self.settings.tools.timeout)
                 result = self.tools.execute(call.name, call.arguments, ctx)
                 ok, diff = result.ok, result.diff
-                output = result.output if result.ok else (result.error or result.output or "Error")
+                output = result.for_model()
         msg = {"role": "tool", "content": output, "name": call.name}
         idx = sum(1 for m in self.messages if m["role"] == "tool")
         msg["tool_call_id"] = self._tool_call_id_for(call) or f"call_{idx}"
