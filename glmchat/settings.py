@@ -22,31 +22,26 @@ APP = "glmchat"
 # ---- paths -----------------------------------------------------------------------------------------
 
 
-def config_dir() -> Path:
-    env = os.environ.get("GLMCHAT_CONFIG_DIR")
-    if env:
-        return Path(env).expanduser()
+def _user_dir(env: str, kind: str) -> Path:
+    """$env when set, else platformdirs' user_<kind>_dir for glmchat."""
+    value = os.environ.get(env)
+    if value:
+        return Path(value).expanduser()
     import platformdirs
 
-    return Path(platformdirs.user_config_dir(APP, appauthor=False))
+    return Path(getattr(platformdirs, f"user_{kind}_dir")(APP, appauthor=False))
+
+
+def config_dir() -> Path:
+    return _user_dir("GLMCHAT_CONFIG_DIR", "config")
 
 
 def data_dir() -> Path:
-    env = os.environ.get("GLMCHAT_DATA_DIR")
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir(APP, appauthor=False))
+    return _user_dir("GLMCHAT_DATA_DIR", "data")
 
 
 def cache_dir() -> Path:
-    env = os.environ.get("GLMCHAT_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir(APP, appauthor=False))
+    return _user_dir("GLMCHAT_CACHE_DIR", "cache")
 
 
 def config_path() -> Path:
