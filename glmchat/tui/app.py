@@ -24,6 +24,7 @@ from textual.widgets import Footer, ProgressBar, Static
 from glmchat.engine.base import CancelToken, Engine
 from glmchat.errors import GlmchatError, UsageError
 from glmchat.tui import commands, keys
+from glmchat.tui.direct import DirectCommands
 from glmchat.tui.screens.approval import ApprovalScreen
 from glmchat.tui.screens.dialogs import ConfirmScreen, PickScreen, TextPromptScreen
 from glmchat.tui.screens.help import HelpScreen
@@ -38,7 +39,7 @@ from glmchat.tui.widgets.chat import (
     UserMessage,
     code_blocks,
 )
-from glmchat.tui.widgets.prompt import PromptInput, SlashPopup
+from glmchat.tui.widgets.prompt import AttachmentBar, PromptInput, SlashPopup, describe_attachment
 from glmchat.tui.widgets.sidebar import Sidebar
 from glmchat.tui.widgets.status import WARN_FRACTION, StatusBar
 
@@ -84,7 +85,7 @@ def _merge(events: Iterable[Any]) -> Iterator[Any]:
         yield (kind, "".join(parts), len(parts))
 
 
-class GlmchatApp(App[int]):
+class GlmchatApp(DirectCommands, App[int]):
     """The chat TUI. `engine_factory(progress)` loads the model in a background thread."""
 
     CSS_PATH = "app.tcss"
@@ -159,6 +160,7 @@ class GlmchatApp(App[int]):
                     yield ProgressBar(total=1.0, show_eta=False, id="loading-bar")
                 yield ChatLog(id="chat")
                 yield SlashPopup(id="slash-popup")
+                yield AttachmentBar(id="attachments")
                 yield PromptInput(id="prompt")
         yield StatusBar(id="status")
         yield Footer()
@@ -319,7 +321,7 @@ class GlmchatApp(App[int]):
 
     def _update_session_status(self) -> None:
         if self.session is not None:
-            self.status.update_info(profile=self.session.profile, thinking=self.session.thinking)
+            self.status.update_info(profile=self.session.profile, thinking=self.session.thinking, tools=bool(self.session.tools_enabled))
 
     @work(thread=True, group="ctx")
     def _refresh_context(self) -> None:
@@ -399,6 +401,7 @@ class GlmchatApp(App[int]):
             return
         if self.session is not None:
             self.session.new()
+        self.show_attachments()
         self.conversation_id = None
         self._ctx_warned = False
         await self.chat.remove_children()
@@ -479,8 +482,9 @@ class GlmchatApp(App[int]):
             await self.chat.add(UserMessage(text))
             self._start_turn(lambda cancel: self.session.edit_last(text, cancel))
             return
-        await self.chat.add(UserMessage(text))
+        await self.chat.add(UserMessage(text, attachments=[describe_attachment(*a) for a in self.session.pending_attachments]))
         self._start_turn(lambda cancel: self.session.send(text, cancel))
+        self.query_one("#attachments", AttachmentBar).show([])
 
     def _start_turn(self, make: Callable[[CancelToken], Iterator[Any]]) -> None:
         self.generating = True
@@ -779,6 +783,7 @@ class GlmchatApp(App[int]):
         self.notify("There is no code block to copy yet.", severity="warning")
 
     def action_cancel(self) -> None:
+        self.cancel_direct()
         if self.generating and self._cancel is not None:
             self._cancel.cancel()
             self.status.update_info(state="stopping")
@@ -1009,112 +1014,6 @@ class GlmchatApp(App[int]):
         assert factory is not None
         await self.show_notice(f"Loading {Path(path).name} in the background…")
         self._start_load(lambda progress: factory(path, progress))
-
-    # ---- tool slash commands (issue 7) ---------------------------------------------------------
-
-    def _tool_direct(self) -> Any:
-        try:
-            from glmchat.tools import direct  # type: ignore[attr-defined]
-        except ImportError:
-            raise GlmchatError("The direct tool commands are not available in this build.", "Update glmchat.") from None
-        return direct
-
-    def _workspace(self) -> Any:
-        if self.workspace is None:
-            from glmchat.tools import Workspace
-
-            self.workspace = Workspace.current()
-        return self.workspace
-
-    async def _attach(self, label: str, text: str) -> None:
-        session = self._need_session()
-        session.pending_attachments.append((label, text))
-        await self.show_notice(f"Attached {label} ({len(text):,} characters) to your next message.")
-
-    async def slash_read(self, raw: str, args: list[str]) -> None:
-        if not raw:
-            raise UsageError("/read needs a path.", "Example: /read src/main.py:10-40")
-        direct = self._tool_direct()
-        label, text = direct.read(self._workspace(), raw)
-        await self._attach(label, text)
-
-    async def _run_and_offer(self, label: str, output: str) -> None:
-        block = ToolBlock(label, {})
-        await self.chat.add(block)
-        block.set_result(output, True, "auto")
-
-        def done(yes: bool | None) -> None:
-            if yes and self.session is not None:
-                self.session.pending_attachments.append((label, output))
-                self.notify("Attached to your next message.")
-
-        self.push_screen(ConfirmScreen("Attach this output to your next message?", yes="Attach"), done)
-
-    async def slash_run(self, raw: str, args: list[str]) -> None:
-        if not raw:
-            raise UsageError("/run needs a command.", "Example: /run ls -la")
-        self._need_session()
-        output = await self._in_thread(lambda: self._tool_direct().run(self._workspace(), raw))
-        await self._run_and_offer(f"$ {raw}", output)
-
-    async def slash_py(self, raw: str, args: list[str]) -> None:
-        if not raw:
-            raise UsageError("/py needs code.", "Example: /py print(2**10)")
-        self._need_session()
-        output = await self._in_thread(lambda: self._tool_direct().py(self._workspace(), raw))
-        await self._run_and_offer("python", output)
-
-    async def slash_ls(self, raw: str, args: list[str]) -> None:
-        output = await self._in_thread(lambda: self._tool_direct().ls(self._workspace(), args[0] if args else "."))
-        block = ToolBlock("ls", {"path": args[0] if args else "."})
-        await self.chat.add(block)
-        block.set_result(output, True, "auto")
-
-    async def slash_grep(self, raw: str, args: list[str]) -> None:
-        if not raw:
-            raise UsageError("/grep needs a pattern.", "Example: /grep def main src")
-        pattern, _, where = raw.partition(" ")
-        output = await self._in_thread(lambda: self._tool_direct().grep(self._workspace(), pattern, where.strip() or "."))
-        block = ToolBlock("grep", {"pattern": pattern, "path": where.strip() or "."})
-        await self.chat.add(block)
-        block.set_result(output, True, "auto")
-
-    async def slash_diff(self, raw: str, args: list[str]) -> None:
-        text = await self._in_thread(lambda: self._tool_direct().diff(self._workspace()))
-        if not text.strip():
-            await self.show_notice("git diff is empty: nothing to attach.")
-            return
-        await self._attach("git diff", text)
-
-    async def slash_tools(self, raw: str, args: list[str]) -> None:
-        session = self._need_session()
-        if session.tools is None:
-            from glmchat.tools import ToolRegistry
-
-            session.tools = self.tools = ToolRegistry.builtin()
-        what = args[0].lower() if args else "list"
-        if what == "on":
-            session.tools_enabled = self.tools_enabled = True
-            self._update_session_status()
-            await self.show_notice("Tools on: the model may call them; writes and commands ask first.")
-        elif what == "off":
-            session.tools_enabled = self.tools_enabled = False
-            self._update_session_status()
-            await self.show_notice("Tools off.")
-        elif what == "list":
-            lines = [f"{t.name} ({t.risk}): {t.description.splitlines()[0] if t.description else ''}" for t in (session.tools.get(n) for n in session.tools.names()) if t]
-            state = "on" if session.tools_enabled else "off"
-            await self.show_notice(f"Tools are {state}.\n" + "\n".join(lines))
-        else:
-            raise UsageError(f"/tools {what}?", "Use /tools on, /tools off or /tools list.")
-        self._refresh_context()
-
-    async def slash_undo(self, raw: str, args: list[str]) -> None:
-        session = self._need_session()
-        if session.undo_log is None:
-            raise GlmchatError("There is nothing to undo.", "Only file changes made by tools can be undone.")
-        message = session.undo_log.undo()
-        await self.show_notice(str(message))
 
     async def _in_thread(self, fn: Callable[[], Any]) -> Any:
         import asyncio

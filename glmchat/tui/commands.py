@@ -43,6 +43,7 @@ COMMANDS: list[SlashCommand] = [
     SlashCommand("ls", "[PATH]", "List a directory of the workspace", "tools"),
     SlashCommand("grep", "PATTERN [PATH]", "Search the workspace", "tools"),
     SlashCommand("diff", "", "Attach `git diff` to the next message", "tools"),
+    SlashCommand("attach", "", "Attach the last command output (/run, /py, /ls, /grep) to the next message", "tools"),
     SlashCommand("tools", "on|off|list", "Let the model call tools, or list them", "tools"),
     SlashCommand("undo", "", "Undo the last file change made by a tool", "tools"),
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from textual import events
 from textual.message import Message
-from textual.widgets import OptionList, TextArea
+from textual.widgets import OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from glmchat.tui import commands
@@ -34,6 +34,29 @@ class SlashPopup(OptionList):
         if not self.display or self.highlighted is None or self.option_count == 0:
             return None
         return self.get_option_at_index(self.highlighted).id
+
+
+def describe_attachment(label: str, text: str) -> str:
+    """'README.md (123 lines)' — how an attachment is named in chips and notices."""
+    n = len(text.splitlines()) or (1 if text else 0)
+    return f"{label} ({n:,} line{'s' if n != 1 else ''})"
+
+
+class AttachmentBar(Static):
+    """Chips above the input naming what will be attached to the next message."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__("", markup=False, **kw)
+        self.labels: list[str] = []
+
+    def on_mount(self) -> None:
+        self.display = False
+
+    def show(self, attachments: list[tuple[str, str]]) -> None:
+        self.labels = [describe_attachment(label, text) for label, text in attachments]
+        self.display = bool(self.labels)
+        if self.labels:
+            self.update("📎 " + "  ·  ".join(self.labels) + "   (sent with your next message)")
 
 
 class PromptInput(TextArea):

@@ -22,6 +22,7 @@ class StatusInfo:
     live_tps: float | None = None  # while generating
     last_ttft: float | None = None
     last_tps: float | None = None
+    tools: bool = False  # the model may call tools
     state: str = ""  # "loading 42%", "ready", "generating", "load failed"
 
 
@@ -64,6 +65,8 @@ class StatusBar(Static):
             t.append(f" · {i.profile}")
         if i.thinking:
             t.append(f" · think {i.thinking}")
+        if i.tools:
+            t.append(" · tools on", style="bold")
         warn = self.ctx_fraction >= WARN_FRACTION
         if i.ctx_total:
             pct = 100 * self.ctx_fraction
