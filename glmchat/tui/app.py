@@ -266,8 +266,14 @@ class GlmchatApp(DirectCommands, App[int]):
         if not self._alive():
             return
         self.loading = False
-        self.load_error = exc
         self.query_one("#loading").add_class("-hidden")
+        if self.engine is not None:  # a /model switch failed: the old model stays
+            self.status.update_info(state="ready")
+            await self.show_error(exc.message, exc.hint)
+            await self.show_notice(f"Still using {self.engine.info.model}.")
+            await self._send_held()
+            return
+        self.load_error = exc
         self.status.update_info(state="model not loaded")
         await self.show_error(exc.message, exc.hint)
         if self.held:
@@ -309,12 +315,20 @@ class GlmchatApp(DirectCommands, App[int]):
             except Exception:
                 pass
         info = engine.info
+        if info.where == "local" and info.path and Path(info.path).is_file():
+            from glmchat.tui.models import remember_model
+
+            remember_model(info.path)
         self.status.update_info(
             model=info.model, quant=info.quant, backend=info.backend, state="ready", ctx_total=info.n_ctx
         )
         self._update_session_status()
         self._refresh_context()
-        if self.held:
+        await self._send_held()
+
+    async def _send_held(self) -> None:
+        """Send the messages typed while the model loaded (as one message)."""
+        if self.held and self.session is not None and not self.generating:
             texts, self.held = self.held, []
             await self.chat.add(NoticeBlock("Model ready: sending your message."))
             self._start_turn(lambda cancel, t="\n\n".join(texts): self.session.send(t, cancel))
@@ -468,8 +482,8 @@ class GlmchatApp(DirectCommands, App[int]):
             self.prompt.load_text(text)
             self.notify("Still generating; Esc stops it.", severity="warning")
             return
-        if self.session is None:
-            if self.load_error is not None:
+        if self.session is None or self.loading:
+            if self.session is None and self.load_error is not None:
                 await self.show_error("No model is loaded, so the message was not sent.", self.load_error.hint)
                 return
             await self.chat.add(UserMessage(text))
@@ -977,41 +991,35 @@ class GlmchatApp(DirectCommands, App[int]):
         self._need_idle()
         if self.model_factory is None:
             raise GlmchatError("Switching models is not available here.", "Restart glmchat with --model PATH or --quant NAME.")
+        from glmchat.tui.models import model_choices
+
+        current = self.engine.info.path if self.engine is not None else None
+        choices = await self._in_thread(lambda: model_choices(self.settings.model.path, current))
         if args:
-            await self._switch_model(args[0])
+            wanted = args[0]
+            match = next((c.path for c in choices if c.source == "downloaded" and c.label.split()[0].lower() == wanted.lower()), None)
+            await self._switch_model(match or wanted)
             return
-        items = [(p, label) for p, label in self._model_choices()]
+        items = [(c.path, c.label) for c in choices]
 
         async def chosen(path: str | None) -> None:
             if path:
                 await self._switch_model(path)
 
-        self.push_screen(PickScreen("Pick a model (Enter loads it, Esc cancels):", items, "No downloaded models or local GGUF files found."), chosen)
-
-    def _model_choices(self) -> list[tuple[str, str]]:
-        """Downloaded quants (glmchat.hub) and local GGUF files, as (path, label)."""
-        found: dict[str, str] = {}
-        try:
-            from glmchat import hub  # type: ignore[attr-defined]
-
-            lister = getattr(hub, "downloaded_models", None)
-            if lister is not None:
-                for entry in lister():
-                    path = str(getattr(entry, "path", entry))
-                    found[path] = f"{getattr(entry, 'quant', '') or Path(path).name}  {path}"
-        except Exception:
-            pass
-        if self.settings.model.path:
-            found.setdefault(self.settings.model.path, f"{Path(self.settings.model.path).name}  (config)")
-        for p in sorted(Path.cwd().glob("*.gguf")):
-            found.setdefault(str(p), p.name)
-        if self.engine is not None and self.engine.info.path:
-            found.setdefault(self.engine.info.path, f"{Path(self.engine.info.path).name}  (current)")
-        return list(found.items())
+        self.push_screen(
+            PickScreen(
+                "Pick a model (Enter loads it, Esc cancels):",
+                items,
+                "No downloaded quants or GGUF files opened before. `glmchat download` fetches one; /model PATH opens a file.",
+            ),
+            chosen,
+        )
 
     async def _switch_model(self, path: str) -> None:
         factory = self.model_factory
         assert factory is not None
+        if self.loading:
+            raise GlmchatError("A model is already loading.", "Wait for it to finish, then pick again.")
         await self.show_notice(f"Loading {Path(path).name} in the background…")
         self._start_load(lambda progress: factory(path, progress))
 
