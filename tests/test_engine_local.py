@@ -274,6 +274,7 @@ def test_context_full_and_prompt_too_long(smollm2_path):
         s, text, f, _ = run(eng, req)
         assert f.usage.stop_reason == "length"
         assert "context is full" in (eng.last_note or "")
+        assert f.usage.note == eng.last_note
         assert s.prompt_tokens + f.usage.completion_tokens == eng.info.n_ctx + 1  # the last token needs no slot
         assert text and set(text) == {"x"}
         long = ChatRequest(messages=[{"role": "user", "content": "word " * 600}])

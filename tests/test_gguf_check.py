@@ -10,6 +10,7 @@ import pytest
 
 from glmchat.engine import gguf_check
 from glmchat.engine.gguf_check import check_memory, check_model_file, kv_bytes_per_token, read_header
+from glmchat.engine.planner import kv_bytes_per_token_layer
 from glmchat.errors import GlmchatError, ModelError
 
 
@@ -26,7 +27,7 @@ def test_good_file_passes(smollm2_path):
     assert h.architecture == "llama" and h.context_length == 8192
     assert h.data_end == h.file_size  # the tensor table accounts for every byte
     assert len(h.tensors) == 272
-    assert len(h.metadata["tokenizer.ggml.tokens"]) == 49152  # skipped, length kept
+    assert h.metadata["tokenizer.ggml.tokens"] is None and h.vocab_size == 49152  # skipped, length kept
     assert "im_start" in h.metadata["tokenizer.chat_template"]
 
 
@@ -129,12 +130,59 @@ def test_context_too_large_for_memory(smollm2_path):
 
 
 def test_mla_kv_estimate(tiny_glm_path):
+    """The MLA figure is the planner's per-layer one, and never below what llama.cpp allocates (K only)."""
     h = read_header(tiny_glm_path)
     assert h.architecture == "deepseek2"
     n_layer = h.arch_value("block_count")
-    expected = n_layer * (h.arch_value("attention.kv_lora_rank") + h.arch_value("rope.dimension_count")) * 2
-    assert kv_bytes_per_token(h) == expected
+    assert kv_bytes_per_token(h) == n_layer * kv_bytes_per_token_layer(h.metadata, h.architecture)
+    allocated = n_layer * (h.arch_value("attention.kv_lora_rank") + h.arch_value("rope.dimension_count")) * 2
+    assert kv_bytes_per_token(h) >= allocated
+    assert kv_bytes_per_token(h, "q8_0") == int(kv_bytes_per_token(h) * 34 / 64)
     assert check_model_file(tiny_glm_path) == tiny_glm_path.resolve()
+
+
+def test_unsearchable_folder_in_path(tmp_path, monkeypatch):
+    """A folder without search (x) permission makes stat() fail with EACCES: a clear ModelError."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    target = locked / "model.gguf"
+    target.write_bytes(b"GGUF")
+    real_stat = gguf_check.Path.stat
+
+    def stat(self, *a, **k):
+        if str(self).startswith(str(locked) + os.sep):
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_stat(self, *a, **k)
+
+    monkeypatch.setattr(gguf_check.Path, "stat", stat)
+    with pytest.raises(ModelError) as exc:
+        check_model_file(target)
+    _assert_clear(exc.value, "permission denied", "model.gguf")
+    assert "search" in exc.value.hint
+
+
+def test_unsearchable_folder_for_real(smollm2_path, tmp_path):
+    """Same, with real permissions: a child process without the capabilities that let root ignore them."""
+    import subprocess
+    import sys
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    shutil.copyfile(smollm2_path, locked / "m.gguf")
+    os.chmod(locked, 0o600)  # readable listing, no search
+    cmd = [sys.executable, "-c", "import sys; from glmchat.engine.gguf_check import check_model_file as c\n"
+           "from glmchat.errors import ModelError\ntry: c(sys.argv[1])\nexcept ModelError as e: print('ERR', e); sys.exit(3)", str(locked / "m.gguf")]
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None or subprocess.run([setpriv, "--bounding-set=-dac_override,-dac_read_search", "true"], capture_output=True).returncode:
+            pytest.skip("running as root and cannot drop capabilities here")
+        cmd = [setpriv, "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search", "--", *cmd]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=os.path.dirname(os.path.dirname(__file__)))
+    finally:
+        os.chmod(locked, 0o700)
+    assert out.returncode == 3, out.stderr
+    assert out.stdout.startswith("ERR Cannot reach") and "permission denied" in out.stdout and "Traceback" not in out.stderr
 
 
 def test_engine_load_runs_the_checks(tmp_path):

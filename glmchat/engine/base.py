@@ -57,10 +57,11 @@ class Usage:
     completion_tokens: int = 0
     time_to_first_token: float = 0.0  # request start → first generated token
     prompt_time: float = 0.0  # evaluating the uncached prompt tokens
-    generation_time: float = 0.0  # first generated token → last generated token
+    generation_time: float = 0.0  # local: end of prompt evaluation → last token; remote: first → last token
     prompt_tokens_per_second: float = 0.0  # (prompt_tokens - cached) / prompt_time
     generation_tokens_per_second: float = 0.0  # completion_tokens / generation_time
     stop_reason: str = "stop"  # stop | length | cancelled | error
+    note: str | None = None  # why it stopped when not obvious, e.g. "the context is full (4,096 tokens)"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

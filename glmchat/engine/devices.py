@@ -67,7 +67,14 @@ def ram() -> tuple[int, int]:
 
 
 def physical_cores() -> int:
-    """Physical cores (llama.cpp runs best with one thread per core, not per hyper-thread)."""
+    """Physical cores this process may use (llama.cpp runs best with one thread per core, not per
+    hyper-thread): /proc/cpuinfo's distinct (physical id, core id) pairs, or on macOS the
+    performance cores, capped by the CPU affinity mask; os.cpu_count() when nothing better is known."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        usable = os.cpu_count() or 1
+    found = 0
     try:
         cores: set[tuple[str, str]] = set()
         phys = core = None
@@ -83,19 +90,21 @@ def physical_cores() -> int:
                     phys = core = None
         if core is not None:
             cores.add((phys or "0", core))
-        if cores:
-            return len(cores)
+        found = len(cores)
     except OSError:
         pass
-    if sys.platform == "darwin":
-        try:
-            import subprocess
+    if not found and sys.platform == "darwin":
+        import subprocess
 
-            out = subprocess.run(["sysctl", "-n", "hw.physicalcpu"], capture_output=True, text=True, timeout=2).stdout
-            return max(int(out.strip()), 1)
-        except (OSError, ValueError, subprocess.SubprocessError):
-            pass
-    return max(os.cpu_count() or 1, 1)
+        for key in ("hw.perflevel0.physicalcpu", "hw.physicalcpu"):
+            try:
+                out = subprocess.run(["sysctl", "-n", key], capture_output=True, text=True, timeout=2)
+                if out.returncode == 0 and out.stdout.strip():
+                    found = int(out.stdout.strip())
+                    break
+            except (OSError, ValueError, subprocess.SubprocessError):
+                continue
+    return max(1, min(found or usable, usable))
 
 
 def _ggml_lib() -> ctypes.CDLL | None:

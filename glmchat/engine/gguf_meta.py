@@ -33,6 +33,26 @@ class GgufFormatError(ValueError):
     """The file is not a GGUF, or its header is cut short or inconsistent."""
 
 
+class GgufTruncatedError(GgufFormatError):
+    """The file starts like a GGUF but ends inside its header."""
+
+
+def ggml_type_size(type_id: int) -> tuple[int, int] | None:
+    """(elements per block, bytes per block) of a ggml tensor type; None when unknown.
+
+    The table above covers the common types; the `gguf` package (when installed) knows newer ones.
+    """
+    known = GGML_TYPES.get(type_id)
+    if known is not None:
+        return known[1], known[2]
+    try:
+        from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
+
+        return tuple(GGML_QUANT_SIZES[GGMLQuantizationType(type_id)])  # type: ignore[return-value]
+    except Exception:  # noqa: BLE001 - gguf missing or the id unknown to it too
+        return None
+
+
 @dataclass
 class TensorInfo:
     name: str
@@ -82,6 +102,11 @@ class GgufInfo:
         return self.file_size < self.data_end
 
     @property
+    def context_length(self) -> int:
+        """The model's trained context (0 when the header does not say)."""
+        return int(self.arch_value("context_length", 0) or 0)
+
+    @property
     def vocab_size(self) -> int | None:
         return self.array_lengths.get("tokenizer.ggml.tokens")
 
@@ -92,7 +117,7 @@ class _Reader:
 
     def need(self, n: int) -> None:
         if self.pos + n > self.size:
-            raise GgufFormatError("header cut short (the file is truncated)")
+            raise GgufTruncatedError("header cut short (the file is truncated)")
 
     def unpack(self, fmt: str) -> Any:
         n = struct.calcsize(fmt)
@@ -140,7 +165,11 @@ class _Reader:
 
 
 def read_gguf(path: str | Path, *, max_array: int = 4096) -> GgufInfo:
-    """Parse the header of `path`. Raises GgufFormatError for non-GGUF or truncated headers, OSError for I/O."""
+    """Parse the header of `path`.
+
+    Raises GgufTruncatedError for a header cut short, GgufFormatError for anything else that is not a
+    GGUF header, OSError for I/O (PermissionError, IsADirectoryError, FileNotFoundError).
+    """
     path = Path(path)
     with open(path, "rb") as fh:
         size = path.stat().st_size
@@ -148,7 +177,7 @@ def read_gguf(path: str | Path, *, max_array: int = 4096) -> GgufInfo:
             head = fh.read(4)
             if head != GGUF_MAGIC:
                 raise GgufFormatError("not a GGUF file (no GGUF magic)")
-            raise GgufFormatError("header cut short (the file is truncated)")
+            raise GgufTruncatedError("header cut short (the file is truncated)")
         with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
             if mm[:4] != GGUF_MAGIC:
                 raise GgufFormatError("not a GGUF file (no GGUF magic)")
@@ -186,8 +215,9 @@ def read_gguf(path: str | Path, *, max_array: int = 4096) -> GgufInfo:
         n = 1
         for d in shape:
             n *= d
-        if type_id in GGML_TYPES:
-            _, block, nbytes_block = GGML_TYPES[type_id]
+        type_size = ggml_type_size(type_id)
+        if type_size is not None:
+            block, nbytes_block = type_size
             nbytes = (n + block - 1) // block * nbytes_block
         else:
             nxt = next_offset.get(offset)

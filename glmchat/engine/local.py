@@ -23,8 +23,8 @@ longest common prefix, removes the rest (`llama_memory_seq_rm`) and evaluates on
 
 Context: `n_ctx` larger than the model's trained context is clamped to it, with a note in
 `info.details["notes"]`; `n_ctx <= 0` means the trained context. A prompt that does not fit raises
-`EngineError`; generation that fills the context stops with stop_reason "length" (`last_note` says
-why).
+`EngineError`; generation that fills the context stops with stop_reason "length" (`Usage.note`, also kept in
+`last_note`, says why).
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from glmchat.engine.base import (
     StreamItem,
     Usage,
 )
+from glmchat.engine.devices import physical_cores
 from glmchat.errors import EngineError, ModelError, UsageError
 
 # GLM-4.x end-of-generation tokens; stop on them even where a GGUF fails to mark them as EOG.
@@ -54,46 +55,6 @@ GLM_STOP_TEXTS = ("<|endoftext|>", "<|user|>", "<|observation|>")
 KV_CACHE_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2}  # GGML_TYPE_*
 PENALTY_LAST_N = 64
 DEFAULT_SEED = 0xFFFFFFFF  # LLAMA_DEFAULT_SEED: llama.cpp picks a random seed
-
-
-def physical_cores() -> int:
-    """Physical CPU cores usable by this process (os.cpu_count() when unknown)."""
-    logical = os.cpu_count() or 1
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        usable = logical
-    cores: set[tuple[str, str]] = set()
-    try:
-        phys = core = ""
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                if key == "physical id":
-                    phys = value.strip()
-                elif key == "core id":
-                    core = value.strip()
-                elif not line.strip():
-                    if core:
-                        cores.add((phys, core))
-                    phys = core = ""
-        if core:
-            cores.add((phys, core))
-    except OSError:
-        pass
-    if not cores:
-        try:
-            import subprocess
-
-            out = subprocess.run(["sysctl", "-n", "hw.perflevel0.physicalcpu"], capture_output=True, text=True, timeout=2)
-            if out.returncode != 0 or not out.stdout.strip():
-                out = subprocess.run(["sysctl", "-n", "hw.physicalcpu"], capture_output=True, text=True, timeout=2)
-            n = int(out.stdout.strip())
-            return max(1, min(n, usable))
-        except (OSError, ValueError, subprocess.SubprocessError):
-            return max(1, usable)
-    return max(1, min(len(cores), usable))
 
 
 class Utf8Stream:
@@ -155,44 +116,6 @@ def render_chat(template: str, request: ChatRequest, *, bos_token: str = "", eos
         bos_token=bos_token,
         eos_token=eos_token,
     )
-
-
-def _backend_devices() -> list[dict[str, Any]]:
-    """ggml's devices as {name, backend, type, free, total}; empty when ggml cannot be asked."""
-    try:
-        from llama_cpp._ggml import libggml as lib
-
-        lib.ggml_backend_dev_count.restype = ctypes.c_size_t
-        lib.ggml_backend_dev_get.argtypes = [ctypes.c_size_t]
-        lib.ggml_backend_dev_get.restype = ctypes.c_void_p
-        lib.ggml_backend_dev_type.argtypes = [ctypes.c_void_p]
-        lib.ggml_backend_dev_type.restype = ctypes.c_int
-        lib.ggml_backend_dev_name.argtypes = [ctypes.c_void_p]
-        lib.ggml_backend_dev_name.restype = ctypes.c_char_p
-        lib.ggml_backend_dev_backend_reg.argtypes = [ctypes.c_void_p]
-        lib.ggml_backend_dev_backend_reg.restype = ctypes.c_void_p
-        lib.ggml_backend_reg_name.argtypes = [ctypes.c_void_p]
-        lib.ggml_backend_reg_name.restype = ctypes.c_char_p
-        lib.ggml_backend_dev_memory.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_t), ctypes.POINTER(ctypes.c_size_t)]
-        lib.ggml_backend_dev_memory.restype = None
-        out = []
-        for i in range(lib.ggml_backend_dev_count()):
-            dev = lib.ggml_backend_dev_get(i)
-            free, total = ctypes.c_size_t(0), ctypes.c_size_t(0)
-            lib.ggml_backend_dev_memory(dev, ctypes.byref(free), ctypes.byref(total))
-            reg = lib.ggml_backend_dev_backend_reg(dev)
-            out.append(
-                {
-                    "name": (lib.ggml_backend_dev_name(dev) or b"").decode(),
-                    "backend": (lib.ggml_backend_reg_name(reg) or b"").decode() if reg else "",
-                    "type": ("cpu", "gpu", "igpu", "accel")[t] if 0 <= (t := lib.ggml_backend_dev_type(dev)) < 4 else str(t),
-                    "free": free.value,
-                    "total": total.value,
-                }
-            )
-        return out
-    except Exception:  # noqa: BLE001 - purely informative
-        return []
 
 
 class _BuftOverride(ctypes.Structure):
@@ -258,7 +181,7 @@ class LocalEngine:
         tensor_overrides: Sequence[tuple[str, str]] | None = None,
     ) -> "LocalEngine":
         """Load a GGUF. Raises ModelError (bad file, too little memory, llama.cpp refused) or UsageError."""
-        from glmchat.engine import gguf_check, llama_log
+        from glmchat.engine import devices, gguf_check, llama_log
 
         if kv_cache_type not in KV_CACHE_TYPES:
             raise UsageError(f"Unknown KV cache type {kv_cache_type!r}.", f"Use one of: {', '.join(KV_CACHE_TYPES)}.")
@@ -283,8 +206,8 @@ class LocalEngine:
             n_ctx = n_ctx_train
 
         gpu = bool(llama_cpp.llama_supports_gpu_offload())
-        devices = _backend_devices()
-        vram = sum(d["total"] for d in devices if d["type"] in ("gpu", "igpu")) if gpu else 0
+        gpus = devices.detect().gpus if gpu else []
+        vram = sum(d.total for d in gpus)
         mem = gguf_check.check_memory(model_path, n_ctx, kv_cache_type=kv_cache_type, vram_bytes=vram, header=header)
 
         if n_gpu_layers is None:
@@ -364,8 +287,9 @@ class LocalEngine:
         name = self.meta("general.name") or model_path.stem
         backend = "CPU"
         if on_gpu:
-            names = [d["backend"] for d in devices if d["type"] in ("gpu", "igpu") and d["backend"]]
+            names = [d.backend for d in gpus if d.backend and d.backend != "?"]
             backend = names[0] if names else "GPU"
+            backend = "Metal" if backend == "MTL" else backend
         self.info = EngineInfo(
             model=name,
             path=str(model_path),
@@ -732,12 +656,61 @@ class LocalEngine:
             yield RawText(rest)
         usage.completion_tokens = n_out
         usage.stop_reason = stop
+        usage.note = self.last_note
         usage.generation_time = t_last - t_gen if n_out else 0.0
         if usage.generation_time > 0:
             usage.generation_tokens_per_second = n_out / usage.generation_time
         yield Finished(usage)
         if error is not None:
             raise error
+
+    # ---- KV state snapshots (instant resume) ---------------------------------------------------------
+
+    def save_state(self, path: str | os.PathLike[str]) -> int:
+        """Write sequence 0's KV state and its tokens to `path` (llama_state_seq_save_file).
+
+        Returns the number of tokens saved. Raises EngineError when llama.cpp cannot write the file.
+        """
+        self._require_open()
+        if not self._lock.acquire(blocking=False):
+            raise EngineError("The local engine is generating; its state cannot be saved now.", "Save after the answer finished.")
+        try:
+            lc = self._llama
+            n = len(self._cached)
+            arr = (lc.llama_token * max(n, 1))(*self._cached)
+            written = lc.llama_state_seq_save_file(self._ctx, os.fsencode(os.fspath(path)), 0, arr, n)
+            if not written:
+                raise EngineError(f"Saving the KV state to {path} failed.", f"See the llama.cpp log: {self.info.details.get('log_path')}")
+            return n
+        finally:
+            self._lock.release()
+
+    def load_state(self, path: str | os.PathLike[str]) -> int:
+        """Load a KV state written by `save_state` into sequence 0; returns the tokens now cached.
+
+        On any failure the KV cache is left empty (the next request evaluates its whole prompt) and
+        EngineError is raised.
+        """
+        self._require_open()
+        if not self._lock.acquire(blocking=False):
+            raise EngineError("The local engine is generating; a saved state cannot be loaded now.", "Load it before sending.")
+        try:
+            lc = self._llama
+            lc.llama_memory_clear(self._mem, True)
+            self._cached = []
+            cap = self._n_ctx
+            arr = (lc.llama_token * cap)()
+            count = ctypes.c_size_t(0)
+            read = lc.llama_state_seq_load_file(self._ctx, os.fsencode(os.fspath(path)), 0, arr, cap, ctypes.byref(count))
+            n = int(count.value)
+            ok = bool(read) and 0 < n <= cap and lc.llama_memory_seq_pos_max(self._mem, 0) == n - 1
+            if not ok:
+                lc.llama_memory_clear(self._mem, True)
+                raise EngineError(f"The saved KV state {path} could not be loaded.", f"It is ignored; see the llama.cpp log: {self.info.details.get('log_path')}")
+            self._cached = list(arr[:n])
+            return n
+        finally:
+            self._lock.release()
 
     # ---- teardown ----------------------------------------------------------------------------------
 
