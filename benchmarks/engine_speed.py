@@ -1,27 +1,32 @@
-"""Generation speed: glmchat's LocalEngine vs llama-cpp-python's high-level API vs llama-bench.
+"""Generation speed: glmchat's LocalEngine vs `glmchat bench` vs llama-cpp-python's high-level API vs llama-bench.
 
     python benchmarks/engine_speed.py [--model PATH | --tiny-glm] [--threads N] [--n-gen 128]
                                       [--reps 3] [--llama-bench PATH] [--json]
 
-All three run on the same GGUF with the same thread count, one after another in this process:
+All run on the same GGUF with the same thread count, one after another (never two at once):
 
-(a) glmchat: `LocalEngine.stream` with the `general` profile (temperature 1.0, top_k 40, top_p 0.95,
-    min_p 0.01), end-of-generation tokens suppressed in C (`ignore_eos=True`) so every run makes
-    exactly n tokens. Rate = completion_tokens / generation_time (end of prompt → last token).
+(a) glmchat: `glmchat.bench.measure_generation` in this process — `LocalEngine.stream` with the
+    `general` profile (temperature 1.0, top_k 40, top_p 0.95, min_p 0.01), end-of-generation tokens
+    suppressed in C (`ignore_eos=True`) so every run makes exactly n tokens.
+    Rate = completion_tokens / generation_time (end of prompt → last token).
+(a') glmchat-bench: `python -m glmchat bench --model M -p 0 -n N -r R -t T --ctx C --json` as a
+    subprocess (empty config dir), its tg median: the same function behind the CLI, so it should
+    land within 5% of (a).
 (b) high level: `Llama.create_completion(stream=True)` with the same sampling values and prompt text.
     Its only way to suppress EOS is a Python logits processor, which would slow it down, so it runs
     unbiased on a prompt that keeps going. Rate = (tokens - 1) / (last chunk - first chunk): the same
     per-token work (one sample + one decode) as (a).
 (c) `llama-bench -p 0 -n N -t THREADS -o json`: text generation only (decode, no sampling), "avg_ts".
 
-Prints each median and the ratios glmchat / high-level and glmchat / llama-bench (target ≥ 0.95).
-`measure_generation(engine, n_gen)` is reusable (e.g. by `glmchat bench`).
+Prints each median and the ratios glmchat / high-level, glmchat / llama-bench (target ≥ 0.95) and
+glmchat-bench / glmchat (target 0.95-1.05).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -35,7 +40,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-PROMPT = "Write a very long story about a lighthouse keeper and the sea. Describe every day of the year in detail."
+from glmchat.bench import TG_PROMPT as PROMPT  # noqa: E402 - after the sys.path fix above
+from glmchat.bench import Measurement, measure_generation  # noqa: E402
 
 
 @dataclass
@@ -62,33 +68,32 @@ class GenerationResult:
         return {**asdict(self), "median": self.median, "best": self.best}
 
 
-def measure_generation(engine: Any, n_gen: int = 128, *, reps: int = 3, sampling: Any = None, prompt: str = PROMPT, warmup: bool = True) -> GenerationResult:
-    """Generation tok/s of a LocalEngine: `reps` runs of exactly `n_gen` tokens (EOS suppressed).
+    @classmethod
+    def from_measurement(cls, name: str, m: Measurement) -> "GenerationResult":
+        return cls(name=name, n_gen=m.n_tokens, rates=list(m.rates), tokens=list(m.tokens))
 
-    Each run starts from an empty KV cache with the same prompt; `sampling` defaults to the built-in
-    `general` profile. The rate is Usage.generation_tokens_per_second (completion_tokens /
-    generation_time), so it matches what `--json` reports for a chat turn.
-    """
-    from dataclasses import replace
 
-    from glmchat.engine.base import ChatRequest, Finished
-    from glmchat.settings import BUILTIN_PROFILES
+def measure_glmchat(engine: Any, n_gen: int, reps: int, sampling: Any) -> GenerationResult:
+    """(a): glmchat.bench.measure_generation, the function `glmchat bench` runs."""
+    m = measure_generation(engine, n_gen, reps=reps, sampling=sampling, prompt=PROMPT)
+    result = GenerationResult.from_measurement("glmchat", m)
+    result.prompt_tokens = engine.count_tokens(_request())
+    return result
 
-    sampling = replace(sampling or BUILTIN_PROFILES["general"], max_tokens=n_gen)
-    result = GenerationResult(name="glmchat", n_gen=n_gen)
-    for i in range(reps + (1 if warmup else 0)):
-        engine.reset_cache()
-        req = ChatRequest(messages=[{"role": "user", "content": prompt}], sampling=replace(sampling, seed=1000 + i))
-        usage = None
-        for item in engine.stream(req, ignore_eos=True):
-            if isinstance(item, Finished):
-                usage = item.usage
-        assert usage is not None
-        if warmup and i == 0:
-            continue
-        result.rates.append(usage.generation_tokens_per_second)
-        result.tokens.append(usage.completion_tokens)
-        result.prompt_tokens = usage.prompt_tokens
+
+def measure_glmchat_bench(model: Path, n_gen: int, threads: int, n_ctx: int, reps: int) -> GenerationResult:
+    """(a'): the `glmchat bench` command in a subprocess, with an empty config so no user setting leaks in."""
+    with tempfile.TemporaryDirectory(prefix="glmchat-bench-") as tmp:
+        env = {**os.environ, "GLMCHAT_CONFIG_DIR": tmp, "GLMCHAT_DATA_DIR": tmp, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        cmd = [sys.executable, "-m", "glmchat", "bench", "--model", str(model), "-p", "0", "-n", str(n_gen), "-r", str(reps),
+               "-t", str(threads), "--ctx", str(n_ctx), "--json"]
+        out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    if out.returncode != 0:
+        raise SystemExit(f"glmchat bench failed ({out.returncode}): {out.stderr.strip()}")
+    data = json.loads(out.stdout)
+    row = next(r for r in data["results"] if r["test"] == f"tg{n_gen}")
+    result = GenerationResult(name="glmchat-bench", n_gen=n_gen, rates=[float(x) for x in row["runs_tps"]], tokens=[n_gen] * len(row["runs_tps"]))
+    result.note = f"median as reported by the command: {row['median_tps']:.1f}"
     return result
 
 
@@ -158,10 +163,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-ctx", type=int, default=2048)
     ap.add_argument("--llama-bench", type=Path, help="path of a llama-bench binary built from the same llama.cpp")
     ap.add_argument("--skip-high-level", action="store_true")
+    ap.add_argument("--skip-glmchat-bench", action="store_true", help="do not run `glmchat bench` as a subprocess")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     args = ap.parse_args(argv)
 
-    from glmchat.engine.local import LocalEngine, physical_cores
+    from glmchat.engine.devices import physical_cores
+    from glmchat.engine.local import LocalEngine
     from glmchat.settings import BUILTIN_PROFILES
 
     if args.tiny_glm:
@@ -181,8 +188,10 @@ def main(argv: list[str] | None = None) -> int:
 
     engine = LocalEngine.load(model, n_ctx=args.n_ctx, n_threads=threads)
     prompt_text = engine.render(_request())
-    results = [measure_generation(engine, args.n_gen, reps=args.reps, sampling=sampling)]
+    results = [measure_glmchat(engine, args.n_gen, args.reps, sampling)]
     engine.close()
+    if not args.skip_glmchat_bench:
+        results.append(measure_glmchat_bench(Path(model), args.n_gen, threads, args.n_ctx, args.reps))
     if not args.skip_high_level:
         results.append(measure_high_level(Path(model), prompt_text, args.n_gen, threads, args.n_ctx, args.reps, sampling))
     if args.llama_bench:
@@ -191,17 +200,24 @@ def main(argv: list[str] | None = None) -> int:
     by_name = {r.name: r for r in results}
     ours = by_name["glmchat"].median
     best = by_name["glmchat"].best
-    ratios = {f"glmchat/{name}": ours / r.median for name, r in by_name.items() if name != "glmchat" and r.median}
-    ratios_best = {f"glmchat/{name} (best)": best / r.best for name, r in by_name.items() if name != "glmchat" and r.best}
+    others = [name for name in by_name if name not in ("glmchat", "glmchat-bench")]
+    ratios = {f"glmchat/{name}": ours / by_name[name].median for name in others if by_name[name].median}
+    ratios_best = {f"glmchat/{name} (best)": best / by_name[name].best for name in others if by_name[name].best}
+    cli = by_name.get("glmchat-bench")
+    if cli and ours:
+        ratios["glmchat-bench/glmchat"] = cli.median / ours
     if args.json:
         print(json.dumps({"model": str(model), "threads": threads, "n_gen": args.n_gen, "results": [r.to_dict() for r in results], "ratios": ratios, "ratios_best": ratios_best}, indent=2))
         return 0
     print(f"model {model.name}, {threads} threads, {args.n_gen} tokens × {args.reps} runs")
     for r in results:
         runs = ", ".join(f"{x:.1f}" for x in r.rates)
-        print(f"  {r.name:<12} median {r.median:7.1f}  best {r.best:7.1f} tok/s   runs: {runs}" + (f"   ({r.note})" if r.note else ""))
+        print(f"  {r.name:<14} median {r.median:7.1f}  best {r.best:7.1f} tok/s   runs: {runs}" + (f"   ({r.note})" if r.note else ""))
     for name, value in {**ratios, **ratios_best}.items():
-        flag = "" if value >= 0.95 else "   (below the 0.95 target)"
+        if name == "glmchat-bench/glmchat":
+            flag = "" if 0.95 <= value <= 1.05 else "   (outside the ±5% target)"
+        else:
+            flag = "" if value >= 0.95 else "   (below the 0.95 target)"
         print(f"  {name:<32} {value:.3f}{flag}")
     return 0
 

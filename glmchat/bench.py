@@ -16,7 +16,9 @@ from typing import Any
 from glmchat.engine.base import ChatRequest, Finished, SamplingParams
 from glmchat.settings import BUILTIN_PROFILES
 
-TG_PROMPT = "Write a long story about a lighthouse keeper who finds a message in a bottle."
+# One prompt for every tg figure (this module, `glmchat bench`, benchmarks/engine_speed.py): a request
+# that keeps a model talking, so runs without EOS suppression (llama-cpp-python's API) rarely stop early.
+TG_PROMPT = "Write a very long story about a lighthouse keeper and the sea. Describe every day of the year in detail."
 _FILLER = "The quick brown fox jumps over the lazy dog while the river keeps flowing past old stone bridges. "
 
 
@@ -25,17 +27,23 @@ class Measurement:
     test: str  # "pp512" | "tg128"
     n_tokens: int
     rates: list[float] = field(default_factory=list)  # tok/s per repetition
+    tokens: list[int] = field(default_factory=list)  # tokens measured per repetition
 
     @property
     def median(self) -> float:
         return statistics.median(self.rates) if self.rates else 0.0
 
     @property
+    def best(self) -> float:
+        """Fastest run: the least disturbed by other work on a busy machine."""
+        return max(self.rates) if self.rates else 0.0
+
+    @property
     def stdev(self) -> float:
         return statistics.stdev(self.rates) if len(self.rates) > 1 else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"test": self.test, "n_tokens": self.n_tokens, "median_tps": self.median, "stdev_tps": self.stdev, "runs_tps": self.rates}
+        return {"test": self.test, "n_tokens": self.n_tokens, "median_tps": self.median, "best_tps": self.best, "stdev_tps": self.stdev, "runs_tps": self.rates}
 
 
 def _run(engine: Any, request: ChatRequest) -> Any:
@@ -75,14 +83,20 @@ def measure_prompt(engine: Any, n_prompt: int = 512, *, reps: int = 3, warmup: b
         usage = _run(engine, req)
         if warmup and i == 0:
             continue
-        result.rates.append((usage.prompt_tokens - usage.cached_prompt_tokens) / usage.prompt_time if usage.prompt_time else 0.0)
+        evaluated = usage.prompt_tokens - usage.cached_prompt_tokens
+        result.rates.append(evaluated / usage.prompt_time if usage.prompt_time else 0.0)
+        result.tokens.append(evaluated)
     return result
 
 
 def measure_generation(
     engine: Any, n_gen: int = 128, *, reps: int = 3, sampling: SamplingParams | None = None, prompt: str = TG_PROMPT, warmup: bool = True
 ) -> Measurement:
-    """Generation tok/s: exactly n_gen tokens (EOS suppressed) with the `general` profile by default."""
+    """Generation tok/s: exactly n_gen tokens (EOS suppressed) with the `general` profile by default.
+
+    Each run starts from an empty KV cache with the same prompt and seed 1000 + run; the rate is
+    Usage.generation_tokens_per_second (completion_tokens / (end of prompt → last token)).
+    """
     sampling = replace(sampling or BUILTIN_PROFILES["general"], max_tokens=n_gen)
     result = Measurement(f"tg{n_gen}", n_gen)
     for i in range(reps + (1 if warmup else 0)):
@@ -92,6 +106,7 @@ def measure_generation(
         if warmup and i == 0:
             continue
         result.rates.append(usage.generation_tokens_per_second)
+        result.tokens.append(usage.completion_tokens)
     return result
 
 
