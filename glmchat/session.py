@@ -140,6 +140,7 @@ class ChatSession:
         self.pending_attachments: list[tuple[str, str]] = []  # (label, text) added to the next message
         self.last_usage: Usage | None = None
         self.omitted_messages = 0
+        self.restored_tokens = 0  # KV-cache tokens restored from a snapshot by the last load()
         if conversation_id is not None:
             self.load(conversation_id)
 
@@ -149,6 +150,8 @@ class ChatSession:
         if self.store is None:
             raise GlmchatError("No conversation store is open.", "Run without --no-history.")
         conv = self.store.get_conversation(conversation_id)
+        if self.conversation_id is not None and self.conversation_id != conv.id:
+            self.close()  # leaving the current conversation: snapshot its KV state
         self.conversation_id = conv.id
         if conv.profile and conv.profile in self.settings.profiles:
             self.profile_name = conv.profile
@@ -170,12 +173,46 @@ class ChatSession:
         for m in rest:
             self.messages.append(m.to_chat())
             self.message_ids.append(m.id)
+        self.restored_tokens = self._restore_snapshot()
 
     def new(self) -> None:
+        self.close()
         self.conversation_id = None
         self.messages, self.message_ids = [], []
         self.pending_attachments.clear()
         self.last_usage = None
+
+    def close(self) -> None:
+        """Leave this conversation: snapshot the engine's KV state for instant resume.
+
+        Only for engines with `save_state` (the local one), only when the cache holds this
+        conversation's prompt, and never an error: a snapshot that cannot be written is a lost
+        speed-up. The TUI and `glmchat ask` call this on exit; `new()` and `load()` call it when
+        switching away. Safe to call more than once.
+        """
+        if self.conversation_id is None or not self._snapshots_on() or not hasattr(self.engine, "save_state"):
+            return
+        try:
+            from glmchat.engine.kv_snapshot import SnapshotStore
+
+            prompt = self.engine.tokenize(self.engine.render(self.build_request()))  # type: ignore[attr-defined]
+            SnapshotStore().save(self.engine, self.conversation_id, prompt_tokens=prompt)
+        except Exception:  # noqa: BLE001 - never lose the exit or the switch over a cache file
+            pass
+
+    def _snapshots_on(self) -> bool:
+        return bool(getattr(self.settings.model, "resume_snapshots", True)) and self.store is not None
+
+    def _restore_snapshot(self) -> int:
+        """Load this conversation's KV snapshot into the engine when one matches; tokens restored."""
+        if self.conversation_id is None or not self._snapshots_on() or not hasattr(self.engine, "load_state"):
+            return 0
+        try:
+            from glmchat.engine.kv_snapshot import SnapshotStore
+
+            return SnapshotStore().restore(self.engine, self.conversation_id)
+        except Exception:  # noqa: BLE001 - the first turn then simply evaluates the whole prompt
+            return 0
 
     @property
     def profile(self) -> str:

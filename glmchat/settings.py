@@ -145,6 +145,7 @@ SCHEMA: dict[str, dict[str, Callable[[Any], str | None]]] = {
         "cpu_moe": _int_or_word("all"),
         "flash_attn": _bool,
         "kv_cache_type": _str(KV_CACHE_TYPES),
+        "resume_snapshots": _bool,
     },
     "chat": {
         "profile": _str(),
@@ -170,6 +171,7 @@ class ModelSettings:
     cpu_moe: int | str | None = None
     flash_attn: bool = True
     kv_cache_type: str = "f16"
+    resume_snapshots: bool = True  # save/restore the KV cache of long conversations (instant resume)
 
 
 @dataclass

@@ -45,8 +45,20 @@ def fingerprint(engine: Any) -> str | None:
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
+def shared_prefix(a: list[int], b: list[int]) -> int:
+    """How many leading tokens two token lists have in common."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
 @dataclass
 class SnapshotStore:
+    """Snapshot files `conv<ID>-<fingerprint>.kv` (llama.cpp sequence state) with a `.json` note each."""
+
     root: Path | None = None
     max_total_bytes: int = MAX_TOTAL_BYTES
     max_age: float = MAX_AGE_S
@@ -59,25 +71,52 @@ class SnapshotStore:
         base = self.root / f"conv{conversation_id}-{fp}"
         return base.with_suffix(".kv"), base.with_suffix(".json")
 
-    def save(self, engine: Any, conversation_id: int) -> int:
-        """Write the engine's KV state for this conversation; returns bytes written (0 = skipped)."""
+    @staticmethod
+    def _remove(kv: Path) -> None:
+        for p in (kv, kv.with_suffix(".json")):
+            try:
+                p.unlink(missing_ok=True)
+            except OSError:
+                pass
+
+    def save(self, engine: Any, conversation_id: int, *, prompt_tokens: list[int] | None = None) -> int:
+        """Write the engine's KV state for this conversation; returns bytes written (0 = skipped).
+
+        Skipped for engines without state, caches shorter than `min_tokens`, and, when
+        `prompt_tokens` (the conversation's next prompt) is given, caches that share fewer than
+        `min_tokens` leading tokens with it (the cache then holds some other prompt, e.g. a title).
+        A failed write leaves no file behind and returns 0.
+        """
         fp = fingerprint(engine)
-        if fp is None or len(engine.cached_tokens) < self.min_tokens:
+        cached = engine.cached_tokens if fp is not None else []
+        if fp is None or len(cached) < self.min_tokens:
             return 0
-        self.root.mkdir(parents=True, exist_ok=True)
-        for old in self.root.glob(f"conv{conversation_id}-*.kv"):  # one snapshot per conversation
-            old.unlink(missing_ok=True)
-            old.with_suffix(".json").unlink(missing_ok=True)
+        if prompt_tokens is not None and shared_prefix(cached, prompt_tokens) < self.min_tokens:
+            return 0
         kv, note = self._paths(conversation_id, fp)
         tmp = kv.with_suffix(".kv.tmp")
-        n_tokens = engine.save_state(tmp)
-        os.replace(tmp, kv)
-        note.write_text(json.dumps({"conversation_id": conversation_id, "tokens": n_tokens, "saved_at": time.time(), "model": engine.info.path}))
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            for old in self.root.glob(f"conv{conversation_id}-*.kv"):  # one snapshot per conversation
+                self._remove(old)
+            n_tokens = engine.save_state(tmp)
+            size = tmp.stat().st_size
+            os.replace(tmp, kv)
+            info = {"conversation_id": conversation_id, "tokens": n_tokens, "bytes": size, "saved_at": time.time(), "model": engine.info.path}
+            note.write_text(json.dumps(info), encoding="utf-8")
+        except Exception:  # noqa: BLE001 - disk full, read-only cache, engine busy: no snapshot
+            tmp.unlink(missing_ok=True)
+            self._remove(kv)
+            return 0
         self.cleanup()
-        return kv.stat().st_size if kv.exists() else 0
+        return size if kv.exists() else 0
 
     def restore(self, engine: Any, conversation_id: int) -> int:
-        """Load this conversation's snapshot into the engine if it matches; returns tokens restored."""
+        """Load this conversation's snapshot into the engine if it matches; returns tokens restored.
+
+        A snapshot whose note is missing or disagrees with the file, or that llama.cpp refuses, is
+        removed (the engine's cache is then empty, as it would be without a snapshot).
+        """
         fp = fingerprint(engine)
         if fp is None:
             return 0
@@ -85,31 +124,45 @@ class SnapshotStore:
         if not kv.exists():
             return 0
         try:
+            info = json.loads(note.read_text(encoding="utf-8"))
+            if int(info["bytes"]) != kv.stat().st_size or int(info["conversation_id"]) != conversation_id:
+                raise ValueError("snapshot note does not match its file")
             n = engine.load_state(kv)
-        except Exception:  # a damaged snapshot is only a lost speed-up
-            kv.unlink(missing_ok=True)
-            note.unlink(missing_ok=True)
+        except Exception:  # noqa: BLE001 - a damaged snapshot is only a lost speed-up
+            self._remove(kv)
             return 0
-        os.utime(kv)  # recently used: kept longest by the size cap
+        try:
+            os.utime(kv)  # recently used: kept longest by the size cap
+        except OSError:
+            pass
         return n
 
     def cleanup(self) -> None:
-        """Remove snapshots older than max_age, then the least recently used beyond the size cap."""
+        """Remove snapshots older than max_age, then the least recently used beyond the size cap.
+
+        Also removes leftovers: notes without a snapshot and unfinished `.kv.tmp` files an hour old.
+        """
         if not self.root.exists():
             return
         now = time.time()
         files = []
-        for kv in self.root.glob("*.kv"):
-            st = kv.stat()
-            if now - st.st_mtime > self.max_age:
-                kv.unlink(missing_ok=True)
-                kv.with_suffix(".json").unlink(missing_ok=True)
-            else:
-                files.append((st.st_mtime, st.st_size, kv))
+        for p in self.root.iterdir():
+            try:
+                st = p.stat()
+            except OSError:  # removed meanwhile by another glmchat
+                continue
+            if p.suffix == ".kv":
+                if now - st.st_mtime > self.max_age:
+                    self._remove(p)
+                else:
+                    files.append((st.st_mtime, st.st_size, p))
+            elif p.suffix == ".json" and not p.with_suffix(".kv").exists():
+                p.unlink(missing_ok=True)
+            elif p.name.endswith(".kv.tmp") and now - st.st_mtime > 3600:
+                p.unlink(missing_ok=True)
         total = sum(size for _, size, _ in files)
         for _, size, kv in sorted(files):
             if total <= self.max_total_bytes:
                 break
-            kv.unlink(missing_ok=True)
-            kv.with_suffix(".json").unlink(missing_ok=True)
+            self._remove(kv)
             total -= size
