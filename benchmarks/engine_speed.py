@@ -16,7 +16,9 @@ All run on the same GGUF with the same thread count, one after another (never tw
     Its only way to suppress EOS is a Python logits processor, which would slow it down, so it runs
     unbiased on a prompt that keeps going. Rate = (tokens - 1) / (last chunk - first chunk): the same
     per-token work (one sample + one decode) as (a).
-(c) `llama-bench -p 0 -n N -t THREADS -o json`: text generation only (decode, no sampling), "avg_ts".
+(c) `llama-bench -p 0 -n N -t THREADS -fa 0|1 -o json`: text generation only (decode, no sampling),
+    "samples_ts". Flash attention as glmchat chose it (off on the CPU); llama-bench's own default
+    (auto) turns it on for the CPU, which alone is worth ~5% on SmolLM2.
 
 Prints each median and the ratios glmchat / high-level, glmchat / llama-bench (target ≥ 0.95) and
 glmchat-bench / glmchat (target 0.95-1.05).
@@ -97,13 +99,13 @@ def measure_glmchat_bench(model: Path, n_gen: int, threads: int, n_ctx: int, rep
     return result
 
 
-def measure_high_level(model: Path, prompt_text: str, n_gen: int, threads: int, n_ctx: int, reps: int, sampling: Any) -> GenerationResult:
+def measure_high_level(model: Path, prompt_text: str, n_gen: int, threads: int, n_ctx: int, reps: int, sampling: Any, flash_attn: bool = False) -> GenerationResult:
     """llama-cpp-python's Llama.create_completion, streamed, same sampling values."""
     import llama_cpp
 
     from glmchat.engine import llama_log
 
-    llm = llama_cpp.Llama(str(model), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, n_batch=512, verbose=False)
+    llm = llama_cpp.Llama(str(model), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, n_batch=512, flash_attn=flash_attn, verbose=False)
     llama_log.install()  # Llama() re-installs its own stderr logger; route it to the file again
     result = GenerationResult(name="high-level", n_gen=n_gen)
     n_prompt = len(llm.tokenize(prompt_text.encode(), add_bos=False, special=True))
@@ -140,8 +142,9 @@ def measure_high_level(model: Path, prompt_text: str, n_gen: int, threads: int, 
     return result
 
 
-def measure_llama_bench(binary: Path, model: Path, n_gen: int, threads: int, reps: int) -> GenerationResult:
-    cmd = [str(binary), "-m", str(model), "-t", str(threads), "-p", "0", "-n", str(n_gen), "-r", str(reps), "-o", "json"]
+def measure_llama_bench(binary: Path, model: Path, n_gen: int, threads: int, reps: int, flash_attn: bool = False) -> GenerationResult:
+    """(c): llama-bench with glmchat's flash-attention choice (its own default, auto, turns it on for the CPU)."""
+    cmd = [str(binary), "-m", str(model), "-t", str(threads), "-p", "0", "-n", str(n_gen), "-r", str(reps), "-fa", "1" if flash_attn else "0", "-o", "json"]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True)
     rows = json.loads(out.stdout)
     result = GenerationResult(name="llama-bench", n_gen=n_gen)
@@ -187,15 +190,16 @@ def main(argv: list[str] | None = None) -> int:
     sampling = BUILTIN_PROFILES["general"]
 
     engine = LocalEngine.load(model, n_ctx=args.n_ctx, n_threads=threads)
+    flash_attn = bool(engine.info.details.get("flash_attn"))  # what glmchat chose; the others run the same
     prompt_text = engine.render(_request())
     results = [measure_glmchat(engine, args.n_gen, args.reps, sampling)]
     engine.close()
     if not args.skip_glmchat_bench:
         results.append(measure_glmchat_bench(Path(model), args.n_gen, threads, args.n_ctx, args.reps))
     if not args.skip_high_level:
-        results.append(measure_high_level(Path(model), prompt_text, args.n_gen, threads, args.n_ctx, args.reps, sampling))
+        results.append(measure_high_level(Path(model), prompt_text, args.n_gen, threads, args.n_ctx, args.reps, sampling, flash_attn))
     if args.llama_bench:
-        results.append(measure_llama_bench(args.llama_bench, Path(model), args.n_gen, threads, args.reps))
+        results.append(measure_llama_bench(args.llama_bench, Path(model), args.n_gen, threads, args.reps, flash_attn))
 
     by_name = {r.name: r for r in results}
     ours = by_name["glmchat"].median
@@ -207,9 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     if cli and ours:
         ratios["glmchat-bench/glmchat"] = cli.median / ours
     if args.json:
-        print(json.dumps({"model": str(model), "threads": threads, "n_gen": args.n_gen, "results": [r.to_dict() for r in results], "ratios": ratios, "ratios_best": ratios_best}, indent=2))
+        print(json.dumps({"model": str(model), "threads": threads, "flash_attn": flash_attn, "n_gen": args.n_gen, "results": [r.to_dict() for r in results], "ratios": ratios, "ratios_best": ratios_best}, indent=2))
         return 0
-    print(f"model {model.name}, {threads} threads, {args.n_gen} tokens × {args.reps} runs")
+    print(f"model {model.name}, {threads} threads, flash attention {'on' if flash_attn else 'off'}, {args.n_gen} tokens × {args.reps} runs")
     for r in results:
         runs = ", ".join(f"{x:.1f}" for x in r.rates)
         print(f"  {r.name:<14} median {r.median:7.1f}  best {r.best:7.1f} tok/s   runs: {runs}" + (f"   ({r.note})" if r.note else ""))
