@@ -323,6 +323,8 @@ def download(
         local = cache.local_model_path(quant_name, repo)
         if local is not None:
             return local
+        # a typo is "unknown quant" (exit 2), not "not downloaded"; the saved or built-in list knows the names
+        quant_name = (catalog or Catalog.load(offline=True, repo=repo)).get(quant_name).name
         raise OfflineError(
             f"{quant_name} is not in the Hugging Face cache and HF_HUB_OFFLINE is set.",
             "Unset HF_HUB_OFFLINE to download it, or pass --model PATH to a GGUF file.",

@@ -70,11 +70,8 @@ def ensure_model(
         local = cache.local_model_path(quant_name)
         if local is not None:
             return local
-        if not offline:
-            catalog = Catalog.load()
-            name = catalog.get(quant_name).name  # unknown names fail before anything is asked
-        else:
-            name = quant_name
+        catalog = Catalog.load()  # offline: the saved or built-in list, no request
+        name = catalog.get(quant_name).name  # unknown names fail before anything is asked
         question = f"GLM-4.7-Flash {name} is not downloaded yet."
     else:
         catalog = Catalog.load()
