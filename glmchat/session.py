@@ -208,8 +208,13 @@ class ChatSession:
         if self.conversation_id is None or not self._snapshots_on() or not hasattr(self.engine, "load_state"):
             return 0
         try:
-            from glmchat.engine.kv_snapshot import SnapshotStore
+            from glmchat.engine.kv_snapshot import MIN_TOKENS, SnapshotStore, shared_prefix
 
+            cached = self.engine.cached_tokens  # type: ignore[attr-defined]
+            if len(cached) >= MIN_TOKENS:  # the cache may hold this conversation already (reopened while current)
+                prompt = self.engine.tokenize(self.engine.render(self.build_request()))  # type: ignore[attr-defined]
+                if shared_prefix(cached, prompt) >= len(cached) - 16:
+                    return 0  # keep it: it is at least as fresh as any snapshot
             return SnapshotStore().restore(self.engine, self.conversation_id)
         except Exception:  # noqa: BLE001 - the first turn then simply evaluates the whole prompt
             return 0

@@ -95,6 +95,11 @@ def test_reopened_conversation_evaluates_only_the_new_turn(smollm2_path, tmp_pat
         assert second.prompt_tokens >= 2000
         assert _evaluated(second) <= new_tokens + 5, (second, new_tokens)
 
+        # reopening the conversation that is already in the cache keeps the (fresher) cache
+        n_cached = len(b.cached_tokens)
+        s2.load(conv.id)
+        assert s2.restored_tokens == 0 and len(b.cached_tokens) == n_cached
+
         # control: the same reopen without a snapshot re-reads the whole history
         for p in snapshot_dir().iterdir():
             p.unlink()
