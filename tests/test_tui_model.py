@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from glmchat.engine.scripted import ScriptedEngine
 from glmchat.errors import ModelError
@@ -109,3 +110,129 @@ async def test_model_switch_failure_keeps_the_old_model(tmp_path):
         assert "ready" in str(app.status.status_text())
         await send(pilot, app, "hi")
         assert app.answers() == ["still here"]
+
+
+# ---- first run: nothing downloaded (issue 4 item 4) ------------------------------------------------
+
+
+def _hub_env(hub, monkeypatch):
+    import glmchat.hub.downloader as dl
+
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    for var in ("HF_HUB_OFFLINE", "HF_TOKEN", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(dl, "RETRY_DELAYS", (0.01, 0.01))
+
+
+def first_run_factory(engine, opened: list, quant: str | None = None):
+    """Like cli.py's: resolves the model through the hub with the TUI's download progress."""
+    from glmchat.engine.factory import resolve_model_path
+    from glmchat.settings import load_settings
+
+    def factory(progress, download_progress=None):
+        path = resolve_model_path(load_settings(), quant=quant, interactive=False, download_progress=download_progress)
+        opened.append(path)
+        progress(0.5, "Loading model…")
+        return engine
+
+    return factory
+
+
+async def test_first_run_offers_the_recommended_quant_downloads_and_continues(tmp_path, monkeypatch):
+    from tests.fake_hub import FakeHub
+    from glmchat.tui.widgets.download import DownloadPanel
+
+    with FakeHub() as hub:
+        _hub_env(hub, monkeypatch)
+        hub.throttle = 1_500_000  # ~0.45 s for the 650 KB file: progress is seen on the way
+        engine = ScriptedEngine(scripts=["</think>Downloaded and ready."])
+        opened: list = []
+        shown: list[str] = []
+        states: list[str] = []
+        original = DownloadPanel.show_progress
+
+        def spy(panel, snap):
+            original(panel, snap)
+            shown.append(str(panel.query_one("#dl-text-0").render()))
+            states.append(str(panel.app.status.status_text()))
+
+        monkeypatch.setattr(DownloadPanel, "show_progress", spy)
+        app = make_app(tmp_path, factory=first_run_factory(engine, opened))
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.query(DownloadPanel))
+            panel = app.query_one(DownloadPanel)
+            offer = str(panel.query_one(".download-offer").render())
+            size = hub.file("UD-Q4_K_XL").size
+            assert "UD-Q4_K_XL" in offer and "fits" in offer and f"{size / 1e3:.1f} kB" in offer
+            assert not list(hub.requests) or not [r for r in hub.requests if "/resolve/" in r[1]]  # nothing fetched before yes
+            app.prompt.load_text("hello there")  # the UI still takes input; the message waits for the model
+            await pilot.press("enter")
+            await pilot.pause()
+            assert app.held == ["hello there"]
+            panel.query_one("#dl-start").focus()
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: app.turns_done == 1, 20)
+            partial = [f for f in shown if f.split(" / ")[0] not in ("0 B", f"{size / 1e3:.1f} kB")]
+            assert partial, shown  # figures seen on the way: bytes, speed, ETA
+            assert all("/s" in f and "ETA" in f for f in partial)
+            assert "downloading" in " ".join(states)
+            assert not app.query(DownloadPanel)
+            assert opened and opened[0].name == "GLM-4.7-Flash-UD-Q4_K_XL.gguf" and opened[0].read_bytes() == hub.file("UD-Q4_K_XL").data
+            assert app.answers() == ["Downloaded and ready."]
+
+
+async def test_first_run_cancel_keeps_the_partial_file_and_the_next_run_resumes(tmp_path, monkeypatch):
+    from tests.fake_hub import FakeHub
+    from glmchat.hub import cache
+    from glmchat.tui.widgets.download import DownloadPanel
+
+    with FakeHub() as hub:
+        _hub_env(hub, monkeypatch)
+        f = hub.file("UD-Q4_K_XL")
+        hub.throttle = 200_000  # a few seconds for the whole file
+        opened: list = []
+        app = make_app(tmp_path, factory=first_run_factory(ScriptedEngine(), opened))
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: getattr(app.focused, "id", None) == "dl-start")
+            await pilot.press("enter")  # Download (focused)
+            part = cache.incomplete_path(f.sha256)
+            await wait_for(pilot, lambda: part.exists() and part.stat().st_size > 100_000, 10)
+            t0 = time.monotonic()
+            await pilot.press("escape")  # Cancel (the panel has focus)
+            await wait_for(pilot, lambda: app.load_error is not None, 5)
+            assert time.monotonic() - t0 < 3
+            await pilot.pause()
+            err = app.chat.query(ErrorBlock).last()
+            assert "partial file is kept" in err.message and err.hint
+            assert not app.query(DownloadPanel) and opened == []
+            kept = part.stat().st_size
+            assert 100_000 < kept < f.size
+        served_before = hub.total_served()
+        hub.throttle = None
+        app2 = make_app(tmp_path, factory=first_run_factory(ScriptedEngine(scripts=["</think>ok"]), opened))
+        async with app2.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: getattr(app2.focused, "id", None) == "dl-start")
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: app2.session is not None, 20)
+        assert opened[0].read_bytes() == f.data
+        assert hub.total_served() - served_before <= f.size - kept + 1024  # resumed, not restarted
+
+
+async def test_first_run_split_quant_shows_each_file_and_the_total_and_declining_explains(tmp_path, monkeypatch):
+    from tests.fake_hub import FakeHub
+    from glmchat.tui.widgets.download import DownloadPanel
+
+    with FakeHub() as hub:
+        _hub_env(hub, monkeypatch)
+        app = make_app(tmp_path, factory=first_run_factory(ScriptedEngine(), [], quant="BF16"))
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: getattr(app.focused, "id", None) == "dl-start")
+            panel = app.query_one(DownloadPanel)
+            names = [str(s.render()) for s in panel.query(".download-name")]
+            assert names == ["GLM-4.7-Flash-BF16-00001-of-00002.gguf", "GLM-4.7-Flash-BF16-00002-of-00002.gguf", "total (2 files)"]
+            assert "in 2 files" in str(panel.query_one(".download-offer").render())
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: app.load_error is not None, 5)
+            assert "cancelled" in app.load_error.message and "glmchat download BF16" in app.load_error.hint
+            assert not [r for r in hub.requests if "/resolve/" in r[1]]
+            assert app.focused is app.prompt

@@ -148,6 +148,9 @@ class GlmchatApp(DirectCommands, App[int]):
         self._last_status_at = 0.0
         self._tool_blocks: dict[int, ToolBlock] = {}
         self._ctx_warned = False
+        self._download: Any = None  # TuiDownloadProgress during a first-run download
+        self._turn_idle = threading.Event()  # clear while a turn thread runs
+        self._turn_idle.set()
 
     # ---- layout ----------------------------------------------------------------------------------
 
@@ -251,10 +254,30 @@ class GlmchatApp(DirectCommands, App[int]):
         self.query_one("#loading-text", Static).update(text or "Loading the model…")
         self.status.update_info(state=f"loading {fraction:.0%}")
 
+    def _call_factory(self, factory: EngineFactory) -> Engine:
+        """Call an engine factory; one that takes `download_progress` gets the download panel's."""
+        import inspect
+
+        try:
+            takes_download = "download_progress" in inspect.signature(factory).parameters
+        except (TypeError, ValueError):
+            takes_download = False
+        if not takes_download:
+            return factory(self._progress)
+        from glmchat.tui.download import TuiDownloadProgress
+
+        self._download = TuiDownloadProgress(self._post_download, n_ctx=self.settings.model.n_ctx)
+        try:
+            return factory(self._progress, download_progress=self._download)
+        except KeyboardInterrupt:  # a cancelled transfer that was not turned into DownloadCancelled
+            from glmchat.hub.errors import DownloadCancelled
+
+            raise DownloadCancelled("Download cancelled; the partial file is kept.", "Run glmchat again to resume it.") from None
+
     @work(thread=True, exclusive=True, group="load")
     def _load_worker(self, factory: EngineFactory) -> None:
         try:
-            engine = factory(self._progress)
+            engine = self._call_factory(factory)
         except GlmchatError as exc:
             self.call_from_thread(self._load_failed, exc)
         except Exception as exc:  # never a traceback on screen
@@ -267,6 +290,7 @@ class GlmchatApp(DirectCommands, App[int]):
             return
         self.loading = False
         self.query_one("#loading").add_class("-hidden")
+        await self._remove_download_panel()
         if self.engine is not None:  # a /model switch failed: the old model stays
             self.status.update_info(state="ready")
             await self.show_error(exc.message, exc.hint)
@@ -279,6 +303,58 @@ class GlmchatApp(DirectCommands, App[int]):
         if self.held:
             await self.show_error("Your message was not sent: no model is loaded.", exc.hint)
             self.held.clear()
+
+    # ---- first-run download (the loader thread posts here) ------------------------------------------
+
+    def _post_download(self, what: str, data: Any) -> None:
+        """Called from the loader thread by TuiDownloadProgress."""
+        self.call_from_thread(getattr(self, f"_{what}"), data)
+
+    async def _download_offer(self, offer: Any) -> None:
+        from glmchat.tui.widgets.download import DownloadPanel
+
+        if not self._alive():
+            return
+        self.query_one("#loading-text", Static).update("Waiting for the download…")
+        self.status.update_info(state="download offered")
+        await self.query_one("#main").mount(DownloadPanel(offer, id="download"), before=self.chat)
+
+    def on_download_panel_decided(self, event: Any) -> None:
+        event.stop()
+        if self._download is not None:
+            self._download.decide(event.start)
+        self.status.update_info(state="downloading" if event.start else "cancelling the download")
+        if not event.start:
+            self.prompt.focus()
+
+    def _download_progress(self, snap: Any) -> None:
+        from glmchat.tui.widgets.download import DownloadPanel
+
+        if not self._alive():
+            return
+        for panel in self.query(DownloadPanel):
+            panel.show_progress(snap)
+        if snap.total and not (self._download is not None and self._download.cancel.is_set()):
+            self.status.update_info(state=f"downloading {snap.done / snap.total:.0%}")
+
+    async def _download_finished(self, snap: Any) -> None:
+        if not self._alive():
+            return
+        self._download_progress(snap)
+        await self._remove_download_panel()
+        if snap.total and snap.done >= snap.total:
+            self.query_one("#loading-text", Static).update("Download complete. Loading the model…")
+
+    async def _remove_download_panel(self) -> None:
+        from glmchat.tui.widgets.download import DownloadPanel
+
+        panels = list(self.query(DownloadPanel))
+        if panels:
+            had_focus = any(self.focused is not None and (self.focused is p or p in self.focused.ancestors) for p in panels)
+            for panel in panels:
+                await panel.remove()
+            if had_focus or self.focused is None:
+                self.prompt.focus()
 
     def _alive(self) -> bool:
         """False while the app shuts down (a late loader result must not touch missing widgets)."""
@@ -294,6 +370,7 @@ class GlmchatApp(DirectCommands, App[int]):
         old = self.engine
         self.engine = engine
         self.loading = False
+        await self._remove_download_panel()
         self.load_error = None
         self.query_one("#loading").add_class("-hidden")
         if self.session is None:
@@ -512,6 +589,7 @@ class GlmchatApp(DirectCommands, App[int]):
         self.chat.follow = True
         self.status.update_info(state="generating", live_tps=0.0)
         self._flusher.resume()
+        self._turn_idle.clear()
         self._turn_worker(make, self._cancel)
 
     @work(thread=True, group="turn")
@@ -541,6 +619,8 @@ class GlmchatApp(DirectCommands, App[int]):
             ctx = self.session.context_used()
         except Exception:
             pass
+        finally:
+            self._turn_idle.set()
         q.append(_TurnDone(ctx, last))
 
     async def _drain(self) -> None:
@@ -802,6 +882,40 @@ class GlmchatApp(DirectCommands, App[int]):
             self._cancel.cancel()
             self.status.update_info(state="stopping")
 
+    def on_unmount(self) -> None:
+        self.stop_background()  # no thread may wait for a UI that has gone
+
+    async def action_quit(self) -> None:
+        """Ctrl+Q / /quit: stop whatever runs in the background, then leave."""
+        self.stop_background()
+        self.exit(0)
+
+    def stop_background(self) -> None:
+        """Cancel a running answer, a /run command and a download (each keeps what it has)."""
+        if self._cancel is not None:
+            self._cancel.cancel()
+        self.cancel_direct()
+        if self._download is not None:
+            self._download.cancel.set()
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """After the app has exited: let the turn thread finish, snapshot the conversation for
+        instant resume (`ChatSession.close()`), then close the engine. Never raises."""
+        self.stop_background()
+        self._turn_idle.wait(timeout)
+        session, engine = self.session, self.engine
+        closer = getattr(session, "close", None)
+        if closer is not None:
+            try:
+                closer()
+            except Exception:
+                pass
+        if engine is not None:
+            try:
+                engine.close()
+            except Exception:
+                pass
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.settings.keys))
@@ -865,7 +979,7 @@ class GlmchatApp(DirectCommands, App[int]):
         await self.new_conversation()
 
     async def slash_quit(self, raw: str, args: list[str]) -> None:
-        self.exit(0)
+        await self.action_quit()
 
     async def slash_retry(self, raw: str, args: list[str]) -> None:
         session = self._need_session()
@@ -1054,10 +1168,11 @@ def run_app(
     try:
         code = app.run()
     finally:
-        for closer in (getattr(app.engine, "close", None), getattr(store, "close", None)):
-            if closer:
-                try:
-                    closer()
-                except Exception:
-                    pass
+        app.shutdown()
+        closer = getattr(store, "close", None)
+        if closer:
+            try:
+                closer()
+            except Exception:
+                pass
     return code or 0
