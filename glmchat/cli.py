@@ -94,9 +94,10 @@ def root(
     store = Store()
     ws = _workspace(workspace)
 
-    def engine_factory(progress):
+    def engine_factory(progress, download_progress=None):  # the TUI passes its download panel's progress
         return open_engine(
-            settings, model=model, quant=quant, endpoint=endpoint, n_ctx=n_ctx, verbose=verbose, progress=progress, interactive=False
+            settings, model=model, quant=quant, endpoint=endpoint, n_ctx=n_ctx, verbose=verbose, progress=progress,
+            interactive=False, download_progress=download_progress,
         )
 
     def model_factory(path, progress):  # /model: switch to another GGUF in the background
