@@ -132,6 +132,9 @@ def report(model: Path | None, n_ctx: int, kv_type: str = "f16", gpu_layers: Any
     if target is None:
         target = next((Path(f["path"]) for f in files if f.get("ok") and f.get("quant")), None)
     if target is not None and target.exists():
+        trained = next((f.get("context_train") for f in files if f.get("path") == str(target)), None)
+        if isinstance(trained, int) and 0 < trained < n_ctx:
+            n_ctx = trained  # the engine clamps to the trained context; plan for what it will get
         try:
             plan, best = plan_for(target, machine, n_ctx, kv_type, gpu_layers, cpu_moe)
             rep["plan"] = {

@@ -27,3 +27,54 @@ def test_offline_known_quant_still_says_offline(monkeypatch):
     with pytest.raises(OfflineError) as err:
         ensure_model("q4_k_m", interactive=False)
     assert "Q4_K_M" in err.value.message
+
+
+# ---- doctor looks at the model config.toml names --------------------------------------------------
+
+
+def _doctor_app():
+    import typer
+
+    from glmchat.commands import doctor as doctor_cmd
+
+    app = typer.Typer()
+    doctor_cmd.register(app)
+
+    @app.command("noop", hidden=True)  # a second command keeps `doctor` a sub-command
+    def _noop() -> None:
+        pass
+
+    return app
+
+
+def _write_config(text: str) -> None:
+    from glmchat.settings import config_path
+
+    config_path().write_text(text, encoding="utf-8")
+
+
+def test_doctor_checks_the_configured_model_path(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    missing = tmp_path / "nope.gguf"
+    _write_config(f'[model]\npath = "{missing}"\n')
+    r = CliRunner().invoke(_doctor_app(), ["doctor", "--json"])
+    assert r.exit_code == 1, r.output
+    files = json.loads(r.output)["model_files"]
+    assert files[0]["path"] == str(missing) and files[0]["problem"] == "missing"
+
+
+def test_doctor_plans_for_the_configured_model_at_the_context_it_will_get(smollm2_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    _write_config(f'[model]\npath = "{smollm2_path}"\nn_ctx = 16384\n')
+    r = CliRunner().invoke(_doctor_app(), ["doctor", "--json"])
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.output)
+    assert rep["model_files"][0]["path"] == str(smollm2_path)
+    # SmolLM2 was trained on 8,192 tokens; the engine clamps to that, so the plan must too
+    assert rep["plan"]["model"] == str(smollm2_path) and rep["plan"]["n_ctx"] == 8192

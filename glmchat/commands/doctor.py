@@ -23,6 +23,8 @@ def register(app: typer.Typer) -> None:
         from glmchat.settings import load_settings
 
         settings = load_settings()
+        if model is None and settings.model.path:  # the model glmchat would run: config.toml's [model] path
+            model = Path(settings.model.path).expanduser()
         rep = doc.report(
             model,
             n_ctx or settings.model.n_ctx,
