@@ -78,3 +78,22 @@ def test_doctor_plans_for_the_configured_model_at_the_context_it_will_get(smollm
     assert rep["model_files"][0]["path"] == str(smollm2_path)
     # SmolLM2 was trained on 8,192 tokens; the engine clamps to that, so the plan must too
     assert rep["plan"]["model"] == str(smollm2_path) and rep["plan"]["n_ctx"] == 8192
+
+
+# ---- /read speaks of slash commands, not of the model's tool names -------------------------------------
+
+
+def test_read_missing_file_or_directory_hints_at_slash_commands(tmp_path):
+    from glmchat.errors import GlmchatError
+    from glmchat.tools import Workspace
+    from glmchat.tools.direct import read_attachment
+
+    (tmp_path / "src").mkdir()
+    ws = Workspace(tmp_path)
+    with pytest.raises(GlmchatError) as err:
+        read_attachment("nope.md", ws)
+    assert "No such file: nope.md" in err.value.message
+    assert "/ls" in err.value.hint and "list_dir" not in err.value.hint
+    with pytest.raises(GlmchatError) as err:
+        read_attachment("src:1-3", ws)
+    assert "is a directory" in err.value.message and "/ls src" in err.value.hint

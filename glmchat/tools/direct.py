@@ -39,6 +39,11 @@ def parse_read_spec(spec: str, ws: Workspace) -> tuple[str, int | None, int | No
 def read_attachment(spec: str, ws: Workspace) -> tuple[str, str]:
     """/read: (label, text) of a file or a line range of it, to attach to the next message."""
     path, a, b = parse_read_spec(spec, ws)
+    target = ws.resolve(path)  # the tool's own errors name the model's tools; these name slash commands
+    if not target.exists():
+        raise ToolError(f"No such file: {ws.display(target)}.", "/ls lists the workspace; /grep PATTERN finds text in it.")
+    if target.is_dir():
+        raise ToolError(f"{ws.display(target)} is a directory, not a file.", f"/ls {ws.display(target)} shows what it holds.")
     p, text = read_text_file(ws, path)
     rel = ws.display(p)
     lines = text.splitlines(keepends=True)
