@@ -9,9 +9,10 @@ All run on the same GGUF with the same thread count, one after another (never tw
     `general` profile (temperature 1.0, top_k 40, top_p 0.95, min_p 0.01), end-of-generation tokens
     suppressed in C (`ignore_eos=True`) so every run makes exactly n tokens.
     Rate = completion_tokens / generation_time (end of prompt → last token).
-(a') glmchat-bench: `python -m glmchat bench --model M -p 0 -n N -r R -t T --ctx C --json` as a
-    subprocess (empty config dir), its tg median: the same function behind the CLI, so it should
-    land within 5% of (a).
+(a') glmchat-bench: `python -m glmchat bench --model M -p 0 -n N -r 1 -t T --ctx C --json` as a
+    subprocess (empty config dir), once per round right after one run of (a), so both see the
+    same background load: the same function behind the CLI, so its median should land within 5%
+    of (a)'s.
 (b) high level: `Llama.create_completion(stream=True)` with the same sampling values and prompt text.
     Its only way to suppress EOS is a Python logits processor, which would slow it down, so it runs
     unbiased on a prompt that keeps going. Rate = (tokens - 1) / (last chunk - first chunk): the same
@@ -75,12 +76,25 @@ class GenerationResult:
         return cls(name=name, n_gen=m.n_tokens, rates=list(m.rates), tokens=list(m.tokens))
 
 
-def measure_glmchat(engine: Any, n_gen: int, reps: int, sampling: Any) -> GenerationResult:
-    """(a): glmchat.bench.measure_generation, the function `glmchat bench` runs."""
-    m = measure_generation(engine, n_gen, reps=reps, sampling=sampling, prompt=PROMPT)
-    result = GenerationResult.from_measurement("glmchat", m)
-    result.prompt_tokens = engine.count_tokens(_request())
-    return result
+def measure_glmchat(engine: Any, n_gen: int, reps: int, sampling: Any, *, cli: tuple[Path, int, int] | None = None) -> list[GenerationResult]:
+    """(a) glmchat.bench.measure_generation — the function `glmchat bench` runs — and, with `cli`
+    = (model, threads, n_ctx), (a') the `glmchat bench` command itself.
+
+    Paired rounds on a shared machine: each round makes one in-process run and then one
+    `glmchat bench -r 1` run (after its own warm-up), so load from other work hits both alike.
+    """
+    ours = GenerationResult(name="glmchat", n_gen=n_gen, prompt_tokens=engine.count_tokens(_request()))
+    theirs = GenerationResult(name="glmchat-bench", n_gen=n_gen)
+    for r in range(reps):
+        m = measure_generation(engine, n_gen, reps=1, sampling=sampling, prompt=PROMPT, warmup=r == 0)
+        ours.rates += m.rates
+        ours.tokens += m.tokens
+        if cli is not None:
+            model, threads, n_ctx = cli
+            one = measure_glmchat_bench(model, n_gen, threads, n_ctx, 1)
+            theirs.rates += one.rates
+            theirs.tokens += one.tokens
+    return [ours, theirs] if cli is not None else [ours]
 
 
 def measure_glmchat_bench(model: Path, n_gen: int, threads: int, n_ctx: int, reps: int) -> GenerationResult:
@@ -95,7 +109,6 @@ def measure_glmchat_bench(model: Path, n_gen: int, threads: int, n_ctx: int, rep
     data = json.loads(out.stdout)
     row = next(r for r in data["results"] if r["test"] == f"tg{n_gen}")
     result = GenerationResult(name="glmchat-bench", n_gen=n_gen, rates=[float(x) for x in row["runs_tps"]], tokens=[n_gen] * len(row["runs_tps"]))
-    result.note = f"median as reported by the command: {row['median_tps']:.1f}"
     return result
 
 
@@ -192,10 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     engine = LocalEngine.load(model, n_ctx=args.n_ctx, n_threads=threads)
     flash_attn = bool(engine.info.details.get("flash_attn"))  # what glmchat chose; the others run the same
     prompt_text = engine.render(_request())
-    results = [measure_glmchat(engine, args.n_gen, args.reps, sampling)]
+    cli = None if args.skip_glmchat_bench else (Path(model), threads, args.n_ctx)
+    results = measure_glmchat(engine, args.n_gen, args.reps, sampling, cli=cli)
     engine.close()
-    if not args.skip_glmchat_bench:
-        results.append(measure_glmchat_bench(Path(model), args.n_gen, threads, args.n_ctx, args.reps))
     if not args.skip_high_level:
         results.append(measure_high_level(Path(model), prompt_text, args.n_gen, threads, args.n_ctx, args.reps, sampling, flash_attn))
     if args.llama_bench:
