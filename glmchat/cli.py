@@ -299,6 +299,7 @@ def ask(
             session.generate_title(cancel)
     finally:
         signal.signal(signal.SIGINT, old)
+        session.close()  # KV snapshot for instant resume with `ask -c`
         engine.close()
         if thinking_open:  # the thinking never ended: finish its line before anything else goes to stderr
             err.write("\n")
