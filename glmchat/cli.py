@@ -81,6 +81,8 @@ def root(
     """Open the chat TUI (when no command is given)."""
     if ctx.invoked_subcommand is not None:
         return
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UsageError("The chat TUI needs a terminal (stdin or stdout is not one).", 'For scripts and pipes use: glmchat ask "…" (see glmchat ask --help).')
     from glmchat.engine.factory import open_engine
     from glmchat.settings import load_settings
     from glmchat.store import Store
@@ -335,7 +337,8 @@ def ask(
         _err("Interrupted; the partial answer is kept" + (" in the history." if store else "."))
         raise typer.Exit(130)
     if finished and finished.status == "length":
-        _err(f"[stopped at the token limit: {finished.usage.completion_tokens} tokens]")
+        why = finished.usage.note or f"the token limit: {finished.usage.completion_tokens} tokens"
+        _err(f"[stopped at {why}]")
 
 
 def _stderr_progress():

@@ -237,6 +237,22 @@ class Settings:
         return out
 
 
+_MODIFIERS = {"ctrl", "shift", "alt", "meta", "super", "hyper"}
+
+
+def valid_key(spec: str) -> bool:
+    """True for a Textual key such as "ctrl+n", "f2", "shift+enter", "a" or "question_mark"."""
+    *mods, name = spec.lower().split("+") if spec else [""]
+    if not name or any(m not in _MODIFIERS for m in mods):
+        return False
+    if len(name) == 1 or re.fullmatch(r"f([1-9]|1[0-9]|2[0-4])", name):
+        return True
+    from textual import keys as tk  # only when [keys] is used: textual costs ~0.1 s to import
+
+    names = {k.value.split("+")[-1] for k in tk.Keys} | set(tk.KEY_ALIASES) | {tk._character_to_key(chr(c)) for c in range(33, 127)}
+    return name in names
+
+
 def _line_of(text: str, table: list[str], key: str | None) -> int | None:
     """Best-effort line number of `key` inside `[table]` (or of the table header when key is None)."""
     lines = text.splitlines()
@@ -266,7 +282,7 @@ def _fail(path: Path, text: str, table: list[str], key: str | None, problem: str
     line = _line_of(text, table, key)
     where = f"{path}:{line}" if line else str(path)
     dotted = ".".join(table + ([key] if key else []))
-    return ConfigError(f"{where}: {dotted} {problem}.", "Fix or remove that line; `glmchat config` shows the settings in effect.")
+    return ConfigError(f"{where}: {dotted} {problem}.", "Fix or remove that line (glmchat config shows the settings once the file is valid).")
 
 
 def load_settings(path: Path | None = None) -> Settings:
@@ -309,6 +325,9 @@ def load_settings(path: Path | None = None) -> Settings:
             for k, v in value.items():
                 if not isinstance(v, str) or not v.strip():
                     raise _fail(path, text, ["keys"], k, "must be a key name such as \"ctrl+n\"")
+                bad = [part for part in v.split(",") if not valid_key(part.strip())]
+                if bad:
+                    raise _fail(path, text, ["keys"], k, f"names a key terminals cannot send ({bad[0].strip()!r}); use e.g. \"ctrl+n\", \"f2\", \"alt+x\"")
                 settings.keys[k] = v
             continue
         schema = SCHEMA.get(section)

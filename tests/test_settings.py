@@ -151,3 +151,17 @@ def test_ask_usage_errors_exit_2():
     assert r.returncode == 2 and "empty" in r.stderr and "Traceback" not in r.stderr
     r = run_cli("ask", "--max-tokens", "0", "hi")
     assert r.returncode == 2
+
+
+def test_keys_must_be_keys_a_terminal_can_send():
+    path = write_config('[keys]\nnew = "ctrl+n"\nsidebar = "banana"\n')
+    with pytest.raises(ConfigError) as exc:
+        s.load_settings()
+    assert f"{path}:3" in str(exc.value) and "keys.sidebar" in str(exc.value) and "banana" in str(exc.value)
+    write_config('[keys]\nnew = "ctrl+n,f2"\nhelp = "question_mark"\n')
+    assert s.load_settings().keys == {"new": "ctrl+n,f2", "help": "question_mark"}
+
+
+def test_the_tui_refuses_to_start_without_a_terminal():
+    r = run_cli(input="")
+    assert r.returncode == 2 and "terminal" in r.stderr and "glmchat ask" in r.stderr and "Traceback" not in r.stderr

@@ -42,14 +42,14 @@ def _gib(n: float) -> str:
 
 
 def _not_gguf(path: Path, why: str) -> ModelError:
-    return ModelError(f"{path} is not a GGUF model file ({why}).", "Point --model at a .gguf file (e.g. one fetched with `glmchat pull`).")
+    return ModelError(f"{path} is not a GGUF model file ({why}).", "Point --model at a .gguf file (e.g. one fetched with `glmchat download`).")
 
 
 def _truncated(path: Path, have: int, want: int | None) -> ModelError:
     size = f" ({_gib(have)} of {_gib(want)})" if want else ""
     return ModelError(
         f"{path} is truncated{size}: the download did not finish or the file was cut short.",
-        "Delete it and download it again (`glmchat pull` resumes and verifies).",
+        "Download it again with `glmchat download` (it resumes and verifies), or point --model at a complete file.",
     )
 
 
@@ -74,7 +74,7 @@ def read_header(path: str | os.PathLike[str]) -> GgufInfo:
     except IsADirectoryError:
         raise ModelError(f"{path} is a directory, not a model file.", "Point --model at the .gguf file inside it.") from None
     except FileNotFoundError:
-        raise ModelError(f"Model file not found: {path}.", "Check the path, or download a model with `glmchat pull`.") from None
+        raise ModelError(f"Model file not found: {path}.", "Check the path, or download a model with `glmchat download`.") from None
     except OSError as exc:
         raise ModelError(f"Cannot read {path}: {exc.strerror or exc}.", "Check the file and the disk it is on.") from None
 
@@ -93,7 +93,7 @@ def check_model_file(path: str | os.PathLike[str]) -> Path:
     except OSError as exc:  # name too long, I/O error, ...
         raise ModelError(f"Cannot look up {p}: {exc.strerror or exc}.", "Check the path.") from None
     if not exists:
-        hint = "Check the path, or download a model with `glmchat pull`."
+        hint = "Check the path, or download a model with `glmchat download`."
         try:
             near = sorted(x.name for x in p.parent.glob("*.gguf"))[:3] if p.parent.is_dir() else []
         except OSError:
