@@ -801,3 +801,45 @@ async def test_tool_call_block_and_approval_in_a_real_turn(tmp_path):
         assert "allowed once" in str(block.query_one(".tool-output").render())
         assert (ws / "note.txt").read_text() == "hello"
         assert app.answers()[-1] == "Done: I wrote note.txt."
+
+
+# ---- long answers: segmented Markdown -------------------------------------------------------------
+
+
+def _long_answer(blocks: int = 14) -> str:
+    parts = []
+    for i in range(blocks):
+        parts.append(f"## Part {i}\n\nSome *text* for part {i}, long enough to wrap around once or twice in the pane.\n")
+        parts.append(f"- item {i}\n- another item\n  - nested\n")
+        parts.append(f"```python\ndef f{i}(x):\n\n    return x * {i}\n```\n")
+        if i % 3 == 0:
+            parts.append(f"| a | b |\n|---|---|\n| {i} | {i * 2} |\n")
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("chunk,delay", [(4, 0.0), (40, 0.002)])
+async def test_long_answer_is_split_into_segments_that_render_exactly(tmp_path, chunk, delay):
+    from glmchat.tui.widgets.chat import PendingSegment, rendered_correctly, split_points
+
+    answer = _long_answer()
+    engine = ScriptedEngine(scripts=["</think>" + answer], chunk_chars=chunk, delay=delay)
+    app = make_app(tmp_path, engine=engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot, app)
+        await send(pilot, app, "long please", timeout=30)
+        msg = app.chat.query_one(AssistantMessage)
+        await wait_for(pilot, lambda: not msg.pending, 20)
+        assert msg.answer == answer
+        assert len(msg.segments) >= 3
+        sources = msg.segment_sources()
+        assert "".join(sources) == answer
+        for src in sources[1:]:
+            assert src[0] not in " \n" and not src.startswith("  - nested"), src[:30]  # a block's first line
+        assert msg.rendered_correctly()
+        assert not msg.query(PendingSegment)
+        # a stored answer is cut the same way when the conversation is opened again
+        await app.show_conversation(app.conversation_id)
+        await pilot.pause()
+        reopened = app.chat.query_one(AssistantMessage)
+        assert len(reopened.segments) == len(split_points(answer)) + 1 and reopened.rendered_correctly()
+        assert all(rendered_correctly(seg, src) for seg, src in zip(reopened.segments, reopened.segment_sources()))

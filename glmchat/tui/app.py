@@ -107,6 +107,7 @@ class GlmchatApp(DirectCommands, App[int]):
         clock: Callable[[], float] = time.time,
         timer: Callable[[], float] = time.perf_counter,
         flush_interval: float = 1 / 30,
+        drain_chars: int = 1_000_000,
         system_clipboard: bool = True,
     ) -> None:
         super().__init__()
@@ -122,6 +123,7 @@ class GlmchatApp(DirectCommands, App[int]):
         self.clock = clock
         self.timer = timer
         self.flush_interval = flush_interval
+        self.drain_chars = drain_chars
         self.system_clipboard = system_clipboard
 
         self.engine: Engine | None = None
@@ -628,8 +630,13 @@ class GlmchatApp(DirectCommands, App[int]):
         if not self._queue:
             return
         batch = []
-        while self._queue:
-            batch.append(self._queue.popleft())
+        chars = 0
+        while self._queue and chars < self.drain_chars:  # bounded work per frame; the rest waits a tick
+            item = self._queue.popleft()
+            batch.append(item)
+            text = getattr(item, "text", None)
+            if isinstance(text, str):
+                chars += len(text)
         for item in _merge(batch):
             await self._apply(item)
         self.chat.keep_up()

@@ -115,8 +115,79 @@ class ThinkingPane(Vertical):
         self.action_toggle()
 
 
+SEGMENT_CHARS = 1000  # an answer's Markdown is split into widgets of about this size while it streams
+
+
+def block_starts(text: str) -> list[tuple[int, bool]]:
+    """(character offset, preceded by a blank line) of every top-level Markdown block in `text`."""
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("gfm-like").parse(text)
+    lines = text.splitlines(keepends=True)
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line))
+    out: list[tuple[int, bool]] = []
+    prev_end: int | None = None
+    for t in tokens:
+        if t.level != 0 or t.map is None or t.nesting == -1:
+            continue
+        start, end = t.map
+        out.append((offsets[min(start, len(lines))], prev_end is not None and prev_end < start))
+        prev_end = end
+    return out
+
+
+def split_points(text: str, size: int = SEGMENT_CHARS) -> list[int]:
+    """Offsets where `text` can be cut into Markdown pieces of at least `size` characters that
+    render exactly like the whole: only before a top-level block that follows a blank line."""
+    cuts: list[int] = []
+    last = 0
+    for offset, blank_before in block_starts(text):
+        if blank_before and offset - last >= size:
+            cuts.append(offset)
+            last = offset
+    return cuts
+
+
+def rendered_correctly(md: Markdown, source: str) -> bool:
+    """Does a Markdown widget's block tree match `source`? Checks the source, the number of
+    top-level blocks and every code fence's code *and* highlighted text (streaming can leave a
+    fence's internal state stale, Textual issue 6518). A mismatch needs a full re-render."""
+    if md.source != source:
+        return False
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("gfm-like").parse(source)
+    top = [t for t in tokens if t.level == 0 and t.nesting in (0, 1)]
+    if len(top) != len(md.children):
+        return False
+    fences = list(md.query(MarkdownFence))
+    expected = [t.content for t in tokens if t.type in ("fence", "code_block")]
+    if len(fences) != len(expected):
+        return False
+    for fence, code in zip(fences, expected):
+        want = code.rstrip("\n")
+        if fence.code.rstrip("\n") != want or fence._highlighted_code.plain.rstrip("\n") != want:
+            return False
+    return True
+
+
+class PendingSegment(Static):
+    """A piece of an answer shown as plain text until its Markdown render (see AssistantMessage)."""
+
+    def __init__(self, source: str, **kw) -> None:
+        super().__init__(source.rstrip("\n"), markup=False, **kw)
+        self.source = source
+
+
 class AssistantMessage(Vertical, can_focus=True):
     """One generation: a thinking pane (when there is reasoning) and a streamed Markdown answer.
+
+    The answer is a column of Markdown widgets ("segments"): while it streams, once the last
+    segment holds `SEGMENT_CHARS` of complete top-level blocks and a new block starts after a blank
+    line, that segment is sealed (checked, re-rendered only if wrong) and a new one takes the rest.
+    So only the tail is ever re-parsed and re-laid out, and the final check covers the last segment.
 
     Focus it and press `c` to copy the answer, `k` to copy its last code block.
     """
@@ -127,12 +198,27 @@ class AssistantMessage(Vertical, can_focus=True):
         super().__init__(**kw)
         self.answer = ""
         self.thinking: ThinkingPane | None = None
-        self.markdown = AnswerMarkdown(classes="answer")
+        self.segments: list[AnswerMarkdown] = [AnswerMarkdown(classes="answer")]
+        self._seg_start = 0  # offset in self.answer where the last segment begins
+        self._upgrade_scheduled = False
         self._stream: MarkdownStream | None = None
         self.status = "streaming"
 
+    @property
+    def markdown(self) -> AnswerMarkdown:
+        """The last (streaming) segment."""
+        return self.segments[-1]
+
+    def segment_sources(self) -> list[str]:
+        """The part of the answer each segment renders."""
+        starts = self._starts()
+        return [self.answer[a:b] for a, b in zip(starts, starts[1:] + [len(self.answer)])]
+
+    def _starts(self) -> list[int]:
+        return [getattr(seg, "glm_start", 0) for seg in self.segments]
+
     def compose(self) -> ComposeResult:
-        yield self.markdown
+        yield from self.segments
         yield Static("", classes="message-mark", markup=False)
 
     def on_mount(self) -> None:
@@ -141,7 +227,7 @@ class AssistantMessage(Vertical, can_focus=True):
     async def add_thinking(self, text: str, tokens: int) -> None:
         if self.thinking is None:
             self.thinking = ThinkingPane(classes="thinking")
-            await self.mount(self.thinking, before=self.markdown)
+            await self.mount(self.thinking, before=self.segments[0])
         self.thinking.append(text, tokens)
 
     async def add_answer(self, text: str) -> None:
@@ -149,18 +235,99 @@ class AssistantMessage(Vertical, can_focus=True):
             text = text.lstrip("\n")
             if not text:
                 return
+        pos = len(self.answer)  # everything before this is in the widgets already
         self.answer += text
+        if len(self.answer) - self._seg_start >= SEGMENT_CHARS:
+            for cut in self._cuts(pos):
+                if pos == self._seg_start and self._stream is None and not self.markdown.source:
+                    # a whole segment arrived in one batch (a fast engine): plain text now,
+                    # rendered as Markdown a frame later, so this frame stays short
+                    pending = PendingSegment(self.answer[pos:cut], classes="answer-pending")
+                    pending.glm_start = pos
+                    self.segments.insert(len(self.segments) - 1, pending)
+                    await self.mount(pending, before=self.markdown)
+                    self.markdown.glm_start = cut
+                    self._seg_start = cut
+                    self._schedule_upgrade()
+                else:
+                    await self._write(self.answer[pos:cut])
+                    await self._seal(cut)
+                pos = cut
+        await self._write(self.answer[pos:])
+
+    @property
+    def pending(self) -> int:
+        """Segments still shown as plain text (waiting for their Markdown render)."""
+        return sum(isinstance(seg, PendingSegment) for seg in self.segments)
+
+    def _schedule_upgrade(self) -> None:
+        if not self._upgrade_scheduled:
+            self._upgrade_scheduled = True
+            self.set_timer(0.02, self._upgrade_one)
+
+    async def _upgrade_one(self) -> None:
+        """Render the pending segment nearest the end as Markdown (one per frame)."""
+        self._upgrade_scheduled = False
+        idx = next((i for i in range(len(self.segments) - 1, -1, -1) if isinstance(self.segments[i], PendingSegment)), None)
+        if idx is None:
+            return
+        pending = self.segments[idx]
+        md = AnswerMarkdown(pending.source, classes="answer")
+        md.glm_start = pending.glm_start
+        await self.mount(md, before=pending)
+        await pending.remove()
+        self.segments[self.segments.index(pending)] = md  # (the list may have grown meanwhile)
+        parent = self.parent
+        if isinstance(parent, ChatLog):
+            parent.keep_up()
+        if self.pending:
+            self._schedule_upgrade()
+
+    def _cuts(self, written: int) -> list[int]:
+        """Where to seal segments in the tail: starts of top-level blocks that follow a blank line,
+        lie in text not yet handed to the widgets, and leave at least SEGMENT_CHARS before them."""
+        tail = self.answer[self._seg_start :]
+        cuts: list[int] = []
+        last = self._seg_start
+        for offset, blank_before in block_starts(tail)[1:]:
+            cut = self._seg_start + offset
+            if blank_before and cut >= written and cut - last >= SEGMENT_CHARS:
+                cuts.append(cut)
+                last = cut
+        return cuts
+
+    async def _write(self, text: str) -> None:
+        if not text:
+            return
         if self._stream is None:
             self._stream = Markdown.get_stream(self.markdown)
         await self._stream.write(text)
 
-    async def finish(self, status: str, note: str | None = None) -> None:
-        """Stop the stream and render the final text once more in full (fixes half-built fences)."""
+    async def _seal(self, cut: int) -> None:
+        """Finish the last segment at `cut` and start a new one there."""
+        seg = self.markdown
         if self._stream is not None:
             await self._stream.stop()
             self._stream = None
-        if not self.rendered_correctly():
-            await self.markdown.update(self.answer)
+        source = self.answer[self._seg_start : cut]
+        if not rendered_correctly(seg, source):
+            await seg.update(source)
+        new = AnswerMarkdown(classes="answer")
+        new.glm_start = cut
+        self.segments.append(new)
+        self._seg_start = cut
+        await self.mount(new, after=seg)
+
+    async def finish(self, status: str, note: str | None = None) -> None:
+        """Stop the stream and make sure the last segment shows its text exactly (fixes half-built fences)."""
+        if self._stream is not None:
+            await self._stream.stop()
+            self._stream = None
+            source = self.answer[self._seg_start :]
+            if not rendered_correctly(self.markdown, source):
+                await self.markdown.update(source)
+        elif self.answer and len(self.segments) == 1 and not self.markdown.source:
+            await self._render_whole()
         self.status = status
         if note:
             mark = self.query_one(".message-mark", Static)
@@ -168,28 +335,28 @@ class AssistantMessage(Vertical, can_focus=True):
             mark.display = True
             self.add_class(f"-{status}")
 
-    def rendered_correctly(self) -> bool:
-        """Does the streamed widget tree match the final text? Checks the source, the number of
-        top-level blocks and every code fence's code *and* highlighted text (streaming can leave a
-        fence's internal state stale, Textual issue 6518). A mismatch means a full re-render."""
-        md = self.markdown
-        if md.source != self.answer:
-            return False
-        from markdown_it import MarkdownIt
+    async def _render_whole(self) -> None:
+        """A stored answer shown at once: cut into segments the same way streaming would."""
+        cuts = split_points(self.answer)
+        bounds = [0] + cuts + [len(self.answer)]
+        first = self.segments[0]
+        await first.update(self.answer[bounds[0] : bounds[1]])
+        new = []
+        for a, b in zip(bounds[1:], bounds[2:]):
+            seg = AnswerMarkdown(self.answer[a:b], classes="answer")
+            seg.glm_start = a
+            new.append(seg)
+        if new:
+            self.segments += new
+            await self.mount_all(new, after=first)
+        self._seg_start = bounds[-2]
 
-        tokens = MarkdownIt("gfm-like").parse(self.answer)
-        top = [t for t in tokens if t.level == 0 and t.nesting in (0, 1)]
-        if len(top) != len(md.children):
+    def rendered_correctly(self) -> bool:
+        """Every segment's widgets match its part of the answer, and the parts make up the answer."""
+        sources = self.segment_sources()
+        if "".join(sources) != self.answer or self.pending:
             return False
-        fences = list(md.query(MarkdownFence))
-        expected = [t.content for t in tokens if t.type in ("fence", "code_block")]
-        if len(fences) != len(expected):
-            return False
-        for fence, code in zip(fences, expected):
-            want = code.rstrip("\n")
-            if fence.code.rstrip("\n") != want or fence._highlighted_code.plain.rstrip("\n") != want:
-                return False
-        return True
+        return all(rendered_correctly(seg, src) for seg, src in zip(self.segments, sources))
 
     def action_copy(self) -> None:
         self.post_message(Copy(self.answer, "answer"))
