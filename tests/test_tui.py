@@ -843,3 +843,45 @@ async def test_long_answer_is_split_into_segments_that_render_exactly(tmp_path, 
         reopened = app.chat.query_one(AssistantMessage)
         assert len(reopened.segments) == len(split_points(answer)) + 1 and reopened.rendered_correctly()
         assert all(rendered_correctly(seg, src) for seg, src in zip(reopened.segments, reopened.segment_sources()))
+
+
+# ---- titles and leaving -----------------------------------------------------------------------------
+
+
+async def test_title_comes_from_the_store_and_model_titles_run_in_the_background(tmp_path):
+    app = make_app(tmp_path, ["</think>Bananas are berries."])
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot, app)
+        await send(pilot, app, "tell me about bananas\nsecond line")
+        conv = app.store.get_conversation(app.conversation_id)
+        assert conv.title and conv.title.startswith("tell me about bananas")
+        assert app.session.engine.calls == 1  # no title request when model_titles is off
+
+    settings = load_settings()
+    settings.chat.model_titles = True
+    engine = ScriptedEngine(scripts=["</think>Bananas are berries.", "Banana Botany Basics", "</think>Yes."])
+    app = make_app(tmp_path / "b", engine=engine, settings=settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot, app)
+        await send(pilot, app, "tell me about bananas")
+        await wait_for(pilot, lambda: app.store.get_conversation(app.conversation_id).title == "Banana Botany Basics")
+        await wait_for(pilot, lambda: "Banana Botany Basics" in [i.conv.title for i in app.sidebar.query(ConversationItem)])
+        title_request = engine.requests[1]
+        assert title_request.enable_thinking is False and title_request.sampling.max_tokens == 24
+        await send(pilot, app, "are they?")
+        assert engine.calls == 3 and app.answers()[-1] == "Yes."  # only after the first exchange
+
+
+async def test_quitting_closes_the_session_for_instant_resume(tmp_path):
+    app = make_app(tmp_path, ["</think>hi"])
+    closed: list[int | None] = []
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot, app)
+        await send(pilot, app, "hello")
+        app.session.close = lambda: closed.append(app.session.conversation_id)
+        engine_closed = []
+        app.engine.close = lambda: engine_closed.append(True)
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+    app.shutdown()
+    assert closed == [app.conversation_id] and engine_closed == [True]

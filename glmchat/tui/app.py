@@ -153,6 +153,9 @@ class GlmchatApp(DirectCommands, App[int]):
         self._download: Any = None  # TuiDownloadProgress during a first-run download
         self._turn_idle = threading.Event()  # clear while a turn thread runs
         self._turn_idle.set()
+        self._title_idle = threading.Event()  # clear while the model writes a title
+        self._title_idle.set()
+        self._title_cancel: CancelToken | None = None
 
     # ---- layout ----------------------------------------------------------------------------------
 
@@ -591,6 +594,8 @@ class GlmchatApp(DirectCommands, App[int]):
         self.chat.follow = True
         self.status.update_info(state="generating", live_tps=0.0)
         self._flusher.resume()
+        if self._title_cancel is not None:
+            self._title_cancel.cancel()  # the user's turn goes first; one engine, one stream at a time
         self._turn_idle.clear()
         self._turn_worker(make, self._cancel)
 
@@ -602,6 +607,7 @@ class GlmchatApp(DirectCommands, App[int]):
 
         q = self._queue
         think_start: float | None = None
+        self._title_idle.wait(30)
         try:
             for ev in make(cancel):
                 if isinstance(ev, Thinking):
@@ -746,27 +752,40 @@ class GlmchatApp(DirectCommands, App[int]):
         self.status.update_info(state="ready", live_tps=None)
         if self.session is not None:
             self.conversation_id = self.session.conversation_id
-            self._auto_title()
+            self._maybe_model_title()
         if done.ctx:
             await self._show_context(*done.ctx)
         self._update_session_status()
         self.refresh_sidebar()
         self.turns_done += 1
 
-    def _auto_title(self) -> None:
-        """Give an untitled conversation its first message's first line as a title."""
-        if self.store is None or self.conversation_id is None:
-            return
+    def _maybe_model_title(self) -> None:
+        """With [chat] model_titles on, ask the model for a title after the first exchange (in the
+        background; the store already titled the conversation with the first message)."""
+        session = self.session
         try:
-            conv = self.store.get_conversation(self.conversation_id)
+            wanted = bool(session.wants_model_title())
         except Exception:
+            wanted = False
+        if not wanted:
             return
-        if (conv.title or "").strip():
-            return
-        first = next((m["content"] for m in self.session.messages if m["role"] == "user"), "")
-        line = first.strip().splitlines()[0] if first.strip() else ""
-        if line:
-            self.session.set_title(line[:60] + ("…" if len(line) > 60 else ""))
+        self._title_cancel = CancelToken()
+        self._title_idle.clear()
+        self._title_worker(session, self._title_cancel)
+
+    @work(thread=True, group="title")
+    def _title_worker(self, session: Any, cancel: CancelToken) -> None:
+        try:
+            title = session.generate_title(cancel)
+        except Exception:
+            title = None
+        finally:
+            self._title_idle.set()
+        if title:
+            try:
+                self.call_from_thread(self.refresh_sidebar)
+            except RuntimeError:
+                pass
 
     async def _remove_from_last_user(self) -> None:
         children = list(self.chat.children)
@@ -898,9 +917,11 @@ class GlmchatApp(DirectCommands, App[int]):
         self.exit(0)
 
     def stop_background(self) -> None:
-        """Cancel a running answer, a /run command and a download (each keeps what it has)."""
+        """Cancel a running answer, a title, a /run command and a download (each keeps what it has)."""
         if self._cancel is not None:
             self._cancel.cancel()
+        if self._title_cancel is not None:
+            self._title_cancel.cancel()
         self.cancel_direct()
         if self._download is not None:
             self._download.cancel.set()
@@ -910,6 +931,7 @@ class GlmchatApp(DirectCommands, App[int]):
         instant resume (`ChatSession.close()`), then close the engine. Never raises."""
         self.stop_background()
         self._turn_idle.wait(timeout)
+        self._title_idle.wait(timeout)
         session, engine = self.session, self.engine
         closer = getattr(session, "close", None)
         if closer is not None:
