@@ -885,3 +885,40 @@ async def test_quitting_closes_the_session_for_instant_resume(tmp_path):
         await pilot.pause()
     app.shutdown()
     assert closed == [app.conversation_id] and engine_closed == [True]
+
+
+async def test_welcome_on_an_empty_chat_names_the_model_and_the_help(tmp_path):
+    from glmchat.tui.widgets.chat import Welcome
+
+    app = make_app(tmp_path, ["</think>hi"])
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot, app)
+        await pilot.pause()
+        text = str(app.chat.query_one(Welcome).render())
+        assert "scripted on CPU" in text and "F1" in text and "/help" in text and "Ctrl+P" in text
+        await send(pilot, app, "hello")
+        assert not app.chat.query(Welcome)
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert app.chat.query(Welcome)
+
+
+async def test_bad_model_path_from_the_real_factory_is_a_message_and_hint(tmp_path):
+    from glmchat.engine.factory import open_engine
+
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"not a gguf at all" * 10)
+    for path in (tmp_path / "missing.gguf", bad):
+
+        def factory(progress, download_progress=None, p=path):
+            return open_engine(load_settings(), model=p, progress=progress, interactive=False)
+
+        app = make_app(tmp_path, factory=factory)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.load_error is not None, 20)
+            await pilot.pause()
+            err = app.chat.query(ErrorBlock).last()
+            assert path.name in err.message and "\n" not in err.message and err.hint, (err.message, err.hint)
+            assert not err.message.startswith("Loading the model failed")  # an expected failure, not a crash
+            assert "Traceback" not in str(err.render())
+            assert "model not loaded" in str(app.status.status_text())

@@ -37,6 +37,7 @@ from glmchat.tui.widgets.chat import (
     ThinkingPane,
     ToolBlock,
     UserMessage,
+    Welcome,
     code_blocks,
 )
 from glmchat.tui.widgets.prompt import AttachmentBar, PromptInput, SlashPopup, describe_attachment
@@ -208,8 +209,21 @@ class GlmchatApp(DirectCommands, App[int]):
         if self.store is not None and getattr(self.store, "notice", None):
             await self.chat.add(NoticeBlock(self.store.notice, "warning"))
         await self._open_initial()
+        await self._show_welcome()
         self.refresh_sidebar()
         self._start_load(self.engine_factory)
+
+    async def _show_welcome(self) -> None:
+        """The welcome text on an empty chat (the model's name once it is loaded)."""
+        if not self.chat.children:
+            await self.chat.mount(Welcome(self._model_label(), id="welcome"))
+
+    def _model_label(self) -> str | None:
+        if self.engine is None:
+            return None
+        info = self.engine.info
+        name = f"{info.model} {info.quant or ''}".strip()
+        return f"{name} on {info.backend}" if info.backend else name
 
     def _register_themes(self) -> None:
         from glmchat.settings import config_dir
@@ -397,6 +411,8 @@ class GlmchatApp(DirectCommands, App[int]):
             except Exception:
                 pass
         info = engine.info
+        for welcome in self.chat.query(Welcome):
+            welcome.set_model(self._model_label())
         if info.where == "local" and info.path and Path(info.path).is_file():
             from glmchat.tui.models import remember_model
 
@@ -501,6 +517,7 @@ class GlmchatApp(DirectCommands, App[int]):
         self.conversation_id = None
         self._ctx_warned = False
         await self.chat.remove_children()
+        await self._show_welcome()
         self.refresh_sidebar()
         self._refresh_context()
         self.prompt.focus()
@@ -655,6 +672,7 @@ class GlmchatApp(DirectCommands, App[int]):
 
     async def _ensure_current(self) -> AssistantMessage:
         if self._current is None:
+            await self.chat.drop_welcome()
             self._current = AssistantMessage()
             await self.chat.mount(self._current)
         return self._current

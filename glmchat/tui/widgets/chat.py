@@ -496,6 +496,23 @@ class NoticeBlock(Static):
         self.text = text
 
 
+class Welcome(Static):
+    """Shown on an empty chat: which model, and where to find help."""
+
+    def __init__(self, model: str | None = None, **kw) -> None:
+        super().__init__("", markup=False, **kw)
+        self.set_model(model)
+
+    def set_model(self, model: str | None) -> None:
+        self.model = model
+        head = f"glmchat · {model}" if model else "glmchat · loading the model…"
+        self.update(
+            f"{head}\n\n"
+            "Type a message; Enter sends, Shift+Enter or Ctrl+J adds a line.\n"
+            "F1 keys · /help commands · Ctrl+P palette · Ctrl+B chats"
+        )
+
+
 class ChatLog(VerticalScroll):
     """The scrolling log. Follows new content until the user scrolls up; scrolling to the end resumes."""
 
@@ -518,8 +535,13 @@ class ChatLog(VerticalScroll):
             self.scroll_end(animate=False, immediate=False)
 
     async def add(self, widget) -> None:
+        await self.drop_welcome()
         await self.mount(widget)
         self.keep_up()
+
+    async def drop_welcome(self) -> None:
+        for w in list(self.query(Welcome)):
+            await w.remove()
 
     def answers(self) -> list[AssistantMessage]:
         return [m for m in self.query(AssistantMessage) if m.answer]
