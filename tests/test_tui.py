@@ -401,7 +401,7 @@ async def test_ctrl_n_starts_new_conversation_and_remapped_key_works(tmp_path):
         assert app.conversation_id == first  # ctrl+n was remapped away
         await pilot.press("f5")
         await pilot.pause()
-        assert app.conversation_id is None and not app.chat.children
+        assert app.conversation_id is None and [type(w).__name__ for w in app.chat.children] == ["Welcome"]
         await send(pilot, app, "two")
         assert app.conversation_id not in (None, first)
 
@@ -538,7 +538,7 @@ async def test_new_retry_edit(tmp_path):
         app.prompt.load_text("/new")
         await pilot.press("enter")
         await pilot.pause()
-        assert app.conversation_id is None and not app.chat.children
+        assert app.conversation_id is None and [type(w).__name__ for w in app.chat.children] == ["Welcome"]
 
 
 async def test_profile_think_system_title_commands(tmp_path):
