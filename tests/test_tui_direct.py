@@ -88,7 +88,7 @@ async def test_run_shows_output_and_offers_to_attach(tmp_path, ws):
         block = await finished_block(pilot, app)
         assert block.ok and block.meta["exit_code"] == 0
         shown = str(block.query_one(".tool-output").render())
-        assert "[exit 0]" in shown and "README.md" in shown and "src" in shown and "done" in shown
+        assert shown.startswith("exit code: 0") and "README.md" in shown and "src" in shown and "done" in shown
         button = block.query_one(".attach-button")
         assert button.display
         assert app.session.pending_attachments == []
@@ -102,7 +102,7 @@ async def test_run_shows_output_and_offers_to_attach(tmp_path, ws):
         # a failing command: exit code shown, the block marked, the key `a` attaches it
         await slash(pilot, app, "/run echo oops; exit 3")
         block = await finished_block(pilot, app)
-        assert not block.ok and block.has_class("-failed") and "[exit 3]" in str(block.query_one(".tool-output").render())
+        assert not block.ok and block.has_class("-failed") and "exit code: 3" in str(block.query_one(".tool-output").render())
         block.focus()
         await pilot.press("a")
         await pilot.pause()

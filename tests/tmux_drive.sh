@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Drive the real glmchat TUI in tmux as a person would, on the small SmolLM2 model:
 # launch, ask a question, watch the answer stream, Ctrl+N, switch back via the sidebar, quit,
-# relaunch with -c and check the conversation is intact.
+# relaunch with -c and check the conversation is intact; then, in a new conversation, attach
+# README.md with /read, ask about it, and run `ls` with /run (issue 7's direct tool commands).
 # Usage: tests/tmux_drive.sh [MODEL.gguf]   Exit 0 ok, 1 failed, 77 tmux/model unavailable (skip).
 set -u
 cd "$(dirname "$0")/.."
@@ -21,7 +22,7 @@ cat > "$GLMCHAT_CONFIG_DIR/config.toml" <<TOML
 thinking = "off"
 
 [model]
-n_ctx = 1024
+n_ctx = 8192
 
 [profiles.general]
 temperature = 0.0
@@ -39,6 +40,14 @@ wait_for() {  # wait_for PATTERN SECONDS
     sleep 0.3
   done
   echo "FAILED waiting for: $1"; echo "----- screen -----"; screen; return 1
+}
+wait_gone() {  # wait_gone PATTERN SECONDS
+  local end=$((SECONDS + $2))
+  while [ $SECONDS -lt $end ]; do
+    if ! screen | grep -q -- "$1"; then return 0; fi
+    sleep 0.3
+  done
+  echo "FAILED waiting for this to go: $1"; echo "----- screen -----"; screen; return 1
 }
 launch() {
   tmux new-session -d -s "$SESSION" -x 120 -y 35 "$PY -m glmchat --model '$MODEL' $*"
@@ -80,6 +89,36 @@ tmux has-session -t "$SESSION" 2>/dev/null && { echo "app did not quit"; screen;
 step "relaunch with -c: the conversation is intact"
 launch -c || exit 1
 screen | cut -c34- | grep -q "What is the capital of France?" || { echo "conversation missing after -c"; screen; exit 1; }
+
+step "/read README.md attaches the file (a chip above the input)"
+tmux send-keys -t "$SESSION" C-n
+sleep 0.5
+tmux send-keys -t "$SESSION" -l "/read README.md"
+sleep 0.3
+tmux send-keys -t "$SESSION" Enter
+wait_for "Attached README.md (" 20 || exit 1
+wait_for "sent with your next message" 5 || exit 1
+
+step "ask about it: the file goes with the question"
+tmux send-keys -t "$SESSION" -l "What is this project called?"
+tmux send-keys -t "$SESSION" Enter
+wait_gone "sent with your next message" 20 || exit 1   # the chip goes when the message is sent
+wait_for "last: TTFT" 240 || exit 1   # (this run of the app has not answered before)
+screen | grep -q "What is this project called?" || { echo "question not on screen"; screen; exit 1; }
+screen | grep -q "📎 README.md (" || { echo "the sent message does not name its attachment"; screen; exit 1; }
+
+step "/run ls shows the output and offers to attach it"
+tmux send-keys -t "$SESSION" -l "/run ls"
+sleep 0.3
+tmux send-keys -t "$SESSION" Enter
+wait_for "exit code: 0" 30 || exit 1
+screen | grep -q "glmchat" && screen | grep -q "pyproject.toml" || { echo "ls output not shown"; screen; exit 1; }
+screen | grep -q "Attach to next message" || { echo "no attach offer"; screen; exit 1; }
+tmux send-keys -t "$SESSION" -l "/attach"
+sleep 0.3
+tmux send-keys -t "$SESSION" Enter
+wait_for "Attached \$ ls (" 10 || exit 1
+
 tmux send-keys -t "$SESSION" C-q
 echo "OK"
 exit 0
