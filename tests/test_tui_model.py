@@ -231,7 +231,9 @@ async def test_first_run_split_quant_shows_each_file_and_the_total_and_declining
             names = [str(s.render()) for s in panel.query(".download-name")]
             assert names == ["GLM-4.7-Flash-BF16-00001-of-00002.gguf", "GLM-4.7-Flash-BF16-00002-of-00002.gguf", "total (2 files)"]
             assert "in 2 files" in str(panel.query_one(".download-offer").render())
-            await pilot.press("escape")
+            app.prompt.focus()
+            await pilot.pause()
+            await pilot.press("escape")  # from the input too: Esc is the panel's Cancel
             await wait_for(pilot, lambda: app.load_error is not None, 5)
             assert "cancelled" in app.load_error.message and "glmchat download BF16" in app.load_error.hint
             assert not [r for r in hub.requests if "/resolve/" in r[1]]

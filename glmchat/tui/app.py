@@ -921,7 +921,12 @@ class GlmchatApp(DirectCommands, App[int]):
         self.notify("There is no code block to copy yet.", severity="warning")
 
     def action_cancel(self) -> None:
-        self.cancel_direct()
+        stopped = self.cancel_direct()
+        if not stopped and not self.generating:  # Esc also means the download panel's Cancel
+            from glmchat.tui.widgets.download import DownloadPanel
+
+            for panel in self.query(DownloadPanel):
+                panel.action_cancel()
         if self.generating and self._cancel is not None:
             self._cancel.cancel()
             self.status.update_info(state="stopping")
