@@ -238,3 +238,29 @@ async def test_first_run_split_quant_shows_each_file_and_the_total_and_declining
             assert "cancelled" in app.load_error.message and "glmchat download BF16" in app.load_error.hint
             assert not [r for r in hub.requests if "/resolve/" in r[1]]
             assert app.focused is app.prompt
+
+
+async def test_quitting_during_a_download_stops_it_and_keeps_the_partial_file(tmp_path, monkeypatch):
+    from tests.fake_hub import FakeHub
+    from glmchat.hub import cache
+
+    with FakeHub() as hub:
+        _hub_env(hub, monkeypatch)
+        f = hub.file("UD-Q4_K_XL")
+        hub.throttle = 150_000
+        app = make_app(tmp_path, factory=first_run_factory(ScriptedEngine(), []))
+        part = cache.incomplete_path(f.sha256)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: getattr(app.focused, "id", None) == "dl-start")
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: part.exists() and part.stat().st_size > 50_000, 10)
+            await pilot.press("ctrl+q")
+            await pilot.pause()
+        t0 = time.monotonic()
+        app.shutdown(timeout=5)
+        assert app._download.cancel.is_set()
+        time.sleep(0.3)  # at most one chunk more may land after the cancel
+        size = part.stat().st_size
+        time.sleep(0.7)  # at 150 kB/s a running transfer would add ~100 kB here
+        assert part.stat().st_size == size < f.size  # stopped; the partial file stays for resuming
+        assert time.monotonic() - t0 < 6

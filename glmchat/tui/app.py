@@ -298,11 +298,16 @@ class GlmchatApp(DirectCommands, App[int]):
         try:
             engine = self._call_factory(factory)
         except GlmchatError as exc:
-            self.call_from_thread(self._load_failed, exc)
+            outcome: tuple[Callable[..., Any], Any] = (self._load_failed, exc)
         except Exception as exc:  # never a traceback on screen
-            self.call_from_thread(self._load_failed, GlmchatError(f"Loading the model failed: {exc}.", "Check the model path with `glmchat doctor`."))
+            outcome = (self._load_failed, GlmchatError(f"Loading the model failed: {exc}.", "Check the model path with `glmchat doctor`."))
         else:
-            self.call_from_thread(self._engine_ready, engine)
+            outcome = (self._engine_ready, engine)
+        try:
+            self.call_from_thread(*outcome)
+        except RuntimeError:  # the app closed while loading
+            if outcome[0] == self._engine_ready:
+                engine.close()
 
     async def _load_failed(self, exc: GlmchatError) -> None:
         if not self._alive():
