@@ -238,6 +238,7 @@ class AssistantMessage(Vertical, can_focus=True):
         pos = len(self.answer)  # everything before this is in the widgets already
         self.answer += text
         if len(self.answer) - self._seg_start >= SEGMENT_CHARS:
+            waiting: list[PendingSegment] = []
             for cut in self._cuts(pos):
                 if pos == self._seg_start and self._stream is None and not self.markdown.source:
                     # a whole segment arrived in one batch (a fast engine): plain text now,
@@ -245,14 +246,16 @@ class AssistantMessage(Vertical, can_focus=True):
                     pending = PendingSegment(self.answer[pos:cut], classes="answer-pending")
                     pending.glm_start = pos
                     self.segments.insert(len(self.segments) - 1, pending)
-                    await self.mount(pending, before=self.markdown)
+                    waiting.append(pending)
                     self.markdown.glm_start = cut
                     self._seg_start = cut
-                    self._schedule_upgrade()
                 else:
                     await self._write(self.answer[pos:cut])
                     await self._seal(cut)
                 pos = cut
+            if waiting:
+                await self.mount_all(waiting, before=self.markdown)
+                self._schedule_upgrade()
         await self._write(self.answer[pos:])
 
     @property
