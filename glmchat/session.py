@@ -347,8 +347,8 @@ class ChatSession:
     def send(self, text: str, cancel: CancelToken | None = None, *, grammar: str | None = None) -> Iterator[SessionEvent]:
         """Add a user message and run the turn (with tool rounds) to its end."""
         if self.pending_attachments:
-            parts = [f"{label}\n```\n{body}\n```" for label, body in self.pending_attachments]
-            text = "\n\n".join(parts + [text]) if text else "\n\n".join(parts)
+            parts = [f"{label}\n```\n{body.rstrip(chr(10))}\n```" for label, body in self.pending_attachments]
+            text = "\n\n".join([text] + parts) if text else "\n\n".join(parts)  # typed text first: it titles the chat
             self.pending_attachments.clear()
         self._ensure_conversation()
         msg = {"role": "user", "content": text}

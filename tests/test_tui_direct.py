@@ -66,7 +66,7 @@ async def test_read_attaches_to_the_next_message_with_a_chip(tmp_path, ws):
         assert bar.labels == ["README.md (3 lines)", "src/main.py:2-2 (1 line)"]
         await send(pilot, app, "What is the answer?")
         sent = engine.requests[-1].messages[-1]["content"]
-        assert "The answer is 42." in sent and "    return 42" in sent and sent.endswith("What is the answer?")
+        assert "The answer is 42." in sent and "    return 42" in sent and sent.startswith("What is the answer?")
         assert not bar.display and app.session.pending_attachments == []
         user = app.chat.query(UserMessage).last()
         assert user.text == "What is the answer?" and user.attachments == ["README.md (3 lines)", "src/main.py:2-2 (1 line)"]
