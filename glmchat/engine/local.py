@@ -216,8 +216,8 @@ class LocalEngine:
             notes.append("this llama.cpp build has no GPU support; running on the CPU")
             n_gpu_layers = 0
         on_gpu = gpu and n_gpu_layers != 0
-        if flash_attn is None:
-            flash_attn = on_gpu
+        if flash_attn is None:  # on by default, as the planner chooses: faster on GPUs and ~5% on the CPU
+            flash_attn = True
         if kv_cache_type != "f16" and not flash_attn:
             notes.append(f"flash attention turned on (a {kv_cache_type} V cache needs it)")
             flash_attn = True
