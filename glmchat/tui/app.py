@@ -147,6 +147,8 @@ class GlmchatApp(DirectCommands, App[int]):
         self._current: AssistantMessage | None = None
         self._think_started: float | None = None
         self._tokens = 0
+        self._round_prompt = 0  # prompt tokens of the running generation (for the live context gauge)
+        self._round_tokens = 0  # tokens generated so far in it
         self._first_token_at: float | None = None
         self._last_status_at = 0.0
         self._tool_blocks: dict[int, ToolBlock] = {}
@@ -609,6 +611,7 @@ class GlmchatApp(DirectCommands, App[int]):
         self._cancel = CancelToken()
         self._current = None
         self._tokens = 0
+        self._round_prompt = self._round_tokens = 0
         self._first_token_at = None
         self._think_started = None
         self._last_text_at = 0.0
@@ -672,8 +675,10 @@ class GlmchatApp(DirectCommands, App[int]):
         if self.generating and self._first_token_at is not None and now - self._last_status_at > 0.25:
             self._last_status_at = now
             elapsed = now - self._first_token_at
-            if elapsed > 0:
-                self.status.update_info(live_tps=self._tokens / elapsed)
+            changes: dict[str, Any] = {"live_tps": self._tokens / elapsed} if elapsed > 0 else {}
+            if self._round_prompt:
+                changes["ctx_used"] = self._round_prompt + self._round_tokens
+            self.status.update_info(**changes)
 
     async def _ensure_current(self) -> AssistantMessage:
         if self._current is None:
@@ -696,6 +701,7 @@ class GlmchatApp(DirectCommands, App[int]):
         if isinstance(item, tuple):
             kind, text, count = item
             self._tokens += count
+            self._round_tokens += count
             self._last_text_at = self.timer()
             if self._first_token_at is None:
                 self._first_token_at = self.timer()
@@ -714,6 +720,7 @@ class GlmchatApp(DirectCommands, App[int]):
                 await self._current.finish("complete")
                 self._current = None
             self._think_started = None
+            self._round_prompt, self._round_tokens = item.prompt_tokens, 0
             await self._ensure_current()
         elif isinstance(item, ToolCall):
             await self._end_thinking()

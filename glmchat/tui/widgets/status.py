@@ -51,7 +51,7 @@ class StatusBar(Static):
     @property
     def ctx_fraction(self) -> float:
         i = self.info
-        return i.ctx_used / i.ctx_total if i.ctx_total else 0.0
+        return min(1.0, i.ctx_used / i.ctx_total) if i.ctx_total else 0.0
 
     def status_text(self) -> Text:
         i = self.info
@@ -69,10 +69,13 @@ class StatusBar(Static):
             t.append(" · tools on", style="bold")
         warn = self.ctx_fraction >= WARN_FRACTION
         if i.ctx_total:
-            pct = 100 * self.ctx_fraction
+            used = min(i.ctx_used, i.ctx_total)  # an estimate may overshoot; never show more than there is
             t.append(" · ctx ")
-            t.append(context_bar(i.ctx_used, i.ctx_total), style="bold red" if warn else "")
-            t.append(f" {i.ctx_used:,}/{i.ctx_total:,} ({pct:.0f}%)" + (" ⚠ nearly full" if warn else ""))
+            t.append(context_bar(used, i.ctx_total), style="bold red" if warn else "")
+            if used >= i.ctx_total:
+                t.append(f" {used:,}/{i.ctx_total:,} ⚠ full")
+            else:
+                t.append(f" {used:,}/{i.ctx_total:,} ({100 * self.ctx_fraction:.0f}%)" + (" ⚠ nearly full" if warn else ""))
         if i.live_tps is not None:
             t.append(f" · {i.live_tps:.1f} tok/s", style="bold")
         elif i.last_tps is not None:
