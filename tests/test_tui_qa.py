@@ -56,3 +56,52 @@ async def test_context_gauge_grows_while_the_answer_streams(tmp_path):
         assert app.generating
         gate.set()
         await wait_for(pilot, lambda: not app.generating)
+
+
+# ---- 2. status bar content and narrow terminals ------------------------------------------------------
+
+
+def engine_with(info_changes: dict, **kw) -> ScriptedEngine:
+    engine = ScriptedEngine(scripts=["</think>ok"], **kw)
+    for k, v in info_changes.items():
+        setattr(engine.info, k, v)
+    return engine
+
+
+async def test_status_bar_names_the_offload_plan(tmp_path):
+    plan = "CUDA 47/47 layers, experts of 10 in RAM"
+    app = make_app(tmp_path, engine=engine_with({"backend": "CUDA", "details": {"plan": plan}}))
+    async with app.run_test(size=(160, 30)) as pilot:
+        await wait_ready(pilot, app)
+        await wait_for(pilot, lambda: "ready" in str(app.status.status_text()))
+        assert plan in str(app.status.status_text())
+
+
+async def test_status_bar_names_the_remote_host(tmp_path):
+    app = make_app(tmp_path, engine=engine_with({"backend": "remote", "where": "gpu-box:8000", "model": "zai-org/GLM-4.7-Flash"}))
+    async with app.run_test(size=(160, 30)) as pilot:
+        await wait_ready(pilot, app)
+        await wait_for(pilot, lambda: "ready" in str(app.status.status_text()))
+        assert "remote @ gpu-box:8000" in str(app.status.status_text())
+
+
+async def test_status_bar_at_80_columns_keeps_profile_thinking_context_and_speed(tmp_path):
+    long_name = "Smollm2 135M 8k Lc100K Mix1 Ep2"
+    engine = engine_with(
+        {"model": long_name, "path": "/models/SmolLM2-135M-Instruct.Q4_1.gguf", "quant": "Q4_1", "details": {"plan": "CPU only"}},
+        n_ctx=512,
+    )
+    app = make_app(tmp_path, engine=engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_ready(pilot, app)
+        await send(pilot, app, "hi")
+        await wait_for(pilot, lambda: app.status.info.ctx_used > 0)
+        width = app.status.size.width
+        line = str(app.status.status_text(width))
+        assert len(line) <= width, line
+        for part in ("general", "think on", "/512", "tok/s", "ready"):
+            assert part in line, (part, line)
+        assert long_name not in line
+        assert "SmolLM2" in line  # the file stem names it better than general.name
+        assert not app.sidebar.display or app.sidebar.size.width <= 24
+        assert app.chat.size.width >= 50

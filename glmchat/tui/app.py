@@ -92,6 +92,8 @@ class GlmchatApp(DirectCommands, App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "glmchat"
     BINDINGS = keys.app_bindings()
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # app.tcss slims the sidebar when narrow
+    SIDEBAR_MIN_COLUMNS = 90  # below this the sidebar starts hidden (Ctrl+B shows it)
 
     def __init__(
         self,
@@ -203,7 +205,7 @@ class GlmchatApp(DirectCommands, App[int]):
         for problem in self.theme_problems:
             await self.chat.add(NoticeBlock(problem, "warning"))
         self.prompt.popup = self.query_one("#slash-popup", SlashPopup)
-        self.sidebar.set_class(not self.settings.ui.sidebar, "-hidden")
+        self.sidebar.set_class(not self.settings.ui.sidebar or self.size.width < self.SIDEBAR_MIN_COLUMNS, "-hidden")
         self.screen.set_class(not self.settings.ui.show_thinking, "-hide-thinking")
         self.status.update_info(state="loading", thinking=self.settings.chat.thinking, profile=self.settings.chat.profile)
         self._flusher = self.set_interval(self.flush_interval, self._drain, pause=True)
@@ -226,6 +228,31 @@ class GlmchatApp(DirectCommands, App[int]):
         info = self.engine.info
         name = f"{info.model} {info.quant or ''}".strip()
         return f"{name} on {info.backend}" if info.backend else name
+
+    def _runs_on(self) -> str:
+        """Where the model runs, for the status bar: the offload plan, or the remote host."""
+        info = self.engine.info if self.engine is not None else None
+        if info is None:
+            return ""
+        if info.backend == "remote":
+            return f"remote @ {info.where}"
+        plan = (info.details or {}).get("plan")
+        return str(plan) if plan else info.backend
+
+    def _short_model_name(self) -> str:
+        """The model's name, or the file's stem when the name is long and the stem is shorter
+        (general.name is sometimes a training-run label)."""
+        info = self.engine.info if self.engine is not None else None
+        if info is None:
+            return "no model"
+        name = info.model
+        if len(name) > 20 and info.where == "local" and info.path:
+            stem = Path(info.path).stem
+            if info.quant and stem.endswith(info.quant):
+                stem = stem[: -len(info.quant)].rstrip(".-_ ")
+            if stem and len(stem) < len(name):
+                return stem
+        return name
 
     def _register_themes(self) -> None:
         from glmchat.settings import config_dir
@@ -425,7 +452,7 @@ class GlmchatApp(DirectCommands, App[int]):
 
             remember_model(info.path)
         self.status.update_info(
-            model=info.model, quant=info.quant, backend=info.backend, state="ready", ctx_total=info.n_ctx
+            model=self._short_model_name(), quant=info.quant, backend=self._runs_on(), state="ready", ctx_total=info.n_ctx
         )
         self._update_session_status()
         self._refresh_context()

@@ -33,6 +33,11 @@ def context_bar(used: int, total: int, cells: int = 10) -> str:
     return "▰" * filled + "▱" * (cells - filled)
 
 
+def shorten(text: str, cells: int) -> str:
+    """`text` cut to `cells` characters with an ellipsis (the whole text when it fits)."""
+    return text if len(text) <= cells else text[: max(cells - 1, 0)].rstrip() + "…"
+
+
 class StatusBar(Static):
     """One line; `update_info(**changes)` re-renders. Class -ctx-warn from 80 % context."""
 
@@ -53,14 +58,26 @@ class StatusBar(Static):
         i = self.info
         return min(1.0, i.ctx_used / i.ctx_total) if i.ctx_total else 0.0
 
-    def status_text(self) -> Text:
+    def status_text(self, width: int | None = None) -> Text:
+        """The line, made shorter step by step until it fits `width` cells (None: the full line)."""
+        text = self._line(0)
+        for level in range(1, 5):
+            if width is None or text.cell_len <= width:
+                break
+            text = self._line(level)
+        return text
+
+    def _line(self, level: int) -> Text:
+        """Level 0 says everything; 1–4 shorten the model, the plan, the gauge and the speed."""
         i = self.info
         t = Text(no_wrap=True, overflow="ellipsis")
-        t.append(f" {i.model}", style="bold")
-        if i.quant:
+        t.append(f" {shorten(i.model, (40, 22, 16, 10, 10)[level])}", style="bold")
+        if i.quant and level < 2:
             t.append(f" {i.quant}")
-        if i.backend:
-            t.append(f" · {i.backend}")
+        if i.backend and level < 3:
+            t.append(f" · {shorten(i.backend, (60, 24, 12)[level])}")
+        elif i.backend and level == 3:
+            t.append(f" · {shorten(i.backend.split()[0], 8)}")  # "CUDA", "CPU", "remote"
         if i.profile:
             t.append(f" · {i.profile}")
         if i.thinking:
@@ -71,19 +88,29 @@ class StatusBar(Static):
         if i.ctx_total:
             used = min(i.ctx_used, i.ctx_total)  # an estimate may overshoot; never show more than there is
             t.append(" · ctx ")
-            t.append(context_bar(used, i.ctx_total), style="bold red" if warn else "")
+            if level < 2:
+                t.append(context_bar(used, i.ctx_total, 10 if level == 0 else 5), style="bold red" if warn else "")
+                t.append(" ")
             if used >= i.ctx_total:
-                t.append(f" {used:,}/{i.ctx_total:,} ⚠ full")
+                t.append(f"{used:,}/{i.ctx_total:,} ⚠ full", style="bold red" if level >= 2 else "")
             else:
-                t.append(f" {used:,}/{i.ctx_total:,} ({100 * self.ctx_fraction:.0f}%)" + (" ⚠ nearly full" if warn else ""))
+                t.append(f"{used:,}/{i.ctx_total:,} ({100 * self.ctx_fraction:.0f}%)", style="bold red" if warn and level >= 2 else "")
+                if warn:
+                    t.append(" ⚠ nearly full" if level == 0 else " ⚠")
         if i.live_tps is not None:
             t.append(f" · {i.live_tps:.1f} tok/s", style="bold")
         elif i.last_tps is not None:
-            t.append(f" · last: TTFT {i.last_ttft or 0:.2f} s, {i.last_tps:.1f} tok/s")
+            if level == 0:
+                t.append(f" · last: TTFT {i.last_ttft or 0:.2f} s, {i.last_tps:.1f} tok/s")
+            else:
+                t.append(f" · {i.last_tps:.1f} tok/s")
         if i.state:
             t.append(f" · {i.state}")
         return t
 
+    def on_resize(self) -> None:
+        self.refresh_line()
+
     def refresh_line(self) -> None:
         self.set_class(self.ctx_fraction >= WARN_FRACTION, "-ctx-warn")
-        self.update(self.status_text())
+        self.update(self.status_text(self.size.width or None))
