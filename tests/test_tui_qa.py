@@ -105,3 +105,34 @@ async def test_status_bar_at_80_columns_keeps_profile_thinking_context_and_speed
         assert "SmolLM2" in line  # the file stem names it better than general.name
         assert not app.sidebar.display or app.sidebar.size.width <= 24
         assert app.chat.size.width >= 50
+
+
+# ---- 3. prompt history --------------------------------------------------------------------------------
+
+
+async def test_up_down_keep_walking_history_through_commands_and_multiline_prompts(tmp_path):
+    app = make_app(tmp_path, ["</think>ok"])
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot, app)
+        await send(pilot, app, "first")
+        await send(pilot, app, "two\nlines")
+        for command in ("/think on", "/new"):
+            app.prompt.load_text(command)
+            await pilot.press("enter")
+            await pilot.pause()
+        await send(pilot, app, "last")
+        seen = []
+        for key in ["up"] * 6 + ["down"] * 6:
+            await pilot.press(key)
+            seen.append(app.prompt.text)
+        newest_first = ["last", "/new", "/think on", "two\nlines", "first"]
+        assert seen[:6] == newest_first + ["first"]
+        assert seen[6:] == ["two\nlines", "/think on", "/new", "last", "", ""]
+        popup = app.query_one("#slash-popup")
+        assert not popup.display
+        # once the recalled text is edited, Up/Down move the cursor again
+        await pilot.press("up", "up")
+        assert app.prompt.text == "/new"
+        await pilot.press("x")
+        await pilot.press("up")
+        assert app.prompt.text == "/newx"

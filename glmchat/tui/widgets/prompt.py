@@ -87,6 +87,8 @@ class PromptInput(TextArea):
         return self._recall is not None and self.text == self.prompt_history[self._recall]
 
     def _set(self, text: str) -> None:
+        if self.popup is not None:
+            self.popup.display = False  # a recalled command is walked past, not completed
         self.load_text(text)
         self.move_cursor(self.document.end)
 
@@ -132,7 +134,7 @@ class PromptInput(TextArea):
                 popup.display = False
             else:
                 self.post_message(self.CancelRequested())
-        elif key in ("up", "down") and popup:
+        elif key in ("up", "down") and popup and not self._recalling():
             popup.action_cursor_up() if key == "up" else popup.action_cursor_down()
         elif key == "up" and self.recall(-1):
             pass
@@ -159,7 +161,7 @@ class PromptInput(TextArea):
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
         if self.popup is not None:
             text = self.text
-            if text.startswith("/") and " " not in text and "\n" not in text:
+            if text.startswith("/") and " " not in text and "\n" not in text and not self._recalling():
                 self.popup.show_for(text)
             else:
                 self.popup.display = False
