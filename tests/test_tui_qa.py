@@ -136,3 +136,49 @@ async def test_up_down_keep_walking_history_through_commands_and_multiline_promp
         await pilot.press("x")
         await pilot.press("up")
         assert app.prompt.text == "/newx"
+
+
+# ---- 4. engine notes ----------------------------------------------------------------------------------
+
+
+async def test_engine_notes_are_shown_once_after_load(tmp_path):
+    note = "context 4096 clamped to the model's trained context 2048"
+    app = make_app(tmp_path, engine=engine_with({"details": {"notes": [note]}}))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot, app)
+        await wait_for(pilot, lambda: any(note in n for n in notices(app)))
+        await send(pilot, app, "hi")
+        assert sum(note in n for n in notices(app)) == 1
+
+
+async def test_a_turn_stopped_by_a_full_context_says_so(tmp_path):
+    from dataclasses import replace
+
+    from glmchat.engine.base import Finished
+    from glmchat.tui.widgets.chat import AssistantMessage
+
+    class FullContext(ScriptedEngine):
+        def stream(self, request, cancel=None):
+            for item in super().stream(request, cancel):
+                if isinstance(item, Finished):
+                    item = Finished(replace(item.usage, stop_reason="length", note="the context is full (512 tokens)"))
+                yield item
+
+    app = make_app(tmp_path, engine=FullContext(scripts=["</think>and then it"]))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot, app)
+        await send(pilot, app, "go on")
+        msg = list(app.chat.query(AssistantMessage))[-1]
+        shown = str(msg.query_one(".message-mark").render())
+        assert "context is full (512 tokens)" in shown, shown
+        assert "token limit" not in shown
+
+
+async def test_engine_notes_keep_the_welcome(tmp_path):
+    from glmchat.tui.widgets.chat import Welcome
+
+    app = make_app(tmp_path, engine=engine_with({"details": {"notes": ["flash attention turned on"]}}))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot, app)
+        await wait_for(pilot, lambda: any("flash attention" in n for n in notices(app)))
+        assert app.chat.query(Welcome)

@@ -456,6 +456,8 @@ class GlmchatApp(DirectCommands, App[int]):
         )
         self._update_session_status()
         self._refresh_context()
+        for note in (info.details or {}).get("notes") or []:  # e.g. the context was clamped
+            await self.chat.mount(NoticeBlock(f"Note: {str(note).rstrip('.')}.", "warning"))  # the welcome stays
         await self._send_held()
 
     async def _send_held(self) -> None:
@@ -774,7 +776,7 @@ class GlmchatApp(DirectCommands, App[int]):
             if self._current is not None:
                 note = {
                     "cancelled": "⏹ Stopped — partial answer",
-                    "length": "… Cut off: the token limit was reached",
+                    "length": f"… Cut off: {u.note}" if u.note else "… Cut off: the token limit was reached",
                 }.get(item.status)
                 await self._current.finish(item.status, note)
             self._mark_rendered()
