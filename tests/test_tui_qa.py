@@ -182,3 +182,48 @@ async def test_engine_notes_keep_the_welcome(tmp_path):
         await wait_ready(pilot, app)
         await wait_for(pilot, lambda: any("flash attention" in n for n in notices(app)))
         assert app.chat.query(Welcome)
+
+
+# ---- 5. rough edges -----------------------------------------------------------------------------------
+
+
+async def test_copy_with_no_answer_yet(tmp_path):
+    from glmchat.tui.widgets.chat import ErrorBlock
+
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot, app)
+        await app.run_slash("/copy")
+        await pilot.pause()
+        assert "Nothing to copy yet." in notices(app)
+        assert not app.chat.query(ErrorBlock)
+
+
+async def test_title_before_the_first_message_is_applied_when_the_conversation_is_saved(tmp_path):
+    app = make_app(tmp_path, ["</think>ok"])
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot, app)
+        await app.run_slash("/title Parser work")
+        await pilot.pause()
+        assert any("Parser work" in n for n in notices(app))
+        await send(pilot, app, "hello there")
+        assert app.conversation_id is not None
+        titles = {c.id: c.title for c in app.store.list_conversations()}
+        assert titles[app.conversation_id] == "Parser work"
+        # a new conversation does not inherit it
+        await app.new_conversation()
+        await send(pilot, app, "second one")
+        titles = {c.id: c.title for c in app.store.list_conversations()}
+        assert titles[app.conversation_id] != "Parser work"
+
+
+async def test_title_without_history_says_why(tmp_path):
+    app = make_app(tmp_path, store=False)
+    app.store = None
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot, app)
+        await app.run_slash("/title Something")
+        await pilot.pause()
+        from glmchat.tui.widgets.chat import ErrorBlock
+
+        assert any("history is off" in e.message.lower() for e in app.chat.query(ErrorBlock))

@@ -161,6 +161,7 @@ class GlmchatApp(DirectCommands, App[int]):
         self._title_idle = threading.Event()  # clear while the model writes a title
         self._title_idle.set()
         self._title_cancel: CancelToken | None = None
+        self._pending_title: str | None = None  # /title before the conversation was saved
 
     # ---- layout ----------------------------------------------------------------------------------
 
@@ -506,6 +507,7 @@ class GlmchatApp(DirectCommands, App[int]):
             raise GlmchatError("No conversation store is open.", "Run without --no-history.")
         msgs = self.store.messages(cid)
         self.conversation_id = cid
+        self._pending_title = None
         await self.chat.remove_children()
         self._ctx_warned = False
         blocks: dict[str, ToolBlock] = {}
@@ -551,6 +553,7 @@ class GlmchatApp(DirectCommands, App[int]):
             self.session.new()
         self.show_attachments()
         self.conversation_id = None
+        self._pending_title = None
         self._ctx_warned = False
         await self.chat.remove_children()
         await self._show_welcome()
@@ -811,12 +814,25 @@ class GlmchatApp(DirectCommands, App[int]):
         self.status.update_info(state="ready", live_tps=None)
         if self.session is not None:
             self.conversation_id = self.session.conversation_id
-            self._maybe_model_title()
+            if not self._apply_pending_title():
+                self._maybe_model_title()
         if done.ctx:
             await self._show_context(*done.ctx)
         self._update_session_status()
         self.refresh_sidebar()
         self.turns_done += 1
+
+    def _apply_pending_title(self) -> bool:
+        """Give the just-saved conversation the title asked for with /title; True when done."""
+        title, cid = self._pending_title, self.conversation_id
+        if title is None or cid is None or self.store is None:
+            return False
+        self._pending_title = None
+        try:
+            self.store.rename(cid, title)
+        except Exception:
+            return False
+        return True
 
     def _maybe_model_title(self) -> None:
         """With [chat] model_titles on, ask the model for a title after the first exchange (in the
@@ -949,7 +965,7 @@ class GlmchatApp(DirectCommands, App[int]):
     def action_copy_answer(self) -> None:
         answers = self.answers()
         if not answers:
-            self.notify("There is no answer to copy yet.", severity="warning")
+            self.notify("Nothing to copy yet.", severity="warning")
             return
         self.copy_text(answers[-1], "the last answer")
 
@@ -1125,8 +1141,12 @@ class GlmchatApp(DirectCommands, App[int]):
     async def slash_title(self, raw: str, args: list[str]) -> None:
         if not raw:
             raise UsageError("/title needs the new title.", "Example: /title Fixing the parser")
-        if self.store is None or self.conversation_id is None:
-            raise GlmchatError("This conversation is not saved yet.", "Send a message first.")
+        if self.store is None:
+            raise GlmchatError("History is off, so conversations are not saved and have no titles.", "Run glmchat without --no-history to keep them.")
+        if self.conversation_id is None:  # saved with the first message; the title waits till then
+            self._pending_title = raw
+            await self.show_notice(f"The conversation will be titled “{raw}” when it is saved (with your first message).")
+            return
         self.store.rename(self.conversation_id, raw)
         self.refresh_sidebar()
         await self.show_notice(f"Renamed to “{raw}”.")
@@ -1160,6 +1180,9 @@ class GlmchatApp(DirectCommands, App[int]):
                 n = int(args[0])
             except ValueError:
                 raise UsageError(f"/copy takes a number, not {args[0]!r}.", "/copy 2 copies the answer before the last.") from None
+        if not answers:
+            await self.show_notice("Nothing to copy yet.")
+            return
         if n < 1 or n > len(answers):
             raise GlmchatError(f"There is no answer number {n} (this conversation has {len(answers)}).", "/copy 1 is the last answer.")
         self.copy_text(answers[-n], "the answer" if n == 1 else f"answer -{n}")
