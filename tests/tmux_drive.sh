@@ -60,9 +60,9 @@ launch || exit 1
 step "ask a question and watch it stream"
 tmux send-keys -t "$SESSION" "What is the capital of France?"
 tmux send-keys -t "$SESSION" Enter
-wait_for "generating\|last: TTFT" 60 || exit 1
+wait_for "generating\|tok/s · ready" 60 || exit 1
 screen | grep -q "generating" && echo "   (seen while generating)"
-wait_for "last: TTFT" 180 || exit 1
+wait_for "tok/s · ready" 180 || exit 1
 screen | grep -q "What is the capital of France?" || { echo "question not on screen"; screen; exit 1; }
 BEFORE=$(screen)
 
@@ -103,7 +103,7 @@ step "ask about it: the file goes with the question"
 tmux send-keys -t "$SESSION" -l "What is this project called?"
 tmux send-keys -t "$SESSION" Enter
 wait_gone "sent with your next message" 20 || exit 1   # the chip goes when the message is sent
-wait_for "last: TTFT" 240 || exit 1   # (this run of the app has not answered before)
+wait_for "tok/s · ready" 240 || exit 1   # (this run of the app has not answered before)
 screen | grep -q "What is this project called?" || { echo "question not on screen"; screen; exit 1; }
 screen | grep -q "📎 README.md (" || { echo "the sent message does not name its attachment"; screen; exit 1; }
 
