@@ -227,3 +227,13 @@ async def test_title_without_history_says_why(tmp_path):
         from glmchat.tui.widgets.chat import ErrorBlock
 
         assert any("history is off" in e.message.lower() for e in app.chat.query(ErrorBlock))
+
+
+async def test_context_notice_never_says_more_than_100_percent(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot, app)
+        await app._show_context(518, 512)
+        await pilot.pause()
+        text = " ".join(notices(app))
+        assert "Context full." in text and "101%" not in text

@@ -487,7 +487,11 @@ class GlmchatApp(DirectCommands, App[int]):
         if total and used / total >= WARN_FRACTION and not self._ctx_warned:
             self._ctx_warned = True
             await self.chat.add(
-                NoticeBlock(f"Context {used / total:.0%} full. Older turns will be left out; /compact summarises them, Ctrl+N starts afresh.", "warning")
+                NoticeBlock(
+                    ("Context full." if used >= total else f"Context {used / total:.0%} full.")
+                    + " Older turns will be left out; /compact summarises them, Ctrl+N starts afresh.",
+                    "warning",
+                )
             )
 
     # ---- conversations ---------------------------------------------------------------------------
