@@ -7,7 +7,6 @@ loads model weights: files are judged from their GGUF headers and sizes (and has
 
 from __future__ import annotations
 
-import os
 import platform
 import shutil
 import sys

@@ -12,7 +12,6 @@ what the model sees (thinking on / off / preserved).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 

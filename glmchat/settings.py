@@ -73,30 +73,27 @@ KV_CACHE_TYPES = ("f16", "q8_0", "q4_0")
 # ---- schema ------------------------------------------------------------------------------------------
 
 
+def _bounded(whole: bool, lo: float | None = None, hi: float | None = None) -> Callable[[Any], str | None]:
+    """A check for a number (a whole one when `whole`) within [lo, hi]."""
+
+    def check(v: Any) -> str | None:
+        if isinstance(v, bool) or not isinstance(v, int if whole else (int, float)):
+            return "must be a whole number" if whole else "must be a number"
+        if lo is not None and v < lo:
+            return f"must be at least {lo}"
+        if hi is not None and v > hi:
+            return f"must be at most {hi}"
+        return None
+
+    return check
+
+
 def _num(lo: float | None = None, hi: float | None = None) -> Callable[[Any], str | None]:
-    def check(v: Any) -> str | None:
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            return "must be a number"
-        if lo is not None and v < lo:
-            return f"must be at least {lo}"
-        if hi is not None and v > hi:
-            return f"must be at most {hi}"
-        return None
-
-    return check
+    return _bounded(False, lo, hi)
 
 
-def _int(lo: int | None = None, hi: int | None = None, none_ok: bool = False) -> Callable[[Any], str | None]:
-    def check(v: Any) -> str | None:
-        if isinstance(v, bool) or not isinstance(v, int):
-            return "must be a whole number"
-        if lo is not None and v < lo:
-            return f"must be at least {lo}"
-        if hi is not None and v > hi:
-            return f"must be at most {hi}"
-        return None
-
-    return check
+def _int(lo: int | None = None, hi: int | None = None) -> Callable[[Any], str | None]:
+    return _bounded(True, lo, hi)
 
 
 def _str(choices: tuple[str, ...] | None = None) -> Callable[[Any], str | None]:

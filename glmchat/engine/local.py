@@ -71,44 +71,13 @@ class Utf8Stream:
         return self._decoder.decode(b"", final=True)
 
 
-def _render_fallback(template: str, **context: Any) -> str:
-    """Minimal Hugging Face-style chat-template rendering, used until glmchat.glm is available."""
-    import json
-
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    def tojson(value: Any, ensure_ascii: bool = False, indent: Any = None, separators: Any = None, sort_keys: bool = False) -> str:
-        return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
-
-    def raise_exception(message: str) -> None:
-        raise ValueError(message)
-
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
-    env.filters["tojson"] = tojson
-    env.globals["raise_exception"] = raise_exception
-    return env.from_string(template).render(**context)
-
-
 def render_chat(template: str, request: ChatRequest, *, bos_token: str = "", eos_token: str = "") -> str:
-    """Render `request` with `template` (glmchat.glm.render_prompt when present)."""
-    try:
-        from glmchat.glm import render_prompt  # type: ignore[attr-defined]
-    except ImportError:
-        render_prompt = None
-    if render_prompt is not None:
-        return render_prompt(
-            template,
-            request.messages,
-            tools=request.tools,
-            enable_thinking=request.enable_thinking,
-            clear_thinking=request.clear_thinking,
-            add_generation_prompt=True,
-            bos_token=bos_token,
-            eos_token=eos_token,
-        )
-    return _render_fallback(
+    """Render `request` with the GGUF's chat template (Hugging Face Jinja semantics, glmchat.glm)."""
+    from glmchat.glm import render_prompt
+
+    return render_prompt(
         template,
-        messages=request.messages,
+        request.messages,
         tools=request.tools,
         enable_thinking=request.enable_thinking,
         clear_thinking=request.clear_thinking,

@@ -731,7 +731,7 @@ class GlmchatApp(DirectCommands, App[int]):
             msg.thinking.finish(seconds, collapse=True)
 
     async def _apply(self, item: Any) -> None:
-        from glmchat.glm import Answer, IncompleteToolCall, Thinking, ToolCall
+        from glmchat.glm import IncompleteToolCall, Thinking, ToolCall
         from glmchat.session import Notice, ToolResultEvent, TurnFailed, TurnFinished, TurnStarted
 
         if isinstance(item, tuple):

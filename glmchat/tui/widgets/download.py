@@ -76,7 +76,7 @@ class DownloadPanel(Vertical, can_focus=False):
     def compose(self) -> ComposeResult:
         o = self.offer
         shards = f" in {len(o.files)} files" if len(o.files) > 1 else ""
-        yield Static(f"First run: no GLM-4.7-Flash model is downloaded yet.", classes="download-title", markup=False)
+        yield Static("First run: no GLM-4.7-Flash model is downloaded yet.", classes="download-title", markup=False)
         yield Static(
             f"Recommended for this machine: {o.quant} · {human_bytes(o.total)}{shards}" + (f" · {o.fits_note}" if o.fits_note else ""),
             classes="download-offer",
