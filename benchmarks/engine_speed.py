@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,11 +43,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from glmchat.bench import TG_PROMPT as PROMPT  # noqa: E402 - after the sys.path fix above
-from glmchat.bench import Measurement, measure_generation  # noqa: E402
+from glmchat.bench import Measurement, RateStats, measure_generation  # noqa: E402
 
 
 @dataclass
-class GenerationResult:
+class GenerationResult(RateStats):
     """Tokens per second over `reps` runs of `n_gen` generated tokens."""
 
     name: str
@@ -57,15 +56,6 @@ class GenerationResult:
     tokens: list[int] = field(default_factory=list)
     prompt_tokens: int = 0
     note: str = ""
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.rates) if self.rates else 0.0
-
-    @property
-    def best(self) -> float:
-        """Fastest run: the least disturbed by other work on a busy machine."""
-        return max(self.rates) if self.rates else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "median": self.median, "best": self.best}

@@ -22,12 +22,10 @@ TG_PROMPT = "Write a very long story about a lighthouse keeper and the sea. Desc
 _FILLER = "The quick brown fox jumps over the lazy dog while the river keeps flowing past old stone bridges. "
 
 
-@dataclass
-class Measurement:
-    test: str  # "pp512" | "tg128"
-    n_tokens: int
-    rates: list[float] = field(default_factory=list)  # tok/s per repetition
-    tokens: list[int] = field(default_factory=list)  # tokens measured per repetition
+class RateStats:
+    """Summary figures over `self.rates` (tok/s per run); shared with benchmarks/engine_speed.py."""
+
+    rates: list[float]
 
     @property
     def median(self) -> float:
@@ -41,6 +39,14 @@ class Measurement:
     @property
     def stdev(self) -> float:
         return statistics.stdev(self.rates) if len(self.rates) > 1 else 0.0
+
+
+@dataclass
+class Measurement(RateStats):
+    test: str  # "pp512" | "tg128"
+    n_tokens: int
+    rates: list[float] = field(default_factory=list)  # tok/s per repetition
+    tokens: list[int] = field(default_factory=list)  # tokens measured per repetition
 
     def to_dict(self) -> dict[str, Any]:
         return {"test": self.test, "n_tokens": self.n_tokens, "median_tps": self.median, "best_tps": self.best, "stdev_tps": self.stdev, "runs_tps": self.rates}
