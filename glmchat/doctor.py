@@ -15,7 +15,7 @@ from typing import Any
 
 from glmchat.engine.devices import MachineInfo, detect
 from glmchat.engine.gguf_meta import GgufFormatError, read_gguf
-from glmchat.engine.planner import GIB, OffloadPlan, largest_context, layout_from_gguf, plan_offload
+from glmchat.engine.planner import GIB, OffloadPlan, largest_context, layout_from_gguf, plan_for_machine, usable_vram
 
 
 def rebuild_hint(machine: MachineInfo) -> str | None:
@@ -31,17 +31,8 @@ def rebuild_hint(machine: MachineInfo) -> str | None:
 
 def plan_for(path: Path, machine: MachineInfo, n_ctx: int, kv_type: str = "f16", gpu_layers: Any = "auto", cpu_moe: Any = None) -> tuple[OffloadPlan, int]:
     layout = layout_from_gguf(read_gguf(path))
-    plan = plan_offload(
-        layout,
-        n_ctx=n_ctx,
-        vram_free=machine.vram_free,
-        ram_total=machine.ram_total,
-        backend=machine.backend,
-        kv_type=kv_type,
-        gpu_layers=gpu_layers,
-        cpu_moe=cpu_moe,
-    )
-    best = largest_context(layout, vram_free=machine.vram_free, ram_total=machine.ram_total, kv_type=kv_type, backend=machine.backend)
+    plan = plan_for_machine(layout, machine, n_ctx=n_ctx, kv_type=kv_type, gpu_layers=gpu_layers, cpu_moe=cpu_moe)
+    best = largest_context(layout, vram_free=usable_vram(machine), ram_total=machine.ram_total, kv_type=kv_type, backend=machine.backend)
     return plan, best
 
 

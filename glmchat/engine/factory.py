@@ -90,20 +90,11 @@ def plan_placement(path: Path, settings: Settings, n_ctx: int):
     """The offload plan for this file on this machine (None when the header cannot be read)."""
     from glmchat.engine.devices import detect
     from glmchat.engine.gguf_meta import GgufFormatError, read_gguf
-    from glmchat.engine.planner import layout_from_gguf, plan_offload
+    from glmchat.engine.planner import layout_from_gguf, plan_for_machine
 
-    machine = detect()
     try:
         layout = layout_from_gguf(read_gguf(path))
     except (GgufFormatError, OSError):
         return None
-    return plan_offload(
-        layout,
-        n_ctx=n_ctx,
-        vram_free=machine.vram_free if machine.gpu_offload else 0,
-        ram_total=machine.ram_total,
-        backend=machine.backend,
-        kv_type=settings.model.kv_cache_type,
-        gpu_layers=settings.model.gpu_layers,
-        cpu_moe=settings.model.cpu_moe,
-    )
+    m = settings.model
+    return plan_for_machine(layout, detect(), n_ctx=n_ctx, kv_type=m.kv_cache_type, gpu_layers=m.gpu_layers, cpu_moe=m.cpu_moe)

@@ -261,6 +261,25 @@ def plan_offload(
     return make(0, 0, f"{vram_free / GIB:.1f} GiB of VRAM is too little for any layer: CPU only")
 
 
+def plan_for_machine(layout: ModelLayout, machine, *, n_ctx: int, kv_type: str = "f16", gpu_layers: int | str = "auto", cpu_moe: int | str | None = None) -> OffloadPlan:
+    """The plan glmchat uses on `machine` (glmchat.engine.devices.MachineInfo): GPU memory counts only
+    when the installed llama.cpp build can offload to it."""
+    return plan_offload(
+        layout,
+        n_ctx=n_ctx,
+        vram_free=usable_vram(machine),
+        ram_total=machine.ram_total,
+        backend=machine.backend,
+        kv_type=kv_type,
+        gpu_layers=gpu_layers,
+        cpu_moe=cpu_moe,
+    )
+
+
+def usable_vram(machine) -> int:
+    return machine.vram_free if machine.gpu_offload else 0
+
+
 def largest_context(layout: ModelLayout, *, vram_free: int, ram_total: int, kv_type: str = "f16", backend: str = "CUDA") -> int:
     """The largest context (multiple of 1024, up to the trained one) whose plan still fits."""
     hi = layout.n_ctx_train or 131072
