@@ -3,7 +3,9 @@
     python benchmarks/engine_speed.py [--model PATH | --tiny-glm] [--threads N] [--n-gen 128]
                                       [--reps 3] [--llama-bench PATH] [--json]
 
-All run on the same GGUF with the same thread count, one after another (never two at once):
+All run on the same GGUF with the same thread count, one after another (never two at once), in
+interleaved rounds: each round runs every contender once, so bursts of load from other work on a
+shared machine hit them alike:
 
 (a) glmchat: `glmchat.bench.measure_generation` in this process — `LocalEngine.stream` with the
     `general` profile (temperature 1.0, top_k 40, top_p 0.95, min_p 0.01), end-of-generation tokens
@@ -17,12 +19,14 @@ All run on the same GGUF with the same thread count, one after another (never tw
     Its only way to suppress EOS is a Python logits processor, which would slow it down, so it runs
     unbiased on a prompt that keeps going. Rate = (tokens - 1) / (last chunk - first chunk): the same
     per-token work (one sample + one decode) as (a).
-(c) `llama-bench -p 0 -n N -t THREADS -fa 0|1 -o json`: text generation only (decode, no sampling),
-    "samples_ts". Flash attention as glmchat chose it (off on the CPU); llama-bench's own default
-    (auto) turns it on for the CPU, which alone is worth ~5% on SmolLM2.
+(c) `llama-bench -p 0 -n N -d D -t THREADS -fa 0|1 -o json`: text generation only (decode, no
+    sampling), "samples_ts", from KV depth D = glmchat's prompt length, so both generate the same
+    positions (the target ratio); and again with -d 0 (plain tg128) for reference. Flash attention
+    as glmchat chose it (on by default, also on the CPU, where it is worth ~5% on SmolLM2).
 
 Prints each median and the ratios glmchat / high-level, glmchat / llama-bench (target ≥ 0.95) and
-glmchat-bench / glmchat (target 0.95-1.05).
+glmchat-bench / glmchat (target 0.95-1.05): of the medians, of the best runs, and the median of
+the ratios taken round by round (the steadiest of the three on a noisy machine).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -66,27 +71,6 @@ class GenerationResult(RateStats):
         return cls(name=name, n_gen=m.n_tokens, rates=list(m.rates), tokens=list(m.tokens))
 
 
-def measure_glmchat(engine: Any, n_gen: int, reps: int, sampling: Any, *, cli: tuple[Path, int, int] | None = None) -> list[GenerationResult]:
-    """(a) glmchat.bench.measure_generation — the function `glmchat bench` runs — and, with `cli`
-    = (model, threads, n_ctx), (a') the `glmchat bench` command itself.
-
-    Paired rounds on a shared machine: each round makes one in-process run and then one
-    `glmchat bench -r 1` run (after its own warm-up), so load from other work hits both alike.
-    """
-    ours = GenerationResult(name="glmchat", n_gen=n_gen, prompt_tokens=engine.count_tokens(_request()))
-    theirs = GenerationResult(name="glmchat-bench", n_gen=n_gen)
-    for r in range(reps):
-        m = measure_generation(engine, n_gen, reps=1, sampling=sampling, prompt=PROMPT, warmup=r == 0)
-        ours.rates += m.rates
-        ours.tokens += m.tokens
-        if cli is not None:
-            model, threads, n_ctx = cli
-            one = measure_glmchat_bench(model, n_gen, threads, n_ctx, 1)
-            theirs.rates += one.rates
-            theirs.tokens += one.tokens
-    return [ours, theirs] if cli is not None else [ours]
-
-
 def measure_glmchat_bench(model: Path, n_gen: int, threads: int, n_ctx: int, reps: int) -> GenerationResult:
     """(a'): the `glmchat bench` command in a subprocess, with an empty config so no user setting leaks in."""
     with tempfile.TemporaryDirectory(prefix="glmchat-bench-") as tmp:
@@ -102,30 +86,37 @@ def measure_glmchat_bench(model: Path, n_gen: int, threads: int, n_ctx: int, rep
     return result
 
 
-def measure_high_level(model: Path, prompt_text: str, n_gen: int, threads: int, n_ctx: int, reps: int, sampling: Any, flash_attn: bool = False) -> GenerationResult:
-    """llama-cpp-python's Llama.create_completion, streamed, same sampling values."""
-    import llama_cpp
+class HighLevel:
+    """(b): llama-cpp-python's Llama.create_completion, streamed, same sampling values; loaded once."""
 
-    from glmchat.engine import llama_log
+    def __init__(self, model: Path, prompt_text: str, n_gen: int, threads: int, n_ctx: int, sampling: Any, flash_attn: bool = False) -> None:
+        import llama_cpp
 
-    llm = llama_cpp.Llama(str(model), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, n_batch=512, flash_attn=flash_attn, verbose=False)
-    llama_log.install()  # Llama() re-installs its own stderr logger; route it to the file again
-    result = GenerationResult(name="high-level", n_gen=n_gen)
-    n_prompt = len(llm.tokenize(prompt_text.encode(), add_bos=False, special=True))
-    result.prompt_tokens = n_prompt
-    for i in range(reps + 1):
+        from glmchat.engine import llama_log
+
+        self.llm = llama_cpp.Llama(str(model), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, n_batch=512, flash_attn=flash_attn, verbose=False)
+        llama_log.install()  # Llama() re-installs its own stderr logger; route it to the file again
+        self.prompt_text, self.n_gen, self.sampling = prompt_text, n_gen, sampling
+        self.result = GenerationResult(name="high-level", n_gen=n_gen)
+        self.n_prompt = len(self.llm.tokenize(prompt_text.encode(), add_bos=False, special=True))
+        self.result.prompt_tokens = self.n_prompt
+        self.runs = 0
+
+    def once(self, record: bool = True) -> float | None:
+        llm, sampling = self.llm, self.sampling
         llm.reset()
         t_first = t_last = 0.0
         chunks = 0
+        self.runs += 1
         for _chunk in llm.create_completion(
-            prompt_text,
-            max_tokens=n_gen,
+            self.prompt_text,
+            max_tokens=self.n_gen,
             temperature=sampling.temperature,
             top_p=sampling.top_p,
             top_k=sampling.top_k,
             min_p=sampling.min_p,
             repeat_penalty=sampling.repeat_penalty,
-            seed=1000 + i,
+            seed=1000 + self.runs,
             stream=True,
         ):
             now = time.perf_counter()
@@ -133,24 +124,29 @@ def measure_high_level(model: Path, prompt_text: str, n_gen: int, threads: int, 
                 t_first = now
             t_last = now
             chunks += 1
-        generated = llm.n_tokens - n_prompt
-        if i == 0:
-            continue  # warm-up
-        if generated > 1 and t_last > t_first:
-            result.rates.append((generated - 1) / (t_last - t_first))
-            result.tokens.append(generated)
-    if any(t < n_gen for t in result.tokens):
-        result.note = "stopped early on EOS in some runs (rate over the tokens made)"
-    llm.close()
-    return result
+        generated = llm.n_tokens - self.n_prompt
+        if not record or generated <= 1 or t_last <= t_first:
+            return None
+        rate = (generated - 1) / (t_last - t_first)
+        self.result.rates.append(rate)
+        self.result.tokens.append(generated)
+        if generated < self.n_gen:
+            self.result.note = "stopped early on EOS in some runs (rate over the tokens made)"
+        return rate
+
+    def close(self) -> None:
+        self.llm.close()
 
 
-def measure_llama_bench(binary: Path, model: Path, n_gen: int, threads: int, reps: int, flash_attn: bool = False) -> GenerationResult:
-    """(c): llama-bench with glmchat's flash-attention choice (its own default, auto, turns it on for the CPU)."""
-    cmd = [str(binary), "-m", str(model), "-t", str(threads), "-p", "0", "-n", str(n_gen), "-r", str(reps), "-fa", "1" if flash_attn else "0", "-o", "json"]
+def measure_llama_bench(binary: Path, model: Path, n_gen: int, threads: int, reps: int, flash_attn: bool = False, depth: int = 0) -> GenerationResult:
+    """(c): llama-bench with glmchat's flash-attention choice (its own default, auto, turns it on for
+    the CPU), generating from KV depth `depth` (`-d`): each token attends to the cache before it, so
+    tokens 40-168 cost a few percent more than tokens 0-128 even on SmolLM2."""
+    cmd = [str(binary), "-m", str(model), "-t", str(threads), "-p", "0", "-n", str(n_gen), "-d", str(depth), "-r", str(reps),
+           "-fa", "1" if flash_attn else "0", "-o", "json"]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True)
     rows = json.loads(out.stdout)
-    result = GenerationResult(name="llama-bench", n_gen=n_gen)
+    result = GenerationResult(name="llama-bench" if depth else "llama-bench@0", n_gen=n_gen)
     for row in rows:
         if row.get("n_gen", 0) > 0:
             samples = row.get("samples_ts") or [row["avg_ts"]]
@@ -195,31 +191,62 @@ def main(argv: list[str] | None = None) -> int:
     engine = LocalEngine.load(model, n_ctx=args.n_ctx, n_threads=threads)
     flash_attn = bool(engine.info.details.get("flash_attn"))  # what glmchat chose; the others run the same
     prompt_text = engine.render(_request())
-    cli = None if args.skip_glmchat_bench else (Path(model), threads, args.n_ctx)
-    results = measure_glmchat(engine, args.n_gen, args.reps, sampling, cli=cli)
+    ours = GenerationResult(name="glmchat", n_gen=args.n_gen, prompt_tokens=engine.count_tokens(_request()))
+    cli = None if args.skip_glmchat_bench else GenerationResult(name="glmchat-bench", n_gen=args.n_gen)
+    high = None if args.skip_high_level else HighLevel(Path(model), prompt_text, args.n_gen, threads, args.n_ctx, sampling, flash_attn)
+    bench = GenerationResult(name="llama-bench", n_gen=args.n_gen) if args.llama_bench else None
+    bench0 = GenerationResult(name="llama-bench@0", n_gen=args.n_gen) if args.llama_bench else None
+    depth = ours.prompt_tokens  # glmchat generates after its prompt; llama-bench -d starts at the same position
+    if high is not None:
+        high.once(record=False)  # warm-up
+    # Interleaved rounds on a shared machine: each round runs every contender once, so a burst of
+    # load from other work hits them alike; the ratios are also taken round by round.
+    per_round: dict[str, list[float]] = {}
+    for r in range(args.reps):
+        m = measure_generation(engine, args.n_gen, reps=1, sampling=sampling, prompt=PROMPT, warmup=r == 0)
+        ours.rates += m.rates
+        ours.tokens += m.tokens
+        mine = m.rates[-1]
+        if cli is not None:
+            one = measure_glmchat_bench(Path(model), args.n_gen, threads, args.n_ctx, 1)
+            cli.rates += one.rates
+            cli.tokens += one.tokens
+        if high is not None:
+            rate = high.once()
+            if rate:
+                per_round.setdefault("glmchat/high-level", []).append(mine / rate)
+        if bench is not None:
+            for result, d in ((bench, depth), (bench0, 0)):
+                one = measure_llama_bench(args.llama_bench, Path(model), args.n_gen, threads, 1, flash_attn, depth=d)
+                result.rates += one.rates
+                result.tokens += one.tokens
+                if one.rates:
+                    per_round.setdefault(f"glmchat/{result.name}", []).append(mine / one.rates[-1])
     engine.close()
-    if not args.skip_high_level:
-        results.append(measure_high_level(Path(model), prompt_text, args.n_gen, threads, args.n_ctx, args.reps, sampling, flash_attn))
-    if args.llama_bench:
-        results.append(measure_llama_bench(args.llama_bench, Path(model), args.n_gen, threads, args.reps, flash_attn))
+    if high is not None:
+        high.close()
+    results = [x for x in (ours, cli, high.result if high else None, bench, bench0) if x is not None]
 
     by_name = {r.name: r for r in results}
-    ours = by_name["glmchat"].median
+    ours_median = by_name["glmchat"].median
     best = by_name["glmchat"].best
     others = [name for name in by_name if name not in ("glmchat", "glmchat-bench")]
-    ratios = {f"glmchat/{name}": ours / by_name[name].median for name in others if by_name[name].median}
+    ratios = {f"glmchat/{name}": ours_median / by_name[name].median for name in others if by_name[name].median}
     ratios_best = {f"glmchat/{name} (best)": best / by_name[name].best for name in others if by_name[name].best}
     cli = by_name.get("glmchat-bench")
-    if cli and ours:
-        ratios["glmchat-bench/glmchat"] = cli.median / ours
+    if cli and ours_median:
+        ratios["glmchat-bench/glmchat"] = cli.median / ours_median
+    ratios_round = {f"{k} (median per round)": statistics.median(v) for k, v in per_round.items()}
     if args.json:
-        print(json.dumps({"model": str(model), "threads": threads, "flash_attn": flash_attn, "n_gen": args.n_gen, "results": [r.to_dict() for r in results], "ratios": ratios, "ratios_best": ratios_best}, indent=2))
+        print(json.dumps({"model": str(model), "threads": threads, "flash_attn": flash_attn, "n_gen": args.n_gen, "results": [r.to_dict() for r in results], "ratios": ratios, "ratios_best": ratios_best, "ratios_per_round": ratios_round}, indent=2))
         return 0
     print(f"model {model.name}, {threads} threads, flash attention {'on' if flash_attn else 'off'}, {args.n_gen} tokens × {args.reps} runs")
+    if args.llama_bench:
+        print(f"  glmchat generates after its {depth}-token prompt: llama-bench runs -d {depth} (same positions) and, for reference, -d 0")
     for r in results:
         runs = ", ".join(f"{x:.1f}" for x in r.rates)
         print(f"  {r.name:<14} median {r.median:7.1f}  best {r.best:7.1f} tok/s   runs: {runs}" + (f"   ({r.note})" if r.note else ""))
-    for name, value in {**ratios, **ratios_best}.items():
+    for name, value in {**ratios, **ratios_best, **ratios_round}.items():
         if name == "glmchat-bench/glmchat":
             flag = "" if 0.95 <= value <= 1.05 else "   (outside the ±5% target)"
         else:
