@@ -78,6 +78,7 @@ class EngineInfo:
     n_ctx_train: int = 0  # the model's trained context
     chat_template: str | None = None
     thinking: bool = False  # the template opens a <think> block in the generation prompt
+    cpu_threads: int = 0  # CPU threads a generation keeps busy in this process (0: it runs elsewhere)
     details: dict[str, Any] = field(default_factory=dict)
 
 

@@ -259,8 +259,10 @@ class LocalEngine:
             names = [d.backend for d in gpus if d.backend and d.backend != "?"]
             backend = names[0] if names else "GPU"
             backend = "Metal" if backend == "MTL" else backend
+        all_on_gpu = on_gpu and not tensor_overrides and (n_gpu_layers < 0 or n_gpu_layers > int(llama_cpp.llama_model_n_layer(model)))
         self.info = EngineInfo(
             model=name,
+            cpu_threads=1 if all_on_gpu else threads,
             path=str(model_path),
             quant=_quant_from_name(model_path.name),
             backend=backend,

@@ -1,11 +1,14 @@
 """The glmchat Textual app: layout, start-up, streaming turns, keys, slash commands.
 
 Data flows one way: keys → app → ChatSession (in a worker thread) → events → a queue → a timer on
-the UI thread that drains it in batches (so repaints never slow the model) → widgets.
+the UI thread that drains it in batches → widgets. The timer is paced (glmchat.tui.pacing): 30 times
+a second when the UI has a core to itself, less often when the model's threads fill every core, so
+repaints never slow the model. Events that end or redirect a turn wake the UI at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import shutil
 import subprocess
@@ -18,6 +21,7 @@ from typing import Any, Callable, Iterable, Iterator
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, ProgressBar, Static
 
@@ -25,6 +29,7 @@ from glmchat.engine.base import CancelToken, Engine
 from glmchat.errors import GlmchatError, UsageError
 from glmchat.tui import commands, keys
 from glmchat.tui.direct import DirectCommands
+from glmchat.tui.pacing import FramePacer
 from glmchat.tui.screens.approval import ApprovalScreen
 from glmchat.tui.screens.dialogs import ConfirmScreen, PickScreen, TextPromptScreen
 from glmchat.tui.screens.help import HelpScreen
@@ -54,6 +59,10 @@ class _ThinkDone:
     """Queued by the turn worker when reasoning ends (times taken on the worker thread)."""
 
     seconds: float
+
+
+class _Wake(Message):
+    """Posted by the turn worker after an event the UI should show now (not at the next paced frame)."""
 
 
 @dataclass
@@ -110,7 +119,8 @@ class GlmchatApp(DirectCommands, App[int]):
         clock: Callable[[], float] = time.time,
         timer: Callable[[], float] = time.perf_counter,
         flush_interval: float = 1 / 30,
-        drain_chars: int = 1_000_000,
+        drain_chars: int = 4_000,
+        ui_cpu_budget: float = 0.02,
         system_clipboard: bool = True,
     ) -> None:
         super().__init__()
@@ -126,7 +136,10 @@ class GlmchatApp(DirectCommands, App[int]):
         self.clock = clock
         self.timer = timer
         self.flush_interval = flush_interval
-        self.drain_chars = drain_chars
+        self.drain_chars = drain_chars  # text applied per frame at most (keeps every frame short)
+        self.pacer = FramePacer(flush_interval, budget=ui_cpu_budget)
+        self._drain_timer: Any = None
+        self._drain_lock = asyncio.Lock()
         self.system_clipboard = system_clipboard
 
         self.engine: Engine | None = None
@@ -209,7 +222,6 @@ class GlmchatApp(DirectCommands, App[int]):
         self.sidebar.set_class(not self.settings.ui.sidebar or self.size.width < self.SIDEBAR_MIN_COLUMNS, "-hidden")
         self.screen.set_class(not self.settings.ui.show_thinking, "-hide-thinking")
         self.status.update_info(state="loading", thinking=self.settings.chat.thinking, profile=self.settings.chat.profile)
-        self._flusher = self.set_interval(self.flush_interval, self._drain, pause=True)
         self.prompt.focus()
         if self.store is not None and getattr(self.store, "notice", None):
             await self.chat.add(NoticeBlock(self.store.notice, "warning"))
@@ -654,7 +666,8 @@ class GlmchatApp(DirectCommands, App[int]):
         self._rendered_at = None
         self.chat.follow = True
         self.status.update_info(state="generating", live_tps=0.0)
-        self._flusher.resume()
+        cpu_threads = getattr(getattr(self.engine, "info", None), "cpu_threads", 0) or 0
+        self._schedule_drain(self.pacer.start(cpu_threads))
         if self._title_cancel is not None:
             self._title_cancel.cancel()  # the user's turn goes first; one engine, one stream at a time
         self._turn_idle.clear()
@@ -664,7 +677,7 @@ class GlmchatApp(DirectCommands, App[int]):
     def _turn_worker(self, make: Callable[[CancelToken], Iterator[Any]], cancel: CancelToken) -> None:
         from glmchat.session import TurnFailed
 
-        from glmchat.glm import Thinking
+        from glmchat.glm import Answer, Thinking
 
         q = self._queue
         think_start: float | None = None
@@ -678,6 +691,8 @@ class GlmchatApp(DirectCommands, App[int]):
                     q.append(_ThinkDone(self.timer() - think_start))
                     think_start = None
                 q.append(ev)
+                if not isinstance(ev, (Thinking, Answer)):
+                    self.post_message(_Wake())
         except GlmchatError as exc:
             q.append(TurnFailed(exc.message, exc.hint))
         except Exception as exc:  # never a traceback on screen
@@ -691,11 +706,35 @@ class GlmchatApp(DirectCommands, App[int]):
         finally:
             self._turn_idle.set()
         q.append(_TurnDone(ctx, last))
+        self.post_message(_Wake())
+
+    def _schedule_drain(self, delay: float, *, sooner: bool = False) -> None:
+        if self._drain_timer is not None and sooner:
+            self._drain_timer.stop()
+            self._drain_timer = None
+        if self._drain_timer is None:
+            self._drain_timer = self.set_timer(delay, self._paced_drain, name="drain")
+
+    async def _paced_drain(self) -> None:
+        self._drain_timer = None
+        await self._drain()
+        if self.generating:
+            self._schedule_drain(self.pacer.after_frame())
+
+    @on(_Wake)
+    async def _woken(self) -> None:
+        await self._drain()
+        if self._queue and self.generating:  # a backlog (e.g. at the end of a turn): keep going at full rate
+            self._schedule_drain(self.flush_interval, sooner=True)
 
     async def _drain(self) -> None:
-        """Timer callback on the UI thread: apply every queued event, merged into few repaints."""
+        """On the UI thread: apply queued events (up to `drain_chars` of text), merged into few repaints."""
         if not self._queue:
             return
+        async with self._drain_lock:  # the paced timer and a wake-up must not interleave their batches
+            await self._drain_batch()
+
+    async def _drain_batch(self) -> None:
         batch = []
         chars = 0
         while self._queue and chars < self.drain_chars:  # bounded work per frame; the rest waits a tick
@@ -810,7 +849,6 @@ class GlmchatApp(DirectCommands, App[int]):
         self.generating = False
         self._cancel = None
         self.call_after_refresh(self.chat.keep_up)
-        self._flusher.pause()
         if self._rendered_at is None:
             self._mark_rendered(done.last_event_at)
         else:

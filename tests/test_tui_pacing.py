@@ -1,0 +1,85 @@
+"""The stream's repaint pacing: full rate with a spare core, a CPU budget when the model fills every core."""
+
+from __future__ import annotations
+
+import pytest
+
+from glmchat.engine.base import EngineInfo
+from glmchat.engine.scripted import ScriptedEngine
+from glmchat.tui.pacing import FramePacer, usable_cpus
+from tests.tui_support import make_app, wait_for
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_spare_core_repaints_at_full_rate():
+    clock = FakeClock()
+    pacer = FramePacer(interval=1 / 30, budget=0.02, cpu_clock=clock)
+    assert pacer.start(engine_cpu_threads=2, cpus=4) == pytest.approx(1 / 30)
+    assert not pacer.contended
+    clock.t += 0.050  # a costly frame changes nothing: the UI has a core of its own
+    assert pacer.after_frame() == pytest.approx(1 / 30)
+
+
+def test_full_cores_hold_the_ui_to_its_budget():
+    clock = FakeClock()
+    pacer = FramePacer(interval=1 / 30, budget=0.02, max_interval=0.5, cpu_clock=clock)
+    pacer.start(engine_cpu_threads=2, cpus=2)
+    assert pacer.contended
+    clock.t += 0.004  # 4 ms of UI CPU since the last frame → wait 4 / 0.02 = 200 ms
+    assert pacer.after_frame() == pytest.approx(0.2)
+    clock.t += 0.0001  # a cheap frame never goes faster than the full rate
+    assert pacer.after_frame() == pytest.approx(1 / 30)
+    clock.t += 0.1  # a very costly one never stalls the stream for longer than max_interval
+    assert pacer.after_frame() == pytest.approx(0.5)
+
+
+def test_remote_or_gpu_engines_do_not_count():
+    pacer = FramePacer(cpu_clock=FakeClock())
+    pacer.start(engine_cpu_threads=0, cpus=2)
+    assert not pacer.contended
+    pacer.start(engine_cpu_threads=1, cpus=2)
+    assert not pacer.contended
+
+
+def test_usable_cpus_is_positive():
+    assert usable_cpus() >= 1
+
+
+def busy_engine(**kw) -> ScriptedEngine:
+    """A scripted engine that says it keeps every core busy, as a CPU-only local model does."""
+    info = EngineInfo(model="scripted", backend="CPU", n_ctx=16384, n_ctx_train=202752, thinking=True, cpu_threads=usable_cpus())
+    return ScriptedEngine(info=info, **kw)
+
+
+async def test_app_paces_a_cpu_bound_engine_and_still_ends_with_the_whole_answer(tmp_path):
+    answer = "".join(f"Paragraph {i}: " + "word " * 30 + "\n\n" for i in range(60))
+    engine = busy_engine(scripts=["thinking…</think>" + answer], chunk_chars=3, delay=0.0005)
+    app = make_app(tmp_path, engine=engine, drain_chars=500)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.session is not None)
+        app.prompt.load_text("go")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.generating)
+        assert app.pacer.contended
+        await wait_for(pilot, lambda: app.turns_done == 1, timeout=30)
+        assert app.answers()[-1].strip() == answer.strip()
+        assert not app._queue
+
+
+async def test_turn_end_is_shown_at_once_even_with_a_slow_frame_rate(tmp_path):
+    """The paced timer may be far off; the end of the turn wakes the UI without waiting for it."""
+    engine = ScriptedEngine(scripts=["</think>short answer"], chunk_chars=4)
+    app = make_app(tmp_path, engine=engine, flush_interval=30.0)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.session is not None)
+        app.prompt.load_text("go")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.turns_done == 1, timeout=5)
+        assert app.answers()[-1] == "short answer"
