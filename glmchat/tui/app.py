@@ -119,7 +119,7 @@ class GlmchatApp(DirectCommands, App[int]):
         clock: Callable[[], float] = time.time,
         timer: Callable[[], float] = time.perf_counter,
         flush_interval: float = 1 / 30,
-        drain_chars: int = 4_000,
+        drain_chars: int = 1_000_000,
         ui_cpu_budget: float = 0.02,
         system_clipboard: bool = True,
     ) -> None:
@@ -140,6 +140,7 @@ class GlmchatApp(DirectCommands, App[int]):
         self.pacer = FramePacer(flush_interval, budget=ui_cpu_budget)
         self._drain_timer: Any = None
         self._drain_lock = asyncio.Lock()
+        self._blink = True  # the prompt's cursor_blink before a turn (off while a CPU-bound model runs)
         self.system_clipboard = system_clipboard
 
         self.engine: Engine | None = None
@@ -156,6 +157,7 @@ class GlmchatApp(DirectCommands, App[int]):
         self._last_text_at = 0.0
         self._rendered_at: float | None = None
         self.turns_done = 0
+        self.warmed = threading.Event()  # set once the Markdown warm-up (glmchat.tui.warmup) is done
 
         self._queue: collections.deque = collections.deque()
         self._cancel: CancelToken | None = None
@@ -228,7 +230,18 @@ class GlmchatApp(DirectCommands, App[int]):
         await self._open_initial()
         await self._show_welcome()
         self.refresh_sidebar()
+        self._warm_up()
         self._start_load(self.engine_factory)
+
+    @work(thread=True, group="warmup")
+    def _warm_up(self) -> None:
+        """First-use costs of Markdown and code highlighting, paid while the model loads."""
+        from glmchat.tui.warmup import warm_up
+
+        try:
+            warm_up()
+        finally:
+            self.warmed.set()
 
     async def _show_welcome(self) -> None:
         """The welcome text on an empty chat (the model's name once it is loaded)."""
@@ -387,8 +400,9 @@ class GlmchatApp(DirectCommands, App[int]):
 
     def on_download_panel_decided(self, event: Any) -> None:
         event.stop()
-        if self._download is not None:
-            self._download.decide(event.start)
+        if self._download is None:  # the download already ended (a late key press on a closing panel)
+            return
+        self._download.decide(event.start)
         self.status.update_info(state="downloading" if event.start else "cancelling the download")
         if not event.start:
             self.prompt.focus()
@@ -668,6 +682,9 @@ class GlmchatApp(DirectCommands, App[int]):
         self.status.update_info(state="generating", live_tps=0.0)
         cpu_threads = getattr(getattr(self.engine, "info", None), "cpu_threads", 0) or 0
         self._schedule_drain(self.pacer.start(cpu_threads))
+        self._blink = self.prompt.cursor_blink
+        if self.pacer.contended:  # every repaint is taken from the model: not even a blinking cursor
+            self.prompt.cursor_blink = False
         if self._title_cancel is not None:
             self._title_cancel.cancel()  # the user's turn goes first; one engine, one stream at a time
         self._turn_idle.clear()
@@ -825,7 +842,7 @@ class GlmchatApp(DirectCommands, App[int]):
                     "length": f"… Cut off: {u.note}" if u.note else "… Cut off: the token limit was reached",
                 }.get(item.status)
                 await self._current.finish(item.status, note)
-            self._mark_rendered()
+            self.call_after_refresh(self._mark_rendered)
         elif isinstance(item, TurnFailed):
             await self._end_thinking()
             if self._current is not None:
@@ -834,13 +851,19 @@ class GlmchatApp(DirectCommands, App[int]):
         elif isinstance(item, _TurnDone):
             await self._turn_done(item)
 
-    def _mark_rendered(self, engine_done_at: float | None = None) -> None:
-        """The final answer is on screen: record how long after the last token that was."""
+    def _mark_rendered(self) -> None:
+        """Called after the refresh that follows the final update: the answer is on screen.
+        Records how long after the last token that was."""
         now = self.timer()
         self.last_render_delay = now - self._last_text_at if self._last_text_at else 0.0
-        if engine_done_at is not None:
-            self.last_backlog = now - engine_done_at
         self._rendered_at = now
+
+    def _count_turn(self, engine_done_at: float) -> None:
+        """After the final refresh: how far the screen lagged the engine, and one more turn done."""
+        if self._rendered_at is None:
+            self._mark_rendered()
+        self.last_backlog = self._rendered_at - engine_done_at
+        self.turns_done += 1
 
     async def _turn_done(self, done: _TurnDone) -> None:
         if self._current is not None and self._current.status == "streaming":
@@ -848,11 +871,9 @@ class GlmchatApp(DirectCommands, App[int]):
         self._current = None
         self.generating = False
         self._cancel = None
+        self.prompt.cursor_blink = self._blink
         self.call_after_refresh(self.chat.keep_up)
-        if self._rendered_at is None:
-            self._mark_rendered(done.last_event_at)
-        else:
-            self.last_backlog = self._rendered_at - done.last_event_at
+        self.call_after_refresh(self._count_turn, done.last_event_at)
         self.status.update_info(state="ready", live_tps=None)
         if self.session is not None:
             self.conversation_id = self.session.conversation_id
@@ -862,7 +883,6 @@ class GlmchatApp(DirectCommands, App[int]):
             await self._show_context(*done.ctx)
         self._update_session_status()
         self.refresh_sidebar()
-        self.turns_done += 1
 
     def _apply_pending_title(self) -> bool:
         """Give the just-saved conversation the title asked for with /title; True when done."""

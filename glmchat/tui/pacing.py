@@ -31,7 +31,7 @@ class FramePacer:
         self,
         interval: float = 1 / 30,
         budget: float = 0.02,
-        max_interval: float = 0.5,
+        max_interval: float = 1.0,
         cpu_clock: Callable[[], float] = time.thread_time,
     ) -> None:
         self.interval = interval

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 
@@ -118,11 +119,21 @@ class ThinkingPane(Vertical):
 SEGMENT_CHARS = 1000  # an answer's Markdown is split into widgets of about this size while it streams
 
 
+_PARSER = None
+
+
+def _parser():
+    global _PARSER
+    if _PARSER is None:
+        from markdown_it import MarkdownIt
+
+        _PARSER = MarkdownIt("gfm-like")
+    return _PARSER
+
+
 def block_starts(text: str) -> list[tuple[int, bool]]:
     """(character offset, preceded by a blank line) of every top-level Markdown block in `text`."""
-    from markdown_it import MarkdownIt
-
-    tokens = MarkdownIt("gfm-like").parse(text)
+    tokens = _parser().parse(text)
     lines = text.splitlines(keepends=True)
     offsets = [0]
     for line in lines:
@@ -156,9 +167,7 @@ def rendered_correctly(md: Markdown, source: str) -> bool:
     fence's internal state stale, Textual issue 6518). A mismatch needs a full re-render."""
     if md.source != source:
         return False
-    from markdown_it import MarkdownIt
-
-    tokens = MarkdownIt("gfm-like").parse(source)
+    tokens = _parser().parse(source)
     top = [t for t in tokens if t.level == 0 and t.nesting in (0, 1)]
     if len(top) != len(md.children):
         return False
@@ -174,11 +183,30 @@ def rendered_correctly(md: Markdown, source: str) -> bool:
 
 
 class PendingSegment(Static):
-    """A piece of an answer shown as plain text until its Markdown render (see AssistantMessage)."""
+    """Pieces of an answer that arrived in one burst, waiting for their Markdown render (see
+    AssistantMessage), which comes a frame at a time, nearest the end first. One widget for the
+    whole burst, showing one line: a backlog costs one mount, and laying out the whole burst as
+    plain text (tens of milliseconds for a long answer) would delay the frame that shows the end."""
 
-    def __init__(self, source: str, **kw) -> None:
-        super().__init__(source.rstrip("\n"), markup=False, **kw)
-        self.source = source
+    def __init__(self, pieces: list[tuple[int, str]], **kw) -> None:
+        super().__init__("", markup=False, **kw)
+        self.pieces = list(pieces)  # (offset in the answer, text) of each future Markdown segment
+        self.glm_start = self.pieces[0][0]
+        self._show()
+
+    @property
+    def source(self) -> str:
+        return "".join(text for _, text in self.pieces)
+
+    def _show(self) -> None:
+        n = len(self.pieces)
+        self.update(f"⋯ rendering {n} more section{'s' if n != 1 else ''} ({len(self.source):,} characters)")
+
+    def pop_last(self) -> tuple[int, str]:
+        piece = self.pieces.pop()
+        if self.pieces:
+            self._show()
+        return piece
 
 
 class AssistantMessage(Vertical, can_focus=True):
@@ -186,8 +214,11 @@ class AssistantMessage(Vertical, can_focus=True):
 
     The answer is a column of Markdown widgets ("segments"): while it streams, once the last
     segment holds `SEGMENT_CHARS` of complete top-level blocks and a new block starts after a blank
-    line, that segment is sealed (checked, re-rendered only if wrong) and a new one takes the rest.
-    So only the tail is ever re-parsed and re-laid out, and the final check covers the last segment.
+    line, that segment is sealed and a new one takes the rest. So only the tail is ever re-parsed
+    and re-laid out. A sealed segment settles in the background (its stream finishes, its blocks
+    are checked and re-rendered only if wrong) so sealing never holds up the stream. Segments that
+    arrive whole in one burst (a backlog) are shown as plain text first and rendered as Markdown a
+    frame at a time, nearest the end first, so the visible tail is always rendered at once.
 
     Focus it and press `c` to copy the answer, `k` to copy its last code block.
     """
@@ -198,10 +229,12 @@ class AssistantMessage(Vertical, can_focus=True):
         super().__init__(**kw)
         self.answer = ""
         self.thinking: ThinkingPane | None = None
-        self.segments: list[AnswerMarkdown] = [AnswerMarkdown(classes="answer")]
+        self.segments: list[AnswerMarkdown | PendingSegment] = [AnswerMarkdown(classes="answer")]
         self._seg_start = 0  # offset in self.answer where the last segment begins
         self._upgrade_scheduled = False
         self._stream: MarkdownStream | None = None
+        self._settling: set[asyncio.Task] = set()  # sealed segments still finishing their render
+        self._upgrading = 0
         self.status = "streaming"
 
     @property
@@ -238,30 +271,43 @@ class AssistantMessage(Vertical, can_focus=True):
         pos = len(self.answer)  # everything before this is in the widgets already
         self.answer += text
         if len(self.answer) - self._seg_start >= SEGMENT_CHARS:
-            waiting: list[PendingSegment] = []
+            burst: list[tuple[int, str]] = []
+            new_tail: AnswerMarkdown | None = None
+            after = self.markdown
             for cut in self._cuts(pos):
-                if pos == self._seg_start and self._stream is None and not self.markdown.source:
-                    # a whole segment arrived in one batch (a fast engine): plain text now,
-                    # rendered as Markdown a frame later, so this frame stays short
-                    pending = PendingSegment(self.answer[pos:cut], classes="answer-pending")
-                    pending.glm_start = pos
-                    self.segments.insert(len(self.segments) - 1, pending)
-                    waiting.append(pending)
+                if pos == self._seg_start and self._stream is None and not self.markdown.source and new_tail is None:
+                    # a whole segment arrived in this batch: plain text now, Markdown a frame later
+                    burst.append((pos, self.answer[pos:cut]))
                     self.markdown.glm_start = cut
-                    self._seg_start = cut
-                else:
+                elif new_tail is None and not burst:
+                    # the streaming segment ends here: it settles in the background, a new one takes over
                     await self._write(self.answer[pos:cut])
-                    await self._seal(cut)
+                    self._seal(cut)
+                    new_tail = self.markdown
+                else:
+                    burst.append((pos, self.answer[pos:cut]))
+                    self.markdown.glm_start = cut
+                self._seg_start = cut
                 pos = cut
-            if waiting:
-                await self.mount_all(waiting, before=self.markdown)
+            mounts: list = []
+            if burst:
+                pending = PendingSegment(burst, classes="answer-pending")
+                self.segments.insert(len(self.segments) - 1, pending)
+                mounts.append(pending)
+            if new_tail is not None:
+                mounts.append(new_tail)
+                await self.mount_all(mounts, after=after)  # one mount for the whole burst
+            elif mounts:
+                await self.mount_all(mounts, before=self.markdown)
+            if burst:
                 self._schedule_upgrade()
         await self._write(self.answer[pos:])
 
     @property
     def pending(self) -> int:
-        """Segments still shown as plain text (waiting for their Markdown render)."""
-        return sum(isinstance(seg, PendingSegment) for seg in self.segments)
+        """Segments not rendered as Markdown yet (plain-text pieces, or sealed ones still settling)."""
+        pieces = sum(len(seg.pieces) for seg in self.segments if isinstance(seg, PendingSegment))
+        return pieces + len(self._settling) + self._upgrading
 
     def _schedule_upgrade(self) -> None:
         if not self._upgrade_scheduled:
@@ -269,17 +315,26 @@ class AssistantMessage(Vertical, can_focus=True):
             self.set_timer(0.02, self._upgrade_one)
 
     async def _upgrade_one(self) -> None:
-        """Render the pending segment nearest the end as Markdown (one per frame)."""
+        """Render the pending piece nearest the end as Markdown (one per frame)."""
         self._upgrade_scheduled = False
         idx = next((i for i in range(len(self.segments) - 1, -1, -1) if isinstance(self.segments[i], PendingSegment)), None)
         if idx is None:
             return
         pending = self.segments[idx]
-        md = AnswerMarkdown(pending.source, classes="answer")
-        md.glm_start = pending.glm_start
-        await self.mount(md, before=pending)
-        await pending.remove()
-        self.segments[self.segments.index(pending)] = md  # (the list may have grown meanwhile)
+        self._upgrading += 1  # counted in `pending` until the Markdown is rendered
+        try:
+            start, source = pending.pop_last()
+            md = AnswerMarkdown(classes="answer")
+            md.glm_start = start
+            self.segments.insert(idx + 1, md)
+            if not pending.pieces:
+                self.segments.remove(pending)
+            await self.mount(md, after=pending)
+            if not pending.pieces:
+                await pending.remove()
+            await md.update(source)
+        finally:
+            self._upgrading -= 1
         parent = self.parent
         if isinstance(parent, ChatLog):
             parent.keep_up()
@@ -306,20 +361,26 @@ class AssistantMessage(Vertical, can_focus=True):
             self._stream = Markdown.get_stream(self.markdown)
         await self._stream.write(text)
 
-    async def _seal(self, cut: int) -> None:
-        """Finish the last segment at `cut` and start a new one there."""
-        seg = self.markdown
-        if self._stream is not None:
-            await self._stream.stop()
-            self._stream = None
+    def _seal(self, cut: int) -> None:
+        """End the streaming segment at `cut` (it settles in the background) and start a new one
+        there; the caller mounts the new segment."""
+        seg, stream = self.markdown, self._stream
+        self._stream = None
         source = self.answer[self._seg_start : cut]
-        if not rendered_correctly(seg, source):
-            await seg.update(source)
+        task = asyncio.create_task(self._settle(seg, stream, source))
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
         new = AnswerMarkdown(classes="answer")
         new.glm_start = cut
         self.segments.append(new)
         self._seg_start = cut
-        await self.mount(new, after=seg)
+
+    @staticmethod
+    async def _settle(seg: AnswerMarkdown, stream: MarkdownStream | None, source: str) -> None:
+        if stream is not None:
+            await stream.stop()
+        if not rendered_correctly(seg, source):
+            await seg.update(source)
 
     async def finish(self, status: str, note: str | None = None) -> None:
         """Stop the stream and make sure the last segment shows its text exactly (fixes half-built fences)."""

@@ -112,21 +112,25 @@ class DownloadPanel(Vertical, can_focus=False):
             self.action_cancel()
 
     def action_start(self) -> None:
-        if self.started or self.cancelled:
+        if self.started or self.cancelled or not self.is_attached:
             return
         self.started = True
-        self.query_one("#dl-start", Button).display = False
-        self.query_one("#dl-cancel", Button).focus()
+        for button in self.query("#dl-start").results(Button):
+            button.display = False
+        for button in self.query("#dl-cancel").results(Button):
+            button.focus()
         self.post_message(self.Decided(True))
 
     def action_cancel(self) -> None:
-        if self.cancelled:
+        # a key press can still arrive while the finished panel is being removed: then it is moot
+        if self.cancelled or not self.is_attached:
             return
         self.cancelled = True
-        button = self.query_one("#dl-cancel", Button)
-        button.label = "Cancelling…"
-        button.disabled = True
-        self.query_one("#dl-start", Button).display = False
+        for button in self.query("#dl-cancel").results(Button):
+            button.label = "Cancelling…"
+            button.disabled = True
+        for button in self.query("#dl-start").results(Button):
+            button.display = False
         self.post_message(self.Decided(False))
 
     def show_progress(self, snap: DownloadSnapshot) -> None:
