@@ -193,12 +193,16 @@ def main(argv: list[str] | None = None) -> int:
     prompt_text = engine.render(_request())
     ours = GenerationResult(name="glmchat", n_gen=args.n_gen, prompt_tokens=engine.count_tokens(_request()))
     cli = None if args.skip_glmchat_bench else GenerationResult(name="glmchat-bench", n_gen=args.n_gen)
-    high = None if args.skip_high_level else HighLevel(Path(model), prompt_text, args.n_gen, threads, args.n_ctx, sampling, flash_attn)
+    # the high-level Llama runs on the engine's compute thread too: one calling thread, one OpenMP
+    # pool (a second pool in the process would slow both; see glmchat.engine.compute_thread)
+    high = None if args.skip_high_level else engine.on_compute_thread(
+        lambda: HighLevel(Path(model), prompt_text, args.n_gen, threads, args.n_ctx, sampling, flash_attn)
+    )
     bench = GenerationResult(name="llama-bench", n_gen=args.n_gen) if args.llama_bench else None
     bench0 = GenerationResult(name="llama-bench@0", n_gen=args.n_gen) if args.llama_bench else None
     depth = ours.prompt_tokens  # glmchat generates after its prompt; llama-bench -d starts at the same position
     if high is not None:
-        high.once(record=False)  # warm-up
+        engine.on_compute_thread(high.once, False)  # warm-up
     # Interleaved rounds on a shared machine: each round runs every contender once, so a burst of
     # load from other work hits them alike; the ratios are also taken round by round.
     per_round: dict[str, list[float]] = {}
@@ -212,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
             cli.rates += one.rates
             cli.tokens += one.tokens
         if high is not None:
-            rate = high.once()
+            rate = engine.on_compute_thread(high.once)
             if rate:
                 per_round.setdefault("glmchat/high-level", []).append(mine / rate)
         if bench is not None:
@@ -222,9 +226,9 @@ def main(argv: list[str] | None = None) -> int:
                 result.tokens += one.tokens
                 if one.rates:
                     per_round.setdefault(f"glmchat/{result.name}", []).append(mine / one.rates[-1])
-    engine.close()
     if high is not None:
         high.close()
+    engine.close()
     results = [x for x in (ours, cli, high.result if high else None, bench, bench0) if x is not None]
 
     by_name = {r.name: r for r in results}

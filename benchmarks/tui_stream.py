@@ -117,10 +117,12 @@ def _in_thread(fn):
     return out[0]
 
 
-async def real_model_cost(model: str, tokens: int, reps: int = 3) -> tuple[dict[str, list[float]], int]:
+async def real_model_cost(model: str, tokens: int, reps: int = 3, threads: int | None = None) -> tuple[dict[str, list[float]], int]:
     """Per round, for the same greedy request: the engine alone, the headless chat session (what
     `glmchat ask` runs: parser and store included) and the app, each in a fresh thread as the app
-    runs a turn, alternating so all three see the same background load; and the engine's CPU threads."""
+    runs a turn, alternating so all three see the same background load; the share of one core the
+    UI thread used meanwhile (steadier than rates on a shared machine: with the model on every core,
+    that is about what the UI takes from it); and the engine's CPU threads."""
     os.environ.setdefault("GLMCHAT_CONFIG_DIR", tempfile.mkdtemp())
     os.environ.setdefault("GLMCHAT_DATA_DIR", tempfile.mkdtemp())
     from dataclasses import replace
@@ -136,7 +138,7 @@ async def real_model_cost(model: str, tokens: int, reps: int = 3) -> tuple[dict[
     settings.chat.thinking = "off"
     params = replace(settings.profiles["general"], temperature=0.0, top_k=1, max_tokens=tokens, seed=1)
     settings.profiles["general"] = params
-    engine = _in_thread(lambda: LocalEngine.load(model, n_ctx=2048))
+    engine = _in_thread(lambda: LocalEngine.load(model, n_ctx=2048, n_threads=threads))
     question = "Write a long story about a lighthouse keeper."
     req = ChatRequest(messages=[{"role": "user", "content": question}], sampling=params, enable_thinking=False)
 
@@ -160,12 +162,15 @@ async def real_model_cost(model: str, tokens: int, reps: int = 3) -> tuple[dict[
                 await pilot.pause(0.01)
             # what Enter does, without the test pilot: pilot.press waits for the process to go idle,
             # polling all the while, which it never does while the model runs — a cost no user pays
+            cpu0, wall0 = time.thread_time(), time.perf_counter()
             await app.send(question)
             while app.turns_done < 1:
                 await asyncio.sleep(0.2)
+            ui_share.append((time.thread_time() - cpu0) / (time.perf_counter() - wall0))
             return app.session.last_usage.generation_tokens_per_second
 
     _in_thread(alone_once)  # warm-up
+    ui_share: list[float] = []  # the UI thread's CPU time ÷ wall time, send → turn rendered
     rates: dict[str, list[float]] = {"engine alone": [], "headless session": [], "in the app": []}
     for _ in range(reps):
         rates["engine alone"].append(_in_thread(alone_once))
@@ -173,6 +178,7 @@ async def real_model_cost(model: str, tokens: int, reps: int = 3) -> tuple[dict[
         rates["in the app"].append(await in_app_once())
     threads = engine.info.cpu_threads
     engine.close()
+    rates["UI thread CPU %"] = [100 * x for x in ui_share]
     return rates, threads
 
 
@@ -185,18 +191,20 @@ def main() -> int:
     ap.add_argument("--height", type=int, default=40)
     ap.add_argument("--model", help="also measure the UI's cost on a real GGUF (engine alone vs inside the app)")
     ap.add_argument("--model-tokens", type=int, default=256)
-    ap.add_argument("--reps", type=int, default=5, help="rounds of (engine alone, engine in the app) with --model")
+    ap.add_argument("--reps", type=int, default=5, help="rounds of (engine alone, headless session, app) with --model")
+    ap.add_argument("--model-threads", type=int, help="engine threads with --model (default: physical cores, as glmchat runs)")
     args = ap.parse_args()
     if args.model:
         import statistics
 
         from glmchat.tui.pacing import usable_cpus
 
-        rates, threads = asyncio.run(real_model_cost(args.model, args.model_tokens, args.reps))
+        rates, threads = asyncio.run(real_model_cost(args.model, args.model_tokens, args.reps, args.model_threads))
         med = {k: statistics.median(v) for k, v in rates.items()}
         print(f"real model: {Path(args.model).name}, {threads} engine threads on {usable_cpus()} CPUs, {args.model_tokens} tokens × {args.reps}")
         for name, values in rates.items():
-            print(f"  {name:<18} {med[name]:7.1f} tok/s median   runs: {', '.join(f'{x:.1f}' for x in values)}")
+            unit = "" if name.endswith("%") else " tok/s"
+            print(f"  {name:<18} {med[name]:7.1f}{unit} median   runs: {', '.join(f'{x:.1f}' for x in values)}")
         app = rates["in the app"]
         for base in ("headless session", "engine alone"):
             per_round = 100 * (1 - statistics.median(b / a for a, b in zip(rates[base], app)))

@@ -18,13 +18,24 @@ class FakeClock:
         return self.t
 
 
-def test_spare_core_repaints_at_full_rate():
+def test_a_remote_model_gets_full_rate_repaints():
     clock = FakeClock()
     pacer = FramePacer(interval=1 / 30, budget=0.02, cpu_clock=clock)
-    assert pacer.start(engine_cpu_threads=2, cpus=4) == pytest.approx(1 / 30)
-    assert not pacer.contended
-    clock.t += 0.050  # a costly frame changes nothing: the UI has a core of its own
+    assert pacer.start(engine_cpu_threads=0, cpus=2) == pytest.approx(1 / 30)
+    assert not pacer.contended and not pacer.local
+    clock.t += 0.050  # a costly frame changes nothing: no model shares this machine
     assert pacer.after_frame() == pytest.approx(1 / 30)
+
+
+def test_a_spare_core_gets_the_spare_budget():
+    clock = FakeClock()
+    pacer = FramePacer(interval=1 / 30, budget=0.02, spare_budget=0.15, cpu_clock=clock)
+    pacer.start(engine_cpu_threads=2, cpus=4)
+    assert pacer.local and not pacer.contended
+    clock.t += 0.003  # cheap frames: full rate
+    assert pacer.after_frame() == pytest.approx(1 / 30)
+    clock.t += 0.015  # 15 ms frames: 15 / 0.15 = 100 ms apart (the GIL is still shared with the model)
+    assert pacer.after_frame() == pytest.approx(0.1)
 
 
 def test_full_cores_hold_the_ui_to_its_budget():
@@ -40,12 +51,12 @@ def test_full_cores_hold_the_ui_to_its_budget():
     assert pacer.after_frame() == pytest.approx(0.5)
 
 
-def test_remote_or_gpu_engines_do_not_count():
+def test_a_model_with_cores_to_spare_is_not_contended():
     pacer = FramePacer(cpu_clock=FakeClock())
-    pacer.start(engine_cpu_threads=0, cpus=2)
-    assert not pacer.contended
-    pacer.start(engine_cpu_threads=1, cpus=2)
-    assert not pacer.contended
+    pacer.start(engine_cpu_threads=1, cpus=2)  # e.g. a model on the GPU: one thread drives it
+    assert pacer.local and not pacer.contended
+    pacer.start(engine_cpu_threads=2, cpus=2)
+    assert pacer.contended
 
 
 def test_usable_cpus_is_positive():

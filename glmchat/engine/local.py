@@ -34,7 +34,7 @@ import ctypes
 import os
 import threading
 import time
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from glmchat.engine.base import (
     CancelToken,
@@ -47,6 +47,7 @@ from glmchat.engine.base import (
     StreamItem,
     Usage,
 )
+from glmchat.engine.compute_thread import ComputeThread
 from glmchat.engine.devices import physical_cores
 from glmchat.errors import EngineError, ModelError, UsageError
 
@@ -108,6 +109,20 @@ def _tensor_override_array(overrides: Sequence[tuple[str, str]]) -> ctypes.Array
     return arr
 
 
+T = TypeVar("T")
+
+
+class _EitherCancel:
+    """Cancelled when the caller's token or the engine's own one is."""
+
+    def __init__(self, *tokens: CancelToken | None) -> None:
+        self._tokens = [t for t in tokens if t is not None]
+
+    @property
+    def cancelled(self) -> bool:
+        return any(t.cancelled for t in self._tokens)
+
+
 class LocalEngine:
     """llama.cpp in this process. Create with `LocalEngine.load(path, ...)`; one generation at a time."""
 
@@ -131,6 +146,7 @@ class LocalEngine:
         self._lock = threading.Lock()
         self._keepalive: list[Any] = []  # ctypes objects llama.cpp may still point to
         self._llama: Any = None
+        self._compute: ComputeThread | None = None  # runs every decode (see glmchat.engine.compute_thread)
 
     # ---- loading -----------------------------------------------------------------------------------
 
@@ -285,7 +301,8 @@ class LocalEngine:
                 "notes": notes,
             },
         )
-        self._warm_up()
+        self._compute = ComputeThread()
+        self._compute.call(self._warm_up)
         self._stop_ids = self._glm_stop_ids(template)
         self.info.details["extra_stop_tokens"] = sorted(self._stop_ids)
         if template:
@@ -492,8 +509,22 @@ class LocalEngine:
 
         `ignore_eos=True` (benchmarks): end-of-generation tokens get a -inf logit bias, so only
         max_tokens or the context stops generation.
+
+        Any thread may call this; the tokens are computed on the engine's own thread.
         """
-        return self._generate(request, cancel, ignore_eos=ignore_eos)
+        if self._compute is None:
+            return self._generate(request, cancel, ignore_eos=ignore_eos)
+        abandoned = CancelToken()  # set when the caller stops reading: the generation ends at the next token
+        either = _EitherCancel(cancel, abandoned)
+        return self._compute.iterate(lambda: self._generate(request, either, ignore_eos=ignore_eos), abandoned.cancel)
+
+    def on_compute_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run fn(*args) on the thread that runs this engine's decodes. For code that drives
+        llama.cpp directly beside the engine (benchmarks): a second calling thread would start a
+        second OpenMP pool and slow both down (see glmchat.engine.compute_thread)."""
+        if self._compute is None:
+            return fn(*args)
+        return self._compute.call(fn, *args)
 
     def end_tokens(self) -> list[int]:
         """Every token that ends generation (llama.cpp's end-of-generation set plus GLM's extras)."""
@@ -700,6 +731,9 @@ class LocalEngine:
             lc.llama_model_free(self._model)
             self._model = None
         self._cached = []
+        if self._compute is not None:
+            self._compute.close()
+            self._compute = None
 
     def __enter__(self) -> "LocalEngine":
         return self
