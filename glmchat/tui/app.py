@@ -62,7 +62,7 @@ class _ThinkDone:
     seconds: float
 
 
-GIL_SWITCH_INTERVAL = 0.0002  # seconds; while a local model generates (see _start_turn)
+GIL_SWITCH_INTERVAL = 0.0002  # seconds, while a turn runs (see _start_turn)
 
 
 class _Wake(Message):
@@ -157,7 +157,7 @@ class GlmchatApp(DirectCommands, App[int]):
         self.held: list[str] = []  # messages typed before the model was ready
         self.editing = False
         self.theme_problems: list[str] = []
-        self.last_render_delay: float | None = None  # last token handed to the widgets → final render, s
+        self.last_render_delay: float | None = None  # the engine's last token → final render on screen, s
         self.last_backlog: float | None = None  # engine's last token → final render, s (UI lag)
         self._last_text_at = 0.0
         self._rendered_at: float | None = None
@@ -690,12 +690,12 @@ class GlmchatApp(DirectCommands, App[int]):
         self._blink = self.prompt.cursor_blink
         if self.pacer.contended:  # every repaint is taken from the model: not even a blinking cursor
             self.prompt.cursor_blink = False
-        if cpu_threads:
-            # The model's thread needs the GIL for a moment after every token; by default a busy UI
-            # thread keeps it for up to 5 ms first, which cost ~9% of generation speed at 30
-            # repaints a second even with a core to spare. Hand it over within 0.2 ms instead.
-            self._switch_interval = sys.getswitchinterval()
-            sys.setswitchinterval(GIL_SWITCH_INTERVAL)
+        # The turn's thread needs the GIL for a moment after every token; by default a busy UI
+        # thread keeps it for up to 5 ms first, which cost a local model ~9% of its speed at 30
+        # repaints a second even with a core to spare, and holds up the end of a fast stream.
+        # Hand it over within 0.2 ms instead while the turn runs.
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL)
         if self._title_cancel is not None:
             self._title_cancel.cancel()  # the user's turn goes first; one engine, one stream at a time
         self._turn_idle.clear()
@@ -725,7 +725,9 @@ class GlmchatApp(DirectCommands, App[int]):
                     q.append(_ThinkDone(self.timer() - think_start))
                     think_start = None
                 q.append(ev)
-                if not isinstance(ev, (Thinking, Answer)):
+                if isinstance(ev, (Thinking, Answer)):
+                    self._last_text_at = self.timer()  # when the engine's latest text reached the UI's queue
+                else:
                     self.post_message(_Wake())
         except GlmchatError as exc:
             q.append(TurnFailed(exc.message, exc.hint))
@@ -811,7 +813,6 @@ class GlmchatApp(DirectCommands, App[int]):
             kind, text, count = item
             self._tokens += count
             self._round_tokens += count
-            self._last_text_at = self.timer()
             if self._first_token_at is None:
                 self._first_token_at = self.timer()
             msg = await self._ensure_current()
@@ -873,7 +874,7 @@ class GlmchatApp(DirectCommands, App[int]):
 
     def _mark_rendered(self) -> None:
         """Called after the refresh that follows the final update: the answer is on screen.
-        Records how long after the last token that was."""
+        Records how long after the engine's last token (queued by the turn worker) that was."""
         now = self.timer()
         self.last_render_delay = now - self._last_text_at if self._last_text_at else 0.0
         self._rendered_at = now
