@@ -113,4 +113,6 @@ class StatusBar(Static):
 
     def refresh_line(self) -> None:
         self.set_class(self.ctx_fraction >= WARN_FRACTION, "-ctx-warn")
-        self.update(self.status_text(self.size.width or None))
+        # one line of a fixed height: a new text never changes the layout, so skip the screen's
+        # layout pass (it re-arranges the whole chat, ~10 ms on a slow CPU, once a second while streaming)
+        self.update(self.status_text(self.size.width or None), layout=False)
