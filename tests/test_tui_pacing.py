@@ -94,3 +94,40 @@ async def test_turn_end_is_shown_at_once_even_with_a_slow_frame_rate(tmp_path):
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.turns_done == 1, timeout=5)
         assert app.answers()[-1] == "short answer"
+
+
+async def test_a_local_model_turn_pauses_cyclic_gc_and_hands_the_gil_over_quickly(tmp_path):
+    import gc
+    import sys
+
+    from glmchat.tui.app import GIL_SWITCH_INTERVAL
+
+    before = sys.getswitchinterval()
+    engine = busy_engine(scripts=["</think>" + "word " * 400], chunk_chars=4, delay=0.002)
+    app = make_app(tmp_path, engine=engine)
+    seen: list[tuple[bool, float]] = []
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.session is not None)
+        app.prompt.load_text("go")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.generating and app._gc_paused)
+        seen.append((gc.isenabled(), sys.getswitchinterval()))
+        await wait_for(pilot, lambda: app.turns_done == 1, timeout=30)
+        assert gc.isenabled() and sys.getswitchinterval() == pytest.approx(before)
+    assert len(seen) == 1 and seen[0][0] is False and seen[0][1] == pytest.approx(GIL_SWITCH_INTERVAL, rel=0.01)
+
+
+async def test_quitting_mid_turn_restores_gc_and_the_switch_interval(tmp_path):
+    import gc
+    import sys
+
+    before = sys.getswitchinterval()
+    engine = busy_engine(scripts=["</think>" + "word " * 2000], chunk_chars=4, delay=0.01)
+    app = make_app(tmp_path, engine=engine)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.session is not None)
+        app.prompt.load_text("go")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app._gc_paused)
+        app.stop_background()
+    assert gc.isenabled() and sys.getswitchinterval() == pytest.approx(before)

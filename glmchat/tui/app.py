@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import gc
 import shutil
 import subprocess
 import sys
@@ -145,7 +146,8 @@ class GlmchatApp(DirectCommands, App[int]):
         self._drain_timer: Any = None
         self._drain_lock = asyncio.Lock()
         self._blink = True  # the prompt's cursor_blink before a turn (off while a CPU-bound model runs)
-        self._switch_interval: float | None = None  # sys.getswitchinterval() before a local model's turn
+        self._switch_interval: float | None = None  # sys.getswitchinterval() before the turn
+        self._gc_paused = False  # cyclic GC is off while a local model streams
         self.system_clipboard = system_clipboard
 
         self.engine: Engine | None = None
@@ -696,6 +698,11 @@ class GlmchatApp(DirectCommands, App[int]):
         # Hand it over within 0.2 ms instead while the turn runs.
         self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(GIL_SWITCH_INTERVAL)
+        if cpu_threads and gc.isenabled():
+            # A full cyclic collection holds the GIL for 30-120 ms (measured in a long session),
+            # stopping the model's thread with it. None while a local model streams; one after.
+            gc.disable()
+            self._gc_paused = True
         if self._title_cancel is not None:
             self._title_cancel.cancel()  # the user's turn goes first; one engine, one stream at a time
         self._turn_idle.clear()
@@ -896,6 +903,10 @@ class GlmchatApp(DirectCommands, App[int]):
         if self._switch_interval is not None:
             sys.setswitchinterval(self._switch_interval)
             self._switch_interval = None
+        if self._gc_paused:
+            self._gc_paused = False
+            gc.enable()
+            self.call_after_refresh(gc.collect)  # after the final paint, while the user reads
         self.call_after_refresh(self.chat.keep_up)
         self.call_after_refresh(self._count_turn, done.last_event_at)
         self.status.update_info(state="ready", live_tps=None)
@@ -1076,6 +1087,12 @@ class GlmchatApp(DirectCommands, App[int]):
 
     def on_unmount(self) -> None:
         self.stop_background()  # no thread may wait for a UI that has gone
+        if self._gc_paused:  # quit mid-turn: give the process its defaults back
+            self._gc_paused = False
+            gc.enable()
+        if self._switch_interval is not None:
+            sys.setswitchinterval(self._switch_interval)
+            self._switch_interval = None
 
     async def action_quit(self) -> None:
         """Ctrl+Q / /quit: stop whatever runs in the background, then leave."""
