@@ -141,7 +141,7 @@ class GlmchatApp(DirectCommands, App[int]):
         self.clock = clock
         self.timer = timer
         self.flush_interval = flush_interval
-        self.drain_chars = drain_chars  # text applied per frame at most (keeps every frame short)
+        self.drain_chars = drain_chars  # text applied per frame at most (by default a backlog goes in one frame: its tail renders first)
         self.pacer = FramePacer(flush_interval, budget=ui_cpu_budget)
         self._drain_timer: Any = None
         self._drain_lock = asyncio.Lock()
@@ -407,7 +407,7 @@ class GlmchatApp(DirectCommands, App[int]):
 
     def on_download_panel_decided(self, event: Any) -> None:
         event.stop()
-        if self._download is None:  # the download already ended (a late key press on a closing panel)
+        if self._download is None:  # no download was offered (a stray event)
             return
         self._download.decide(event.start)
         self.status.update_info(state="downloading" if event.start else "cancelling the download")

@@ -217,7 +217,7 @@ class AssistantMessage(Vertical, can_focus=True):
     line, that segment is sealed and a new one takes the rest. So only the tail is ever re-parsed
     and re-laid out. A sealed segment settles in the background (its stream finishes, its blocks
     are checked and re-rendered only if wrong) so sealing never holds up the stream. Segments that
-    arrive whole in one burst (a backlog) are shown as plain text first and rendered as Markdown a
+    arrive whole in one burst (a backlog) wait behind one placeholder line and get their Markdown a
     frame at a time, nearest the end first, so the visible tail is always rendered at once.
 
     Focus it and press `c` to copy the answer, `k` to copy its last code block.
@@ -276,7 +276,7 @@ class AssistantMessage(Vertical, can_focus=True):
             after = self.markdown
             for cut in self._cuts(pos):
                 if pos == self._seg_start and self._stream is None and not self.markdown.source and new_tail is None:
-                    # a whole segment arrived in this batch: plain text now, Markdown a frame later
+                    # a whole segment arrived in this batch: a placeholder now, Markdown a frame later
                     burst.append((pos, self.answer[pos:cut]))
                     self.markdown.glm_start = cut
                 elif new_tail is None and not burst:
