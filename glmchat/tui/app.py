@@ -711,6 +711,9 @@ class GlmchatApp(DirectCommands, App[int]):
     async def _launch_turn(self, make: Callable[[CancelToken], Iterator[Any]], cancel: CancelToken) -> None:
         """Paint the turn's start (the user's message, an empty answer) before the model starts:
         with the model on every core, UI work that overlaps generation is taken from it."""
+        if not self._alive():  # the app closed first: no turn to run
+            self._turn_idle.set()
+            return
         await self._ensure_current()
         self.call_after_refresh(self._turn_worker, make, cancel)
 
@@ -772,7 +775,7 @@ class GlmchatApp(DirectCommands, App[int]):
 
     async def _drain(self) -> None:
         """On the UI thread: apply queued events (up to `drain_chars` of text), merged into few repaints."""
-        if not self._queue:
+        if not self._queue or not self._alive():  # (a late wake-up while the app closes finds no widgets)
             return
         async with self._drain_lock:  # the paced timer and a wake-up must not interleave their batches
             await self._drain_batch()
