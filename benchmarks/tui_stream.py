@@ -204,7 +204,7 @@ def main() -> int:
     if args.model:
         import statistics
 
-        from glmchat.tui.pacing import usable_cpus
+        from glmchat.engine.devices import usable_cpus
 
         rates, threads = asyncio.run(real_model_cost(args.model, args.model_tokens, args.reps, args.model_threads))
         med = {k: statistics.median(v) for k, v in rates.items()}

@@ -6,7 +6,8 @@ import pytest
 
 from glmchat.engine.base import EngineInfo
 from glmchat.engine.scripted import ScriptedEngine
-from glmchat.tui.pacing import FramePacer, usable_cpus
+from glmchat.engine.devices import usable_cpus
+from glmchat.tui.pacing import FramePacer
 from tests.tui_support import make_app, wait_for
 
 

@@ -66,14 +66,19 @@ def ram() -> tuple[int, int]:
         return 0, 0
 
 
+def usable_cpus() -> int:
+    """Logical CPUs this process may run on (its CPU affinity mask)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def physical_cores() -> int:
     """Physical cores this process may use (llama.cpp runs best with one thread per core, not per
     hyper-thread): /proc/cpuinfo's distinct (physical id, core id) pairs, or on macOS the
     performance cores, capped by the CPU affinity mask; os.cpu_count() when nothing better is known."""
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        usable = os.cpu_count() or 1
+    usable = usable_cpus()
     found = 0
     try:
         cores: set[tuple[str, str]] = set()

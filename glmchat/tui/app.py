@@ -903,13 +903,8 @@ class GlmchatApp(DirectCommands, App[int]):
         self.generating = False
         self._cancel = None
         self.prompt.cursor_blink = self._blink
-        if self._switch_interval is not None:
-            sys.setswitchinterval(self._switch_interval)
-            self._switch_interval = None
-        if self._gc_paused:
-            self._gc_paused = False
-            gc.enable()
-            self.call_after_refresh(gc.collect)  # after the final paint, while the user reads
+        if self._restore_process_settings():
+            self.call_after_refresh(gc.collect)  # the collection skipped during the turn, after the final paint
         self.call_after_refresh(self.chat.keep_up)
         self.call_after_refresh(self._count_turn, done.last_event_at)
         self.status.update_info(state="ready", live_tps=None)
@@ -1090,12 +1085,18 @@ class GlmchatApp(DirectCommands, App[int]):
 
     def on_unmount(self) -> None:
         self.stop_background()  # no thread may wait for a UI that has gone
-        if self._gc_paused:  # quit mid-turn: give the process its defaults back
-            self._gc_paused = False
-            gc.enable()
+        self._restore_process_settings()  # quit mid-turn: give the process its defaults back
+
+    def _restore_process_settings(self) -> bool:
+        """Undo what _start_turn changed for the whole process (the GIL switch interval, cyclic GC).
+        True when GC had been paused."""
         if self._switch_interval is not None:
             sys.setswitchinterval(self._switch_interval)
             self._switch_interval = None
+        paused, self._gc_paused = self._gc_paused, False
+        if paused:
+            gc.enable()
+        return paused
 
     async def action_quit(self) -> None:
         """Ctrl+Q / /quit: stop whatever runs in the background, then leave."""

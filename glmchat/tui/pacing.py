@@ -19,17 +19,10 @@ stream keeps moving).
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Callable
 
-
-def usable_cpus() -> int:
-    """Logical CPUs this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+from glmchat.engine.devices import usable_cpus
 
 
 class FramePacer:
