@@ -13,7 +13,7 @@ import statistics
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from glmchat.engine.base import ChatRequest, Finished, SamplingParams
+from glmchat.engine.base import Benchmarkable, ChatRequest, Finished, SamplingParams
 from glmchat.settings import BUILTIN_PROFILES
 
 # One prompt for every tg figure (this module, `glmchat bench`, benchmarks/engine_speed.py): a request
@@ -52,7 +52,7 @@ class Measurement(RateStats):
         return {"test": self.test, "n_tokens": self.n_tokens, "median_tps": self.median, "best_tps": self.best, "stdev_tps": self.stdev, "runs_tps": self.rates}
 
 
-def _run(engine: Any, request: ChatRequest) -> Any:
+def _run(engine: Benchmarkable, request: ChatRequest) -> Any:
     usage = None
     for item in engine.stream(request, ignore_eos=True):
         if isinstance(item, Finished):
@@ -62,7 +62,7 @@ def _run(engine: Any, request: ChatRequest) -> Any:
     return usage
 
 
-def prompt_of(engine: Any, n_tokens: int) -> ChatRequest:
+def prompt_of(engine: Benchmarkable, n_tokens: int) -> ChatRequest:
     """A one-message request whose rendered prompt is n_tokens long (± a couple of tokens)."""
     words = _FILLER.split()
     lo, hi = 1, n_tokens * 2
@@ -79,7 +79,7 @@ def prompt_of(engine: Any, n_tokens: int) -> ChatRequest:
     return best
 
 
-def measure_prompt(engine: Any, n_prompt: int = 512, *, reps: int = 3, warmup: bool = True) -> Measurement:
+def measure_prompt(engine: Benchmarkable, n_prompt: int = 512, *, reps: int = 3, warmup: bool = True) -> Measurement:
     """Prompt processing tok/s: the whole prompt evaluated from an empty KV cache."""
     req = prompt_of(engine, n_prompt)
     req.sampling = SamplingParams(temperature=0.0, max_tokens=1)
@@ -96,7 +96,7 @@ def measure_prompt(engine: Any, n_prompt: int = 512, *, reps: int = 3, warmup: b
 
 
 def measure_generation(
-    engine: Any, n_gen: int = 128, *, reps: int = 3, sampling: SamplingParams | None = None, prompt: str = TG_PROMPT, warmup: bool = True
+    engine: Benchmarkable, n_gen: int = 128, *, reps: int = 3, sampling: SamplingParams | None = None, prompt: str = TG_PROMPT, warmup: bool = True
 ) -> Measurement:
     """Generation tok/s: exactly n_gen tokens (EOS suppressed) with the `general` profile by default.
 
@@ -116,7 +116,7 @@ def measure_generation(
     return result
 
 
-def run_bench(engine: Any, *, n_prompt: int = 512, n_gen: int = 128, reps: int = 3, profile: SamplingParams | None = None) -> dict[str, Any]:
+def run_bench(engine: Benchmarkable, *, n_prompt: int = 512, n_gen: int = 128, reps: int = 3, profile: SamplingParams | None = None) -> dict[str, Any]:
     pp = measure_prompt(engine, n_prompt, reps=reps) if n_prompt else None
     tg = measure_generation(engine, n_gen, reps=reps, sampling=profile) if n_gen else None
     info = engine.info

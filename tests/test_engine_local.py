@@ -48,6 +48,16 @@ def test_info_and_protocol(engine, smollm2_path):
     assert info.details["threads"] == 1
 
 
+def test_optional_capabilities_are_declared(engine):
+    from glmchat.engine.base import Benchmarkable, SnapshotCapable, Tokenizing
+    from glmchat.engine.scripted import ScriptedEngine
+
+    assert isinstance(engine, SnapshotCapable) and isinstance(engine, Tokenizing) and isinstance(engine, Benchmarkable)
+    scripted = ScriptedEngine()
+    assert isinstance(scripted, Engine)
+    assert not isinstance(scripted, (SnapshotCapable, Tokenizing, Benchmarkable))
+
+
 def test_stream_text_and_usage(engine):
     req = ask("Name three colours.", seed=11, max_tokens=40)
     started, text, finished, items = run(engine, req)
@@ -352,8 +362,9 @@ def test_tiny_glm_stops_on_its_end_tokens(tiny_glm_path):
 
 def test_ignore_eos_and_benchmark_helper(engine):
     """glmchat.bench.measure_generation (also the benchmark script's) makes exactly n tokens per run."""
-    import glmchat.bench
     import importlib.util
+
+    import glmchat.bench
 
     root = Path(__file__).resolve().parent.parent
     spec = importlib.util.spec_from_file_location("engine_speed", root / "benchmarks" / "engine_speed.py")

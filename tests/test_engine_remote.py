@@ -11,6 +11,7 @@ import pytest
 
 from glmchat.engine.base import (
     AnswerText,
+    Benchmarkable,
     CancelToken,
     ChatRequest,
     Engine,
@@ -18,7 +19,9 @@ from glmchat.engine.base import (
     RawText,
     ReasoningText,
     SamplingParams,
+    SnapshotCapable,
     Started,
+    Tokenizing,
     ToolCallDelta,
 )
 from glmchat.engine.remote import RemoteEngine, build_body, list_models
@@ -169,6 +172,24 @@ def test_non_glm_model_never_starts_in_thinking():
         assert engine.info.n_ctx == 8192 and engine.info.n_ctx_train == 8192
         items, _ = collect(engine, ask())
         assert items[0].in_thinking is False and texts(items, RawText) == "hi"
+
+
+@pytest.mark.parametrize(
+    "model_id, thinking",
+    [
+        ("/home/u/glm-models/llama-3.gguf", False),  # "glm" only in a folder name
+        ("C:\\models\\glm\\smollm2-q8_0.gguf", False),
+        ("GLM-4.7-Flash", True),
+        ("zai-org/GLM-4.7-Flash", True),
+        ("/home/u/models/GLM-4.7-Flash-UD-Q4_K_XL.gguf", True),
+    ],
+)
+def test_thinking_is_guessed_from_the_model_name_not_its_folder(model_id, thinking):
+    with ScriptedServer(models=[{"id": model_id, "object": "model", "owned_by": "llamacpp"}]) as s:
+        engine = RemoteEngine(s.base_url)
+        assert engine.model == model_id
+        assert engine.info.thinking is thinking
+        assert not isinstance(engine, (SnapshotCapable, Tokenizing, Benchmarkable))  # no optional capabilities
 
 
 def test_finish_reason_length_and_bad_tool_json(srv):

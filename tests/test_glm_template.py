@@ -313,3 +313,13 @@ def test_prompt_opens_thinking_and_end_tokens():
     assert prompt_opens_thinking("...<|assistant|><think>\n")
     assert not prompt_opens_thinking("<think>x</think>")
     assert GLM_END_TOKENS == ("<|user|>", "<|observation|>", "<|endoftext|>")
+
+
+def test_glm_template_and_model_names():
+    from glmchat.glm import is_glm_model, is_glm_template
+
+    assert is_glm_template(TEMPLATE)
+    assert not is_glm_template(None) and not is_glm_template("{{ '<|im_start|>' }}<|assistant|>")
+    assert is_glm_model("GLM-4.7-Flash") and is_glm_model("zai-org/GLM-4.7-Flash")
+    assert is_glm_model("/models/glm-4.7-flash-q4_k_m.gguf")
+    assert not is_glm_model("/home/u/glm-models/llama-3.gguf") and not is_glm_model("smollm2")

@@ -68,6 +68,21 @@ def _resolve_requests(hub: FakeHub, path: str | None = None) -> list[str]:
 # ---- catalog -------------------------------------------------------------------------------------------
 
 
+def test_one_quant_parser_reads_file_names():
+    from glmchat.hub import catalog, quant_names
+    from glmchat.hub.quant_names import parse_gguf_path, quant_from_filename
+
+    assert catalog.parse_gguf_path is hcache.parse_gguf_path is quant_names.parse_gguf_path
+    assert quant_from_filename("GLM-4.7-Flash-UD-Q4_K_XL.gguf") == "UD-Q4_K_XL"
+    assert quant_from_filename(Path("/m/BF16/GLM-4.7-Flash-BF16-00001-of-00002.gguf")) == "BF16"
+    assert quant_from_filename("SmolLM2-135M-Instruct-Q4_1.gguf") == "Q4_1"  # any model's llama.cpp label
+    assert quant_from_filename("GLM-4.7-Flash-MXFP4_MOE.gguf") == "MXFP4_MOE"  # this repo's model: what follows the prefix
+    assert quant_from_filename("model.gguf") is None and quant_from_filename("GLM-4.7-Flash-Q4_K_M.bin") is None
+    assert parse_gguf_path("BF16/GLM-4.7-Flash-BF16-00002-of-00002.gguf") == ("BF16", 2, 2)
+    assert parse_gguf_path("GLM-4.7-Flash-MXFP4_MOE.gguf") == ("MXFP4_MOE", 1, 1)
+    assert parse_gguf_path("mmproj-GLM-4.7-Flash-F16.gguf") is None and parse_gguf_path("README.md") is None
+
+
 def test_catalog_groups_real_file_names_and_caches_for_offline(hub):
     cat = Catalog.load()
     assert cat.source == "hub" and cat.commit == COMMIT

@@ -27,6 +27,7 @@ def register(app: typer.Typer) -> None:
         import sys
 
         from glmchat.bench import run_bench
+        from glmchat.engine.base import Benchmarkable
         from glmchat.engine.factory import open_engine
         from glmchat.errors import UsageError
         from glmchat.settings import load_settings
@@ -39,7 +40,7 @@ def register(app: typer.Typer) -> None:
         sampling = settings.profile(profile) if profile else None
         engine = open_engine(settings, model=model, quant=quant, n_ctx=n_ctx, verbose=verbose)
         try:
-            if not hasattr(engine, "reset_cache"):
+            if not isinstance(engine, Benchmarkable):
                 raise UsageError("bench measures the embedded engine only.", "Pass --model PATH or a downloaded --quant.")
             if not as_json:
                 print(f"measuring {engine.info.model} · {engine.info.backend} · {engine.info.details.get('threads')} threads · {reps} runs each…", file=sys.stderr)

@@ -11,10 +11,16 @@ through `glmchat.glm.GlmStreamParser`), or, when a remote server already split r
 calls out, the parsed pieces as `ReasoningText` / `AnswerText` / `ToolCallDelta`. Every stream starts
 with one `Started` and ends with exactly one `Finished` (also on cancel and on error, where the
 engine raises `EngineError` *after* the partial text was yielded).
+
+Beyond `Engine`, an engine may offer optional capabilities, each declared below as a protocol of its
+own: `Tokenizing` (prompt text and token ids), `SnapshotCapable` (KV-cache state to a file and back)
+and `Benchmarkable` (what `glmchat bench` measures). Callers ask with `isinstance(engine, X)`, never
+by probing for attribute names; `LocalEngine` has all three, `RemoteEngine` none.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator, Protocol, Union, runtime_checkable
@@ -154,3 +160,57 @@ class Engine(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+# ---- optional capabilities ----------------------------------------------------------------------
+
+
+@runtime_checkable
+class Tokenizing(Protocol):
+    """An engine that shows the prompt text it makes of a request and the tokens of a text."""
+
+    def render(self, request: ChatRequest) -> str:
+        """The prompt text the chat template makes of `request`."""
+        ...
+
+    def tokenize(self, text: str, *, add_special: bool | None = None) -> list[int]:
+        """Token ids of `text` (`add_special=None`: add BOS when the model wants one)."""
+        ...
+
+
+@runtime_checkable
+class SnapshotCapable(Protocol):
+    """An engine whose KV cache can be written to a file and loaded back (instant resume).
+
+    See `glmchat.engine.kv_snapshot` for when and where snapshots are kept.
+    """
+
+    @property
+    def cached_tokens(self) -> list[int]:
+        """The tokens currently held in the KV cache (a copy)."""
+        ...
+
+    def save_state(self, path: str | os.PathLike[str]) -> int:
+        """Write the KV state and its tokens to `path`; returns the tokens saved. Raises EngineError."""
+        ...
+
+    def load_state(self, path: str | os.PathLike[str]) -> int:
+        """Load a state written by `save_state`; returns the tokens now cached. Raises EngineError."""
+        ...
+
+
+@runtime_checkable
+class Benchmarkable(Protocol):
+    """An engine `glmchat bench` can measure: its KV cache can be emptied and end tokens ignored."""
+
+    info: EngineInfo
+
+    def count_tokens(self, request: ChatRequest) -> int: ...
+
+    def reset_cache(self) -> None:
+        """Forget the KV cache (the next request evaluates its whole prompt)."""
+        ...
+
+    def stream(self, request: ChatRequest, cancel: CancelToken | None = None, *, ignore_eos: bool = False) -> Iterator[StreamItem]:
+        """As `Engine.stream`; `ignore_eos=True` generates until max_tokens or the context is full."""
+        ...

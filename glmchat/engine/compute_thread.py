@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterator, Protocol, TypeVar
 
 T = TypeVar("T")
 
@@ -109,3 +109,20 @@ class ComputeThread:
             self._jobs.put(None)
             if not self.here:
                 self._thread.join()
+
+
+class _Cancellable(Protocol):
+    @property
+    def cancelled(self) -> bool: ...
+
+
+class EitherCancel:
+    """Cancelled when any of its tokens is: the caller's, or the engine's own one that `iterate`'s
+    `stop` sets when the caller stops reading."""
+
+    def __init__(self, *tokens: _Cancellable | None) -> None:
+        self._tokens = [t for t in tokens if t is not None]
+
+    @property
+    def cancelled(self) -> bool:
+        return any(t.cancelled for t in self._tokens)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Callable
 
@@ -10,15 +9,6 @@ from glmchat.engine.base import Engine
 from glmchat.settings import Settings
 
 Progress = Callable[[float, str], None]
-
-_QUANT_RE = re.compile(r"GLM-4\.7-Flash-(.+?)(?:-\d{5}-of-\d{5})?\.gguf$", re.IGNORECASE)
-
-
-def quant_from_filename(path: str | Path) -> str | None:
-    """'GLM-4.7-Flash-UD-Q4_K_XL.gguf' → 'UD-Q4_K_XL' (None for other files)."""
-    m = _QUANT_RE.search(Path(path).name)
-    return m.group(1) if m else None
-
 
 def resolve_model_path(
     settings: Settings,
@@ -78,8 +68,6 @@ def open_engine(
         progress=load_progress,
         tensor_overrides=[(pattern, "CPU") for pattern in plan.overrides] if plan else None,
     )
-    if engine.info.quant is None:
-        engine.info.quant = quant_from_filename(path)
     if plan is not None:
         engine.info.details["plan"] = plan.summary()
         engine.info.details["plan_reason"] = plan.reason

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from glmchat.engine.base import SnapshotCapable
 from glmchat.settings import cache_dir
 
 MIN_TOKENS = 512  # shorter histories re-evaluate in well under a second; not worth a file
@@ -31,7 +32,7 @@ def snapshot_dir() -> Path:
 def fingerprint(engine: Any) -> str | None:
     """Model file identity + the settings that shape the KV cache; None for engines without state."""
     info = engine.info
-    if not info.path or not hasattr(engine, "save_state"):
+    if not info.path or not isinstance(engine, SnapshotCapable):
         return None
     try:
         st = os.stat(info.path)

@@ -6,16 +6,8 @@ stop-string scans, its own bookkeeping) and measured 105-125 tok/s on SmolLM2 wh
 `llama_decode` per generated token, reuses one `llama_batch`, never copies logits into Python and
 caches each token's text piece.
 
-Sampler chain (built in C for every request, in this order):
-
-1. grammar (only when `request.grammar` is set): `llama_sampler_init_grammar(vocab, gbnf, "root")`.
-   First, so every later stage only ever sees tokens the grammar allows.
-2. repeat penalty (only when != 1.0; GLM's recommendation is 1.0 = off), last 64 tokens.
-3. top_k (only when > 0). Before top_p / min_p on purpose: those sort the candidates, and sorting
-   GLM's 154,880-token vocabulary every token is expensive; top_k 40 cuts it to 40 first.
-   top_k = 0 skips it (exact vLLM / Z.ai semantics, slower).
-4. top_p, 5. min_p (min_keep 1 each), 6. temperature, 7. dist(seed) — a random draw with the seed
-   (`seed=None`: a random seed). temperature <= 0 replaces 4-7 with greedy.
+Sampler chain: built in C for every request (grammar, repeat penalty, top_k, top_p, min_p,
+temperature, dist(seed)); see `glmchat.engine.sampler`. Load parameters: `glmchat.engine.llama_params`.
 
 KV-cache prefix reuse: the engine remembers the tokens in its KV cache. A new request keeps the
 longest common prefix, removes the rest (`llama_memory_seq_rm`) and evaluates only the new tokens
@@ -29,53 +21,28 @@ Context: `n_ctx` larger than the model's trained context is clamped to it, with 
 
 from __future__ import annotations
 
-import codecs
 import ctypes
 import os
 import threading
 import time
+from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
-from glmchat.engine.base import (
-    CancelToken,
-    ChatRequest,
-    EngineInfo,
-    Finished,
-    RawText,
-    SamplingParams,
-    Started,
-    StreamItem,
-    Usage,
-)
-from glmchat.engine.compute_thread import ComputeThread
+from glmchat.engine.base import CancelToken, ChatRequest, EngineInfo, Finished, RawText, SamplingParams, Started, StreamItem, Usage
+from glmchat.engine.compute_thread import ComputeThread, EitherCancel
 from glmchat.engine.devices import physical_cores
-from glmchat.errors import EngineError, ModelError, UsageError
+from glmchat.engine.kv_state import load_sequence, save_sequence
+from glmchat.engine.llama_params import backend_name, check_load_args, choose_offload, context_params, fit_context, model_params
+from glmchat.engine.sampler import build_sampler_chain, logit_ban_sampler
+from glmchat.engine.utf8_stream import Utf8Stream
+from glmchat.errors import EngineError, ModelError
+from glmchat.glm.template import GLM_END_TOKENS, is_glm_template, prompt_opens_thinking, render_prompt
 
-# GLM-4.x end-of-generation tokens; stop on them even where a GGUF fails to mark them as EOG.
-GLM_STOP_TEXTS = ("<|endoftext|>", "<|user|>", "<|observation|>")
-KV_CACHE_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2}  # GGML_TYPE_*
-PENALTY_LAST_N = 64
-DEFAULT_SEED = 0xFFFFFFFF  # LLAMA_DEFAULT_SEED: llama.cpp picks a random seed
-
-
-class Utf8Stream:
-    """Turns token byte pieces into text, holding back a multi-byte character split across tokens."""
-
-    def __init__(self) -> None:
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-
-    def feed(self, data: bytes) -> str:
-        return self._decoder.decode(data)
-
-    def flush(self) -> str:
-        """Whatever is left at the end (an incomplete sequence becomes U+FFFD)."""
-        return self._decoder.decode(b"", final=True)
+__all__ = ["LocalEngine", "Utf8Stream", "physical_cores", "render_chat"]
 
 
 def render_chat(template: str, request: ChatRequest, *, bos_token: str = "", eos_token: str = "") -> str:
     """Render `request` with the GGUF's chat template (Hugging Face Jinja semantics, glmchat.glm)."""
-    from glmchat.glm import render_prompt
-
     return render_prompt(
         template,
         request.messages,
@@ -88,39 +55,7 @@ def render_chat(template: str, request: ChatRequest, *, bos_token: str = "", eos
     )
 
 
-class _BuftOverride(ctypes.Structure):
-    """struct llama_model_tensor_buft_override { const char * pattern; ggml_backend_buffer_type_t buft; }"""
-
-    _fields_ = [("pattern", ctypes.c_char_p), ("buft", ctypes.c_void_p)]
-
-
-def _tensor_override_array(overrides: Sequence[tuple[str, str]]) -> ctypes.Array[_BuftOverride]:
-    """NULL-terminated override list. Hook for MoE offload plans: only target "CPU" is wired so far."""
-    from llama_cpp._ggml import libggml as lib
-
-    arr = (_BuftOverride * (len(overrides) + 1))()
-    for i, (pattern, target) in enumerate(overrides):
-        if target.upper() != "CPU":
-            raise UsageError(f"Tensor override target {target!r} is not supported.", 'Use "CPU" (keep matching tensors in RAM).')
-        fn = lib.ggml_backend_cpu_buffer_type
-        fn.restype = ctypes.c_void_p
-        arr[i].pattern = pattern.encode()
-        arr[i].buft = fn()
-    return arr
-
-
 T = TypeVar("T")
-
-
-class _EitherCancel:
-    """Cancelled when the caller's token or the engine's own one is."""
-
-    def __init__(self, *tokens: CancelToken | None) -> None:
-        self._tokens = [t for t in tokens if t is not None]
-
-    @property
-    def cancelled(self) -> bool:
-        return any(t.cancelled for t in self._tokens)
 
 
 class LocalEngine:
@@ -168,12 +103,7 @@ class LocalEngine:
         """Load a GGUF. Raises ModelError (bad file, too little memory, llama.cpp refused) or UsageError."""
         from glmchat.engine import devices, gguf_check, llama_log
 
-        if kv_cache_type not in KV_CACHE_TYPES:
-            raise UsageError(f"Unknown KV cache type {kv_cache_type!r}.", f"Use one of: {', '.join(KV_CACHE_TYPES)}.")
-        if n_threads is not None and n_threads < 1:
-            raise UsageError(f"--threads must be at least 1 (got {n_threads}).", "Leave it unset to use the physical cores.")
-        if n_batch < 1:
-            raise UsageError(f"n_batch must be at least 1 (got {n_batch}).", "The default is 512.")
+        check_load_args(kv_cache_type, n_threads, n_batch)
         model_path = gguf_check.check_model_file(path)
         header = gguf_check.read_header(model_path)
 
@@ -183,135 +113,102 @@ class LocalEngine:
         llama_cpp.llama_backend_init()
 
         notes: list[str] = []
-        n_ctx_train = header.context_length
-        if n_ctx <= 0:
-            n_ctx = n_ctx_train or 4096
-        elif n_ctx_train and n_ctx > n_ctx_train:
-            notes.append(f"context {n_ctx} clamped to the model's trained context {n_ctx_train}")
-            n_ctx = n_ctx_train
-
+        n_ctx = fit_context(n_ctx, header.context_length, notes)
         gpu = bool(llama_cpp.llama_supports_gpu_offload())
         gpus = devices.detect().gpus if gpu else []
         vram = sum(d.total for d in gpus)
         mem = gguf_check.check_memory(model_path, n_ctx, kv_cache_type=kv_cache_type, vram_bytes=vram, header=header)
-
-        if n_gpu_layers is None:
-            n_gpu_layers = -1 if gpu else 0
-        elif not gpu and n_gpu_layers != 0:
-            notes.append("this llama.cpp build has no GPU support; running on the CPU")
-            n_gpu_layers = 0
+        n_gpu_layers, flash_attn = choose_offload(gpu, n_gpu_layers, flash_attn, kv_cache_type, notes)
         on_gpu = gpu and n_gpu_layers != 0
-        if flash_attn is None:  # on by default, as the planner chooses: faster on GPUs and ~5% on the CPU
-            flash_attn = True
-        if kv_cache_type != "f16" and not flash_attn:
-            notes.append(f"flash attention turned on (a {kv_cache_type} V cache needs it)")
-            flash_attn = True
         threads = n_threads or physical_cores()
 
         self = cls()
         self._llama = llama_cpp
-        mparams = llama_cpp.llama_model_default_params()
-        mparams.n_gpu_layers = n_gpu_layers
-        if hasattr(mparams, "load_mode"):
-            mparams.load_mode = llama_cpp.LLAMA_LOAD_MODE_MMAP
-        else:  # older bindings
-            mparams.use_mmap = True
-        if progress is not None:
-
-            def _progress(value: float, _user: Any) -> bool:
-                try:
-                    progress(max(0.0, min(1.0, float(value))))
-                except Exception:  # noqa: BLE001 - an exception cannot cross back into C
-                    pass
-                return True
-
-            cb = llama_cpp.llama_progress_callback(_progress)
-            self._keepalive.append(cb)
-            mparams.progress_callback = cb
-        if tensor_overrides:
-            arr = _tensor_override_array(tensor_overrides)
-            self._keepalive.append(arr)
-            mparams.tensor_buft_overrides = ctypes.cast(arr, ctypes.c_void_p)
-
+        mparams = model_params(llama_cpp, n_gpu_layers, progress, tensor_overrides, self._keepalive)
+        cparams = context_params(llama_cpp, n_ctx=n_ctx, n_batch=n_batch, threads=threads, flash_attn=flash_attn, kv_cache_type=kv_cache_type)
         t0 = time.perf_counter()
-        model = llama_cpp.llama_model_load_from_file(str(model_path).encode(), mparams)
+        self._open(model_path, mparams, cparams, log_path)
+        load_time = time.perf_counter() - t0
+        self._bind_context(n_batch)
+
+        n_layers = int(llama_cpp.llama_model_n_layer(self._model))
+        all_on_gpu = on_gpu and not tensor_overrides and (n_gpu_layers < 0 or n_gpu_layers > n_layers)
+        details = {
+            "architecture": self.meta("general.architecture"),
+            "threads": threads,
+            "n_batch": self._n_batch,
+            "n_gpu_layers": n_gpu_layers,
+            "flash_attn": bool(flash_attn),
+            "kv_cache_type": kv_cache_type,
+            "kv_cache_bytes": mem.kv_bytes,
+            "file_bytes": mem.file_bytes,
+            "load_time": load_time,
+            "log_path": str(log_path),
+            "tensor_overrides": list(tensor_overrides or []),
+            "notes": notes,
+        }
+        self.info = self._describe(model_path, backend_name(on_gpu, gpus), 1 if all_on_gpu else threads, details)
+        self._compute = ComputeThread()
+        self._compute.call(self._warm_up)
+        self._stop_ids = self._glm_stop_ids(self.info.chat_template)
+        self.info.details["extra_stop_tokens"] = sorted(self._stop_ids)
+        self._probe_thinking(notes)
+        return self
+
+    def _open(self, model_path: Path, mparams: Any, cparams: Any, log_path: Any) -> None:
+        """Load the model and create its context (ModelError when llama.cpp refuses either)."""
+        lc = self._llama
+        model = lc.llama_model_load_from_file(str(model_path).encode(), mparams)
         if not model:
             raise ModelError(f"llama.cpp could not load {model_path}.", f"See the llama.cpp log: {log_path}")
         self._model = model
-        cparams = llama_cpp.llama_context_default_params()
-        cparams.n_ctx = n_ctx
-        cparams.n_batch = n_batch
-        cparams.n_ubatch = n_batch
-        cparams.n_seq_max = 1
-        cparams.n_threads = threads
-        cparams.n_threads_batch = threads
-        cparams.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attn else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
-        cparams.type_k = KV_CACHE_TYPES[kv_cache_type]
-        cparams.type_v = KV_CACHE_TYPES[kv_cache_type]
-        cparams.no_perf = True
-        ctx = llama_cpp.llama_init_from_model(model, cparams)
+        ctx = lc.llama_init_from_model(model, cparams)
         if not ctx:
-            llama_cpp.llama_model_free(model)
+            lc.llama_model_free(model)
             self._model = None
             raise ModelError(
-                f"llama.cpp could not create a {n_ctx:,}-token context for {model_path.name}.",
+                f"llama.cpp could not create a {cparams.n_ctx:,}-token context for {model_path.name}.",
                 f"Try a smaller --ctx; details in the llama.cpp log: {log_path}",
             )
         self._ctx = ctx
-        load_time = time.perf_counter() - t0
-        self._vocab = llama_cpp.llama_model_get_vocab(model)
-        self._mem = llama_cpp.llama_get_memory(ctx)
-        self._n_ctx = int(llama_cpp.llama_n_ctx(ctx))
-        self._n_batch = min(n_batch, int(llama_cpp.llama_n_batch(ctx)))  # llama.cpp caps n_batch at n_ctx
-        self._batch = llama_cpp.llama_batch_init(self._n_batch, 0, 1)
-        self._add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
-        self._bos_text = self._token_text(llama_cpp.llama_vocab_bos(self._vocab))
-        self._eos_text = self._token_text(llama_cpp.llama_vocab_eos(self._vocab))
 
-        template = self.meta("tokenizer.chat_template")
-        name = self.meta("general.name") or model_path.stem
-        backend = "CPU"
-        if on_gpu:
-            names = [d.backend for d in gpus if d.backend and d.backend != "?"]
-            backend = names[0] if names else "GPU"
-            backend = "Metal" if backend == "MTL" else backend
-        all_on_gpu = on_gpu and not tensor_overrides and (n_gpu_layers < 0 or n_gpu_layers > int(llama_cpp.llama_model_n_layer(model)))
-        self.info = EngineInfo(
-            model=name,
-            cpu_threads=1 if all_on_gpu else threads,
+    def _bind_context(self, n_batch: int) -> None:
+        """Read the vocab, memory, context size and BOS/EOS of the opened model; allocate the batch."""
+        lc = self._llama
+        self._vocab = lc.llama_model_get_vocab(self._model)
+        self._mem = lc.llama_get_memory(self._ctx)
+        self._n_ctx = int(lc.llama_n_ctx(self._ctx))
+        self._n_batch = min(n_batch, int(lc.llama_n_batch(self._ctx)))  # llama.cpp caps n_batch at n_ctx
+        self._batch = lc.llama_batch_init(self._n_batch, 0, 1)
+        self._add_bos = bool(lc.llama_vocab_get_add_bos(self._vocab))
+        self._bos_text = self._token_text(lc.llama_vocab_bos(self._vocab))
+        self._eos_text = self._token_text(lc.llama_vocab_eos(self._vocab))
+
+    def _describe(self, model_path: Path, backend: str, cpu_threads: int, details: dict[str, Any]) -> EngineInfo:
+        from glmchat.hub.quant_names import quant_from_filename
+
+        return EngineInfo(
+            model=self.meta("general.name") or model_path.stem,
+            cpu_threads=cpu_threads,
             path=str(model_path),
-            quant=_quant_from_name(model_path.name),
+            quant=quant_from_filename(model_path),
             backend=backend,
             where="local",
             n_ctx=self._n_ctx,
-            n_ctx_train=int(llama_cpp.llama_model_n_ctx_train(model)),
-            chat_template=template,
-            details={
-                "architecture": self.meta("general.architecture"),
-                "threads": threads,
-                "n_batch": self._n_batch,
-                "n_gpu_layers": n_gpu_layers,
-                "flash_attn": bool(flash_attn),
-                "kv_cache_type": kv_cache_type,
-                "kv_cache_bytes": mem.kv_bytes,
-                "file_bytes": mem.file_bytes,
-                "load_time": load_time,
-                "log_path": str(log_path),
-                "tensor_overrides": list(tensor_overrides or []),
-                "notes": notes,
-            },
+            n_ctx_train=int(self._llama.llama_model_n_ctx_train(self._model)),
+            chat_template=self.meta("tokenizer.chat_template"),
+            details=details,
         )
-        self._compute = ComputeThread()
-        self._compute.call(self._warm_up)
-        self._stop_ids = self._glm_stop_ids(template)
-        self.info.details["extra_stop_tokens"] = sorted(self._stop_ids)
-        if template:
-            try:
-                probe = ChatRequest(messages=[{"role": "user", "content": "hi"}], enable_thinking=True)
-                self.info.thinking = self.render(probe).rstrip().endswith("<think>")
-            except Exception as exc:  # noqa: BLE001 - a template that cannot render shows up on first use
-                notes.append(f"chat template did not render: {exc}")
-        return self
+
+    def _probe_thinking(self, notes: list[str]) -> None:
+        """info.thinking: whether the chat template opens a reasoning block in the generation prompt."""
+        if not self.info.chat_template:
+            return
+        try:
+            probe = ChatRequest(messages=[{"role": "user", "content": "hi"}], enable_thinking=True)
+            self.info.thinking = prompt_opens_thinking(self.render(probe))
+        except Exception as exc:  # noqa: BLE001 - a template that cannot render shows up on first use
+            notes.append(f"chat template did not render: {exc}")
 
     def _warm_up(self) -> None:
         """One throw-away decode so the first real request does not pay for graph allocation."""
@@ -326,10 +223,10 @@ class LocalEngine:
 
     def _glm_stop_ids(self, template: str | None) -> set[int]:
         """GLM's end tokens that this GGUF does not already mark as end-of-generation."""
-        if not template or "<|assistant|>" not in template or "<|observation|>" not in template:
+        if not is_glm_template(template):
             return set()
         extra: set[int] = set()
-        for text in GLM_STOP_TEXTS:
+        for text in GLM_END_TOKENS:
             ids = self.tokenize(text, add_special=False)
             if len(ids) == 1 and not self._llama.llama_vocab_is_eog(self._vocab, ids[0]):
                 extra.add(ids[0])
@@ -421,42 +318,12 @@ class LocalEngine:
     # ---- sampling ----------------------------------------------------------------------------------
 
     def build_sampler(self, sampling: SamplingParams, grammar: str | None = None, *, extra_first: Sequence[Any] = ()) -> Any:
-        """A llama.cpp sampler chain for `sampling` (see the module docstring); free with llama_sampler_free.
+        """A llama.cpp sampler chain for `sampling` (see glmchat.engine.sampler); free with llama_sampler_free.
 
         `extra_first`: samplers placed at the head of the chain (benchmarks add a logit bias).
         """
-        lc = self._llama
-        params = lc.llama_sampler_chain_default_params()
-        params.no_perf = True
-        chain = lc.llama_sampler_chain_init(params)
-        try:
-            for s in extra_first:
-                lc.llama_sampler_chain_add(chain, s)
-            if grammar:
-                g = lc.llama_sampler_init_grammar(self._vocab, grammar.encode("utf-8"), b"root")
-                if not g:
-                    raise UsageError("The grammar (GBNF) could not be parsed.", f"See the llama.cpp log: {self.info.details.get('log_path')}")
-                lc.llama_sampler_chain_add(chain, g)
-            if sampling.repeat_penalty != 1.0:
-                n_vocab = lc.llama_vocab_n_tokens(self._vocab)
-                penalties = lc.llama_sampler_init_penalties(n_vocab, PENALTY_LAST_N, float(sampling.repeat_penalty), 0.0, 0.0)
-                lc.llama_sampler_chain_add(chain, penalties)
-            if sampling.temperature <= 0:
-                lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_greedy())
-                return chain
-            if sampling.top_k > 0:
-                lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_top_k(int(sampling.top_k)))
-            if sampling.top_p < 1.0:
-                lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_top_p(float(sampling.top_p), 1))
-            if sampling.min_p > 0.0:
-                lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_min_p(float(sampling.min_p), 1))
-            lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_temp(float(sampling.temperature)))
-            seed = DEFAULT_SEED if sampling.seed is None else int(sampling.seed) & 0xFFFFFFFF
-            lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_dist(seed))
-        except BaseException:
-            lc.llama_sampler_free(chain)
-            raise
-        return chain
+        log_path = self.info.details.get("log_path")
+        return build_sampler_chain(self._llama, self._vocab, sampling, grammar, extra_first=extra_first, log_path=log_path)
 
     # ---- evaluation --------------------------------------------------------------------------------
 
@@ -515,7 +382,7 @@ class LocalEngine:
         if self._compute is None:
             return self._generate(request, cancel, ignore_eos=ignore_eos)
         abandoned = CancelToken()  # set when the caller stops reading: the generation ends at the next token
-        either = _EitherCancel(cancel, abandoned)
+        either = EitherCancel(cancel, abandoned)
         return self._compute.iterate(lambda: self._generate(request, either, ignore_eos=ignore_eos), abandoned.cancel)
 
     def on_compute_thread(self, fn: Callable[..., T], *args: Any) -> T:
@@ -536,13 +403,7 @@ class LocalEngine:
         return list(self._eog_ids)
 
     def _eog_bias_sampler(self) -> Any:
-        lc = self._llama
-        ids = self.end_tokens()
-        arr = (lc.llama_logit_bias * len(ids))()
-        for i, t in enumerate(ids):
-            arr[i].token = t
-            arr[i].bias = float("-inf")
-        return lc.llama_sampler_init_logit_bias(lc.llama_vocab_n_tokens(self._vocab), len(ids), arr)
+        return logit_ban_sampler(self._llama, self._vocab, self.end_tokens())
 
     def _generate(self, request: ChatRequest, cancel: CancelToken | None, *, ignore_eos: bool = False) -> Iterator[StreamItem]:
         self._require_open()
@@ -560,7 +421,7 @@ class LocalEngine:
         prompt = self.render(request)
         tokens = self.tokenize(prompt)
         usage = Usage(prompt_tokens=len(tokens))
-        in_thinking = prompt.rstrip().endswith("<think>")
+        in_thinking = prompt_opens_thinking(prompt)
         if not tokens:
             raise EngineError("The rendered prompt is empty.", "Send at least one message.")
         if len(tokens) >= self._n_ctx:
@@ -677,13 +538,9 @@ class LocalEngine:
         if not self._lock.acquire(blocking=False):
             raise EngineError("The local engine is generating; its state cannot be saved now.", "Save after the answer finished.")
         try:
-            lc = self._llama
-            n = len(self._cached)
-            arr = (lc.llama_token * max(n, 1))(*self._cached)
-            written = lc.llama_state_seq_save_file(self._ctx, os.fsencode(os.fspath(path)), 0, arr, n)
-            if not written:
+            if not save_sequence(self._llama, self._ctx, self._cached, path):
                 raise EngineError(f"Saving the KV state to {path} failed.", f"See the llama.cpp log: {self.info.details.get('log_path')}")
-            return n
+            return len(self._cached)
         finally:
             self._lock.release()
 
@@ -697,20 +554,12 @@ class LocalEngine:
         if not self._lock.acquire(blocking=False):
             raise EngineError("The local engine is generating; a saved state cannot be loaded now.", "Load it before sending.")
         try:
-            lc = self._llama
-            lc.llama_memory_clear(self._mem, True)
             self._cached = []
-            cap = self._n_ctx
-            arr = (lc.llama_token * cap)()
-            count = ctypes.c_size_t(0)
-            read = lc.llama_state_seq_load_file(self._ctx, os.fsencode(os.fspath(path)), 0, arr, cap, ctypes.byref(count))
-            n = int(count.value)
-            ok = bool(read) and 0 < n <= cap and lc.llama_memory_seq_pos_max(self._mem, 0) == n - 1
-            if not ok:
-                lc.llama_memory_clear(self._mem, True)
+            tokens = load_sequence(self._llama, self._ctx, self._mem, self._n_ctx, path)
+            if tokens is None:
                 raise EngineError(f"The saved KV state {path} could not be loaded.", f"It is ignored; see the llama.cpp log: {self.info.details.get('log_path')}")
-            self._cached = list(arr[:n])
-            return n
+            self._cached = tokens
+            return len(tokens)
         finally:
             self._lock.release()
 
@@ -741,10 +590,3 @@ class LocalEngine:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-
-def _quant_from_name(name: str) -> str | None:
-    """'GLM-4.7-Flash-UD-Q4_K_XL.gguf' → 'UD-Q4_K_XL' (None when the name carries no quant)."""
-    import re
-
-    m = re.search(r"((?:UD-)?(?:I?Q\d[\w]*|BF16|F16|F32))(?:-\d{5}-of-\d{5})?\.gguf$", name, re.IGNORECASE)
-    return m.group(1) if m else None

@@ -166,27 +166,25 @@ def compute_buffer_bytes(layout: ModelLayout, n_ctx: int, n_batch: int = 512) ->
     return 256 * 1024**2 + n_batch * layout.n_vocab * 4 + n_ctx * 64 * 1024 // 1024
 
 
-def plan_offload(
-    layout: ModelLayout,
-    *,
-    n_ctx: int,
-    vram_free: int,
-    ram_total: int,
-    backend: str = "CUDA",
-    kv_type: str = "f16",
-    gpu_layers: int | str = "auto",
-    cpu_moe: int | str | None = None,
-    vram_reserve: float = 0.05,
-) -> OffloadPlan:
-    """Choose n_gpu_layers and the experts kept in RAM so the GPU part fits in `vram_free`."""
-    n = layout.n_layers
-    kv_layer = int(layout.kv_bytes_per_token_layer * KV_TYPE_FACTOR.get(kv_type, 1.0) * n_ctx)
-    kv_total = kv_layer * n
-    compute = compute_buffer_bytes(layout, n_ctx)
-    ram_budget = int(ram_total * 0.9)
-    budget = int(vram_free * (1 - vram_reserve)) - compute
+@dataclass
+class _Sizing:
+    """Bytes on each device for a candidate placement, and the OffloadPlan it makes."""
 
-    def usage(n_gpu: int, moe_cpu: int) -> tuple[int, int]:
+    layout: ModelLayout
+    kv_layer: int  # KV cache bytes of one layer at the configured context and cache type
+    compute: int  # llama.cpp's compute buffers
+    vram_free: int
+    vram_reserve: float
+    ram_budget: int
+    backend: str
+
+    @property
+    def vram_budget(self) -> int:
+        return int(self.vram_free * (1 - self.vram_reserve))
+
+    def usage(self, n_gpu: int, moe_cpu: int) -> tuple[int, int]:
+        """(GPU bytes, RAM bytes) with the last `n_gpu` layers on the GPU, experts of the first `moe_cpu` in RAM."""
+        layout, n, kv_layer = self.layout, self.layout.n_layers, self.kv_layer
         first_gpu = n - min(n_gpu, n)
         gpu, ram = 0, layout.embd_bytes
         for i in range(n):
@@ -205,60 +203,94 @@ def plan_offload(
         else:
             ram += layout.output_bytes
         if n_gpu:
-            gpu += compute
+            gpu += self.compute
         else:
-            ram += compute
+            ram += self.compute
         return gpu, ram
 
-    def make(n_gpu: int, moe_cpu: int, reason: str) -> OffloadPlan:
-        gpu, ram_b = usage(n_gpu, moe_cpu)
-        fits = (n_gpu == 0 or gpu <= int(vram_free * (1 - vram_reserve))) and ram_b <= ram_budget
-        if ram_b > ram_budget:
-            reason += f"; needs {ram_b / GIB:.1f} GiB of RAM, more than the {ram_budget / GIB:.1f} GiB usable: it runs from disk (mmap), slowly"
+    def gpu_fits(self, n_gpu: int, moe_cpu: int) -> bool:
+        """Whether the GPU part of this placement fits the VRAM budget."""
+        gpu, _ = self.usage(n_gpu, moe_cpu)
+        return gpu - self.compute <= self.vram_budget - self.compute
+
+    def plan(self, n_gpu: int, moe_cpu: int, reason: str) -> OffloadPlan:
+        layout, n = self.layout, self.layout.n_layers
+        gpu, ram_b = self.usage(n_gpu, moe_cpu)
+        fits = (n_gpu == 0 or gpu <= self.vram_budget) and ram_b <= self.ram_budget
+        if ram_b > self.ram_budget:
+            reason += f"; needs {ram_b / GIB:.1f} GiB of RAM, more than the {self.ram_budget / GIB:.1f} GiB usable: it runs from disk (mmap), slowly"
         moe_layers = [i for i in range(min(moe_cpu, n)) if layout.expert_bytes[i]]
         overrides = []
         if moe_layers and n_gpu:
             overrides = [r"^blk\.(" + "|".join(map(str, moe_layers)) + r")\.ffn_(gate|up|down|gate_up)_exps\."]
         return OffloadPlan(
-            backend=backend if n_gpu else "CPU",
+            backend=self.backend if n_gpu else "CPU",
             n_layers=n,
             n_gpu_layers=n_gpu,
             cpu_moe_layers=len(moe_layers) if n_gpu else 0,
             gpu_bytes=gpu if n_gpu else 0,
             ram_bytes=ram_b,
-            kv_bytes=kv_total,
-            vram_budget=int(vram_free * (1 - vram_reserve)),
-            ram_budget=ram_budget,
+            kv_bytes=self.kv_layer * n,
+            vram_budget=self.vram_budget,
+            ram_budget=self.ram_budget,
             fits=fits,
             flash_attn=True,  # faster on GPUs and, measured on SmolLM2, ~5% on the CPU too
             reason=reason,
             overrides=overrides,
         )
 
+
+def plan_offload(
+    layout: ModelLayout,
+    *,
+    n_ctx: int,
+    vram_free: int,
+    ram_total: int,
+    backend: str = "CUDA",
+    kv_type: str = "f16",
+    gpu_layers: int | str = "auto",
+    cpu_moe: int | str | None = None,
+    vram_reserve: float = 0.05,
+) -> OffloadPlan:
+    """Choose n_gpu_layers and the experts kept in RAM so the GPU part fits in `vram_free`."""
+    sizing = _Sizing(
+        layout=layout,
+        kv_layer=int(layout.kv_bytes_per_token_layer * KV_TYPE_FACTOR.get(kv_type, 1.0) * n_ctx),
+        compute=compute_buffer_bytes(layout, n_ctx),
+        vram_free=vram_free,
+        vram_reserve=vram_reserve,
+        ram_budget=int(ram_total * 0.9),
+        backend=backend,
+    )
+    n = layout.n_layers
     moe_all = n if cpu_moe == "all" else int(cpu_moe or 0)
     if vram_free <= 0 or gpu_layers == 0:
-        return make(0, 0, "no GPU memory available: CPU only" if vram_free <= 0 else "GPU offload turned off (--gpu-layers 0)")
+        return sizing.plan(0, 0, "no GPU memory available: CPU only" if vram_free <= 0 else "GPU offload turned off (--gpu-layers 0)")
     if gpu_layers not in ("auto", None):
         n_gpu = n + 1 if gpu_layers == "all" else int(gpu_layers)
-        return make(n_gpu, moe_all, f"manual: --gpu-layers {gpu_layers}" + (f", --cpu-moe {cpu_moe}" if cpu_moe else ""))
+        return sizing.plan(n_gpu, moe_all, f"manual: --gpu-layers {gpu_layers}" + (f", --cpu-moe {cpu_moe}" if cpu_moe else ""))
     if cpu_moe is not None:
-        return make(n + 1, moe_all, f"manual: --cpu-moe {cpu_moe}")
+        return sizing.plan(n + 1, moe_all, f"manual: --cpu-moe {cpu_moe}")
+    return _auto_plan(sizing)
 
-    full_gpu, _ = usage(n + 1, 0)
-    if full_gpu - compute <= budget:
-        return make(n + 1, 0, f"the whole model fits in {vram_free / GIB:.1f} GiB of free VRAM")
+
+def _auto_plan(sizing: _Sizing) -> OffloadPlan:
+    """The whole model if it fits; else experts in RAM layer by layer (MoE); else fewer GPU layers."""
+    layout, n = sizing.layout, sizing.layout.n_layers
+    vram = f"{sizing.vram_free / GIB:.1f} GiB"
+    if sizing.gpu_fits(n + 1, 0):
+        return sizing.plan(n + 1, 0, f"the whole model fits in {vram} of free VRAM")
+    moe_all = 0
     if layout.is_moe:
         for k in range(1, n + 1):
-            gpu, _ = usage(n + 1, k)
-            if gpu - compute <= budget:
-                return make(n + 1, k, f"routed experts of the first {k} layers stay in RAM so the rest fits in {vram_free / GIB:.1f} GiB of VRAM")
+            if sizing.gpu_fits(n + 1, k):
+                return sizing.plan(n + 1, k, f"routed experts of the first {k} layers stay in RAM so the rest fits in {vram} of VRAM")
         moe_all = n
     for n_gpu in range(n, 0, -1):
-        gpu, _ = usage(n_gpu, moe_all)
-        if gpu - compute <= budget:
+        if sizing.gpu_fits(n_gpu, moe_all):
             what = "all routed experts in RAM and " if moe_all else ""
-            return make(n_gpu, moe_all, f"{what}{n_gpu} of {n} layers on the GPU fit in {vram_free / GIB:.1f} GiB of VRAM")
-    return make(0, 0, f"{vram_free / GIB:.1f} GiB of VRAM is too little for any layer: CPU only")
+            return sizing.plan(n_gpu, moe_all, f"{what}{n_gpu} of {n} layers on the GPU fit in {vram} of VRAM")
+    return sizing.plan(0, 0, f"{vram} of VRAM is too little for any layer: CPU only")
 
 
 def plan_for_machine(layout: ModelLayout, machine, *, n_ctx: int, kv_type: str = "f16", gpu_layers: int | str = "auto", cpu_moe: int | str | None = None) -> OffloadPlan:

@@ -55,13 +55,15 @@ from glmchat.engine.base import (
     ToolCallDelta,
     Usage,
 )
+from glmchat.engine.chat_body import build_body
+from glmchat.engine.sse_reader import SseReader, parse_sse_line
 from glmchat.errors import EngineError
+from glmchat.glm.template import is_glm_model
 
 DEFAULT_API_KEY_ENV = "GLMCHAT_API_KEY"
 _POLL = 0.05  # seconds between cancel checks while waiting for the server
-_MAX_ERROR_BODY = 64 * 1024
 
-__all__ = ["RemoteEngine", "list_models", "DEFAULT_API_KEY_ENV"]
+__all__ = ["RemoteEngine", "build_body", "list_models", "DEFAULT_API_KEY_ENV"]
 
 
 # ---- endpoint and plain requests -----------------------------------------------------------------
@@ -204,138 +206,6 @@ def list_models(base_url: str, api_key: str | None = None, timeout: float = 10.0
     return [m["id"] for m in _served_models(ep, api_key, timeout, api_key_env)]
 
 
-# ---- request body --------------------------------------------------------------------------------
-
-
-def _wire_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Messages as the OpenAI API wants them: tool-call arguments as JSON strings.
-
-    glmchat keeps arguments as mappings (the GLM template iterates them); `reasoning_content` on
-    assistant messages is kept so servers can render preserved thinking.
-    """
-    out: list[dict[str, Any]] = []
-    for msg in messages:
-        m = dict(msg)
-        calls = m.get("tool_calls")
-        if calls:
-            wired = []
-            for call in calls:
-                c = dict(call)
-                fn = dict(c.get("function") or {})
-                args = fn.get("arguments")
-                if not isinstance(args, str):
-                    fn["arguments"] = json.dumps(args if args is not None else {}, ensure_ascii=False)
-                c["function"] = fn
-                c.setdefault("type", "function")
-                wired.append(c)
-            m["tool_calls"] = wired
-        out.append(m)
-    return out
-
-
-def build_body(request: ChatRequest, model: str, top_k_off: int = 0) -> dict[str, Any]:
-    """The JSON body of POST /chat/completions for `request`.
-
-    `top_k_off` is how the server spells "top-k off": 0 for the llama.cpp servers (llama-cpp-python
-    rejects -1), -1 for SGLang (which rejects 0) and vLLM (which takes both).
-    """
-    s = request.sampling
-    body: dict[str, Any] = {
-        "model": model,
-        "messages": _wire_messages(request.messages),
-        "stream": True,
-        "stream_options": {"include_usage": True},
-        "temperature": s.temperature,
-        "top_p": s.top_p,
-        # extra sampling fields: vLLM, SGLang, llama-server and llama-cpp-python read these
-        "min_p": s.min_p,
-        "top_k": s.top_k if s.top_k > 0 else top_k_off,
-        "repeat_penalty": s.repeat_penalty,  # llama.cpp's name
-        "repetition_penalty": s.repeat_penalty,  # vLLM's and SGLang's name
-        "chat_template_kwargs": {"enable_thinking": request.enable_thinking, "clear_thinking": request.clear_thinking},
-    }
-    if s.max_tokens is not None:
-        body["max_tokens"] = s.max_tokens
-    if s.seed is not None:
-        body["seed"] = s.seed
-    if request.tools:
-        body["tools"] = request.tools
-    if request.grammar:
-        body["grammar"] = request.grammar  # llama-server / llama-cpp-python; others ignore it
-    return body
-
-
-# ---- the reading thread --------------------------------------------------------------------------
-
-
-class _StreamReader(threading.Thread):
-    """POSTs the request and puts what comes back on a queue, line by line.
-
-    Queue items: ("status", code, body) for a non-200 answer, ("line", bytes), ("eof",) and
-    ("error", exc), or ("closed",) once `close()` was called. `close()` (from any thread) shuts the socket so a blocked read returns at once.
-    """
-
-    def __init__(self, ep: _Endpoint, body: bytes, headers: dict[str, str], timeout: float):
-        super().__init__(name="glmchat-remote-stream", daemon=True)
-        self.ep = ep
-        self.body = body
-        self.headers = headers
-        self.timeout = timeout
-        self.items: queue.Queue[tuple[Any, ...]] = queue.Queue()
-        self._closed = threading.Event()
-        self._lock = threading.Lock()
-        self._conn: http.client.HTTPConnection | None = None
-        self._sock: socket.socket | None = None
-
-    def run(self) -> None:
-        try:
-            conn = self.ep.connection(self.timeout)
-            with self._lock:
-                if self._closed.is_set():
-                    self.items.put(("closed",))
-                    return
-                self._conn = conn
-            conn.connect()
-            with self._lock:
-                self._sock = conn.sock
-                if self._closed.is_set():
-                    self._shutdown()
-                    self.items.put(("closed",))
-                    return
-            conn.request("POST", self.ep.path + "/chat/completions", body=self.body, headers=self.headers)
-            resp = conn.getresponse()
-            if resp.status != 200:
-                self.items.put(("status", resp.status, resp.read(_MAX_ERROR_BODY)))
-                return
-            while True:
-                line = resp.readline()
-                if not line:
-                    self.items.put(("closed",) if self._closed.is_set() else ("eof",))
-                    return
-                self.items.put(("line", line))
-        except http.client.IncompleteRead:
-            self.items.put(("closed",) if self._closed.is_set() else ("eof",))
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer thread
-            self.items.put(("closed",) if self._closed.is_set() else ("error", exc))
-
-    def _shutdown(self) -> None:
-        if self._sock is not None:
-            try:
-                self._sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except OSError:
-                pass
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed.set()
-            self._shutdown()
-
-
 # ---- per-stream state ----------------------------------------------------------------------------
 
 
@@ -355,6 +225,8 @@ class _StreamState:
     saw_reasoning: bool = False
     finish_reason: str | None = None
     done: bool = False
+    started: bool = False  # Started was yielded
+    cancelled: bool = False  # cancelled, or the engine closed from another thread
     usage: dict[str, Any] | None = None
     tool_calls: dict[int, _ToolCallParts] = field(default_factory=dict)
 
@@ -406,7 +278,7 @@ class RemoteEngine:
         self.api_key_env = api_key_env
         self.timeout = float(timeout)
         self._splits_reasoning = False  # seen a reasoning delta from this server
-        self._readers: set[_StreamReader] = set()
+        self._readers: set[SseReader] = set()
         self._readers_lock = threading.Lock()
 
         served: list[dict[str, Any]] = []
@@ -453,7 +325,7 @@ class RemoteEngine:
             n_ctx=n_ctx,
             n_ctx_train=n_ctx_train,
             # heuristic: GLM-4.x models open a <think> block; the name is all a server tells us
-            thinking="glm" in model.lower(),
+            thinking=is_glm_model(model),
             details=details,
         )
 
@@ -477,76 +349,34 @@ class RemoteEngine:
         """Generate remotely. Yields Started, text items, Finished; raises EngineError after a failure."""
         cancel = cancel or CancelToken()
         state = _StreamState(t0=time.monotonic())
-        started = False
         in_thinking_wanted = request.enable_thinking and self.info.thinking
 
         def start(first_is_reasoning: bool) -> Started:
-            nonlocal started
-            started = True
+            state.started = True
             thinking = in_thinking_wanted and not first_is_reasoning and not self._splits_reasoning
             return Started(in_thinking=thinking)
 
         def finish(stop: str) -> Finished:
             return Finished(self._usage(request, state, stop))
 
-        body = json.dumps(build_body(request, self.model, self._top_k_off), ensure_ascii=False).encode("utf-8")
-        reader = _StreamReader(self._ep, body, _headers(self.api_key, json_body=True), self.timeout + 1.0)
-        with self._readers_lock:
-            self._readers.add(reader)
-        reader.start()
-        last_data = time.monotonic()
-        closed_elsewhere = False  # engine.close() from another thread ends the stream like a cancel
+        reader = self._start_reader(request)
         try:
-            while True:
-                if cancel.cancelled or closed_elsewhere:
-                    reader.close()
-                    if not started:
-                        yield start(False)
-                    yield finish("cancelled")
-                    return
-                try:
-                    item = reader.items.get(timeout=_POLL)
-                except queue.Empty:
-                    if time.monotonic() - last_data > self.timeout:
-                        reader.close()
-                        raise _network_error(self._ep, TimeoutError(), self.timeout)
-                    continue
-                last_data = time.monotonic()
-                kind = item[0]
-                if kind == "closed":
-                    closed_elsewhere = True
-                    continue
-                if kind == "status":
-                    raise self._status_error(item[1], item[2])
-                if kind == "error":
-                    raise _network_error(self._ep, item[1], self.timeout)
-                if kind == "eof":
-                    if state.finish_reason is None and not state.done:
-                        raise EngineError(
-                            f"The stream from {self._ep.url} ended early: the connection closed before the answer finished.",
-                            "The partial answer was kept; retry to generate it again.",
-                        )
-                    break
-                chunk = _parse_sse_line(item[1])
-                if chunk is None:
-                    continue
-                if chunk == "[DONE]":
-                    state.done = True
-                    break
-                for out in self._handle_chunk(chunk, state):
-                    if not started:
-                        yield start(isinstance(out, ReasoningText))
-                    yield out
-            if not started:
+            for out in self._read(reader, cancel, state):
+                if not state.started:
+                    yield start(isinstance(out, ReasoningText))
+                yield out
+            if not state.started:
                 yield start(False)
+            if state.cancelled:
+                yield finish("cancelled")
+                return
             if state.tool_calls:  # a server that ended without a finish_reason chunk
                 yield from _tool_call_items(state.tool_calls)
                 state.tool_calls.clear()
-            stop = "length" if state.finish_reason == "length" else "stop"
-            yield finish(stop)
+            yield finish("length" if state.finish_reason == "length" else "stop")
         except EngineError:
             reader.close()
-            if not started:
+            if not state.started:
                 yield start(False)
             yield finish("error")
             raise
@@ -554,6 +384,63 @@ class RemoteEngine:
             reader.close()
             with self._readers_lock:
                 self._readers.discard(reader)
+
+    def _start_reader(self, request: ChatRequest) -> SseReader:
+        """POST the request on a reading thread (registered so that `close()` can end it)."""
+        body = json.dumps(build_body(request, self.model, self._top_k_off), ensure_ascii=False).encode("utf-8")
+        ep, timeout = self._ep, self.timeout + 1.0
+        reader = SseReader(lambda: ep.connection(timeout), ep.path + "/chat/completions", body, _headers(self.api_key, json_body=True))
+        with self._readers_lock:
+            self._readers.add(reader)
+        reader.start()
+        return reader
+
+    def _read(self, reader: SseReader, cancel: CancelToken, state: _StreamState) -> Iterator[StreamItem]:
+        """The stream's text and tool-call items as they arrive, until it ends or is cancelled.
+
+        Sets `state.cancelled` on a cancel (or `close()` from another thread); raises EngineError for
+        a network failure, an error status, a timeout or a stream that ends before the answer did.
+        """
+        last_data = time.monotonic()
+        closed_elsewhere = False  # engine.close() from another thread ends the stream like a cancel
+        while True:
+            if cancel.cancelled or closed_elsewhere:
+                reader.close()
+                state.cancelled = True
+                return
+            try:
+                item = reader.items.get(timeout=_POLL)
+            except queue.Empty:
+                if time.monotonic() - last_data > self.timeout:
+                    reader.close()
+                    raise _network_error(self._ep, TimeoutError(), self.timeout)
+                continue
+            last_data = time.monotonic()
+            if item[0] == "closed":
+                closed_elsewhere = True
+                continue
+            if item[0] != "line":
+                self._check_stream_end(item, state)
+                return
+            chunk = parse_sse_line(item[1])
+            if chunk == "[DONE]":
+                state.done = True
+                return
+            if chunk is not None:
+                yield from self._handle_chunk(chunk, state)
+
+    def _check_stream_end(self, item: tuple[Any, ...], state: _StreamState) -> None:
+        """A reader item that ends the stream: EngineError for a failure; a complete end returns."""
+        kind = item[0]
+        if kind == "status":
+            raise self._status_error(item[1], item[2])
+        if kind == "error":
+            raise _network_error(self._ep, item[1], self.timeout)
+        if state.finish_reason is None and not state.done:  # "eof" before the answer finished
+            raise EngineError(
+                f"The stream from {self._ep.url} ended early: the connection closed before the answer finished.",
+                "The partial answer was kept; retry to generate it again.",
+            )
 
     # -- helpers -----------------------------------------------------------------------------------
 
@@ -668,22 +555,3 @@ class RemoteEngine:
 def _int_or_zero(v: Any) -> int:
     return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0
 
-
-def _parse_sse_line(line: bytes) -> dict[str, Any] | str | None:
-    """One SSE line → a JSON chunk, "[DONE]", or None (comments, event names, blank lines).
-
-    OpenAI-compatible servers put one whole JSON object on each `data:` line, so each is decoded alone.
-    """
-    text = line.decode("utf-8", "replace").rstrip("\r\n")
-    if not text.startswith("data:"):
-        return None
-    data = text[5:].strip()
-    if not data:
-        return None
-    if data == "[DONE]":
-        return "[DONE]"
-    try:
-        chunk = json.loads(data)
-    except ValueError:
-        return None
-    return chunk if isinstance(chunk, dict) else None

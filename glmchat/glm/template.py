@@ -117,3 +117,19 @@ def render_prompt(
 def prompt_opens_thinking(prompt: str) -> bool:
     """True when the rendered prompt ends with an open ``<think>`` (the model starts reasoning)."""
     return prompt.rstrip().endswith("<think>")
+
+
+def is_glm_template(template: str | None) -> bool:
+    """True for a GLM-4.x chat template (it speaks in ``<|assistant|>`` and ``<|observation|>`` turns)."""
+    return template is not None and "<|assistant|>" in template and "<|observation|>" in template
+
+
+def is_glm_model(model_id: str) -> bool:
+    """True when a model id names a GLM model: 'GLM-4.7-Flash', 'zai-org/GLM-4.7-Flash', '…/glm-4.7-q4.gguf'.
+
+    Only the name proper counts (the last path component), so a file such as
+    ``/home/u/glm-models/llama-3.gguf`` is not taken for GLM. The name is all a remote server tells
+    about its model; GLM-4.x models open a ``<think>`` block.
+    """
+    name = model_id.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    return "glm" in name.lower()

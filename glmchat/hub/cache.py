@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 from glmchat.hub import hubapi
-from glmchat.hub.catalog import parse_gguf_path
+from glmchat.hub.quant_names import parse_gguf_path
 
 
 def hub_cache_dir() -> Path:

@@ -20,12 +20,12 @@ from typing import Any
 from glmchat.errors import UsageError
 from glmchat.hub import hubapi
 from glmchat.hub.errors import HubError, HubUnreachable
+from glmchat.hub.quant_names import model_prefix, parse_gguf_path
 
 # ~30 B parameters: Q8_0 (8.5 bits per weight) is 29.65 GiB.
 N_PARAMS = 30.0e9
 RECOMMENDED = "UD-Q4_K_XL"
 
-_SHARD_RE = re.compile(r"-(\d{5})-of-(\d{5})$")
 GIB = 1024**3
 
 # Names Unsloth publishes for this model with approximate sizes in GiB; used when the Hub cannot be
@@ -65,29 +65,6 @@ class Quant:
     @property
     def split(self) -> bool:
         return len(self.files) > 1
-
-
-def model_prefix(repo: str) -> str:
-    """'unsloth/GLM-4.7-Flash-GGUF' → 'GLM-4.7-Flash-'."""
-    name = repo.rsplit("/", 1)[-1]
-    return (name[: -len("-GGUF")] if name.upper().endswith("-GGUF") else name) + "-"
-
-
-def parse_gguf_path(path: str, repo: str = hubapi.REPO) -> tuple[str, int, int] | None:
-    """Repo path → (quant name, shard number, shard count), or None when it is no model GGUF."""
-    base = path.rsplit("/", 1)[-1]
-    if not base.lower().endswith(".gguf") or "mmproj" in base.lower():
-        return None
-    stem = base[: -len(".gguf")]
-    index, count = 1, 1
-    m = _SHARD_RE.search(stem)
-    if m:
-        index, count = int(m.group(1)), int(m.group(2))
-        stem = stem[: m.start()]
-    prefix = model_prefix(repo)
-    if stem.lower().startswith(prefix.lower()):
-        stem = stem[len(prefix):]
-    return (stem, index, count) if stem else None
 
 
 def bits_per_weight(size: int) -> float:
