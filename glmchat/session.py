@@ -8,84 +8,36 @@ thread and the headless CLI iterates it directly: there is exactly one streaming
 owns the conversation's messages in Hugging Face chat form (reasoning kept apart from content,
 tool-call arguments as mappings) and rebuilds every prompt from them, so the chat template decides
 what the model sees (thinking on / off / preserved).
+
+Beside it: the events it yields (session_events.py), one streamed generation (reply.py), the
+approval rule (tools/policy.py), /compact (compaction.py) and model-written titles (model_titles.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+import threading
+from typing import Any, Iterator
 
-from glmchat.engine.base import (
-    AnswerText,
-    CancelToken,
-    ChatRequest,
-    Engine,
-    Finished,
-    RawText,
-    ReasoningText,
-    SamplingParams,
-    Started,
-    ToolCallDelta,
-    Usage,
-)
+from glmchat.compaction import acknowledgement, compaction_cut, history_from_store, summary_request, summary_text
+from glmchat.engine.base import AnswerText, CancelToken, ChatRequest, Engine, RawText, SamplingParams, Usage
 from glmchat.errors import EngineError, GlmchatError, UsageError
-from glmchat.glm import Answer, GlmStreamParser, IncompleteToolCall, Thinking, ToolCall
+from glmchat.glm import Answer, ToolCall
+from glmchat.model_titles import title_from, title_request
+from glmchat.reply import StreamedReply, call_dict, tool_message
+from glmchat.session_events import Notice, SessionEvent, ToolResultEvent, TurnFailed, TurnFinished, TurnStarted
 from glmchat.settings import THINKING_MODES, Settings
+from glmchat.tools.base import ToolContext
+from glmchat.tools.policy import ApprovalPolicy, Approver, Decision
+from glmchat.tools.workspace import Workspace
 
-# ---- events ------------------------------------------------------------------------------------------
+# The decision an approver returns: `Approval("allow_once")`, `Approval("deny", "why")`. One type with
+# glmchat.tools.policy.Decision, where the approval rule lives; this name stays for existing callers.
+Approval = Decision
 
-
-@dataclass
-class TurnStarted:
-    prompt_tokens: int
-    cached_prompt_tokens: int
-    round: int = 1  # tool-loop round (1 = the first generation of this turn)
-
-
-@dataclass
-class ToolResultEvent:
-    call: ToolCall
-    output: str
-    ok: bool
-    decision: str  # "auto" | "allow_once" | "allow_session" | "deny"
-    diff: str | None = None
-
-
-@dataclass
-class Notice:
-    text: str
-    level: str = "info"  # info | warning
-
-
-@dataclass
-class TurnFinished:
-    usage: Usage
-    status: str  # complete | cancelled | error | length
-    answer: str = ""
-    thinking: str = ""
-    tool_calls: list[dict[str, Any]] = field(default_factory=list)
-    rounds: int = 1
-
-
-@dataclass
-class TurnFailed:
-    message: str
-    hint: str | None = None
-
-
-SessionEvent = Any  # TurnStarted | Thinking | Answer | ToolCall | IncompleteToolCall | ToolResultEvent | Notice | TurnFinished | TurnFailed
-
-
-@dataclass
-class Approval:
-    """What the user decided about one tool call."""
-
-    decision: str  # allow_once | allow_session | deny
-    message: str | None = None  # optional note sent back to the model on deny
-
-
-# approver(call, risk, preview) -> Approval; blocks until the user answered
-Approver = Callable[[ToolCall, str, str], Approval]
+__all__ = [  # the events are defined in glmchat.session_events, the approval types in glmchat.tools.policy
+    "Approval", "Approver", "ChatSession", "Notice", "SessionEvent", "ToolResultEvent", "TurnFailed", "TurnFinished",
+    "TurnStarted", "thinking_flags",
+]
 
 
 def thinking_flags(mode: str) -> tuple[bool, bool]:
@@ -112,7 +64,7 @@ class ChatSession:
         seed: int | None = None,
         tools: Any | None = None,  # glmchat.tools.ToolRegistry
         tools_enabled: bool = False,
-        workspace: Any | None = None,  # glmchat.tools.Workspace
+        workspace: Workspace | None = None,
         approver: Approver | None = None,
         approve_policy: str | None = None,
     ) -> None:
@@ -128,10 +80,9 @@ class ChatSession:
         self.seed = seed
         self.tools = tools
         self.tools_enabled = tools_enabled
-        self.workspace = workspace
-        self.approver = approver
-        self.approve_policy = approve_policy or settings.tools.approve
-        self.session_allowed: set[str] = set()
+        # which calls ask, what was allowed for the session; workspace None: the current directory at the first call
+        self.approval = ApprovalPolicy(approve_policy or settings.tools.approve, workspace)
+        self.approver = approver  # asked when approval decides a call needs the user; None: such calls are denied
         self.undo_log: Any | None = None
         self.messages: list[dict[str, Any]] = []  # template-form history (no system prompt)
         self.message_ids: list[int | None] = []  # store ids, parallel to self.messages
@@ -140,6 +91,8 @@ class ChatSession:
         self.last_usage: Usage | None = None
         self.omitted_messages = 0
         self.restored_tokens = 0  # KV-cache tokens restored from a snapshot by the last load()
+        self._stream_lock = threading.Lock()  # one stream at a time on the engine: a turn or a title
+        self._title_cancel: CancelToken | None = None  # the title being written (a turn cancels it)
         if conversation_id is not None:
             self.load(conversation_id)
 
@@ -159,19 +112,7 @@ class ChatSession:
             self.thinking = conv.thinking_mode
         if conv.system_prompt is not None:
             self.system_prompt = conv.system_prompt
-        self.messages, self.message_ids = [], []
-        summaries, rest = [], []
-        for m in self.store.messages(conv.id):
-            meta = m.meta or {}
-            if m.role == "system" or meta.get("compacted"):
-                continue
-            (summaries if meta.get("summary") else rest).append(m)
-        for m in summaries[-1:]:  # the latest summary stands in for the compacted turns
-            self.messages += [m.to_chat(), {"role": "assistant", "content": "Understood."}]
-            self.message_ids += [m.id, None]
-        for m in rest:
-            self.messages.append(m.to_chat())
-            self.message_ids.append(m.id)
+        self.messages, self.message_ids = history_from_store(self.store.messages(conv.id))
         self.restored_tokens = self._restore_snapshot()
 
     def new(self) -> None:
@@ -184,18 +125,23 @@ class ChatSession:
     def close(self) -> None:
         """Leave this conversation: snapshot the engine's KV state for instant resume.
 
-        Only for engines with `save_state` (the local one), only when the cache holds this
-        conversation's prompt, and never an error: a snapshot that cannot be written is a lost
-        speed-up. The TUI and `glmchat ask` call this on exit; `new()` and `load()` call it when
-        switching away. Safe to call more than once.
+        Only for engines that are `SnapshotCapable` and `Tokenizing` (the local one), only when the
+        cache holds this conversation's prompt, and never an error: a snapshot that cannot be written
+        is a lost speed-up. The TUI and `glmchat ask` call this on exit; `new()` and `load()` call it
+        when switching away. Safe to call more than once.
         """
-        if self.conversation_id is None or not self._snapshots_on() or not hasattr(self.engine, "save_state"):
+        from glmchat.engine.base import SnapshotCapable, Tokenizing
+
+        engine = self.engine
+        if self.conversation_id is None or not self._snapshots_on():
+            return
+        if not isinstance(engine, SnapshotCapable) or not isinstance(engine, Tokenizing):
             return
         try:
             from glmchat.engine.kv_snapshot import SnapshotStore
 
-            prompt = self.engine.tokenize(self.engine.render(self.build_request()))  # type: ignore[attr-defined]
-            SnapshotStore().save(self.engine, self.conversation_id, prompt_tokens=prompt)
+            prompt = engine.tokenize(engine.render(self.build_request()))
+            SnapshotStore().save(engine, self.conversation_id, prompt_tokens=prompt)
         except Exception:  # noqa: BLE001 - never lose the exit or the switch over a cache file
             pass
 
@@ -204,19 +150,41 @@ class ChatSession:
 
     def _restore_snapshot(self) -> int:
         """Load this conversation's KV snapshot into the engine when one matches; tokens restored."""
-        if self.conversation_id is None or not self._snapshots_on() or not hasattr(self.engine, "load_state"):
+        from glmchat.engine.base import SnapshotCapable, Tokenizing
+
+        engine = self.engine
+        if self.conversation_id is None or not self._snapshots_on() or not isinstance(engine, SnapshotCapable):
             return 0
         try:
             from glmchat.engine.kv_snapshot import MIN_TOKENS, SnapshotStore, shared_prefix
 
-            cached = self.engine.cached_tokens  # type: ignore[attr-defined]
+            cached = engine.cached_tokens
             if len(cached) >= MIN_TOKENS:  # the cache may hold this conversation already (reopened while current)
-                prompt = self.engine.tokenize(self.engine.render(self.build_request()))  # type: ignore[attr-defined]
+                if not isinstance(engine, Tokenizing):
+                    return 0  # cannot tell which prompt the cache holds
+                prompt = engine.tokenize(engine.render(self.build_request()))
                 if shared_prefix(cached, prompt) >= len(cached) - 16:
                     return 0  # keep it: it is at least as fresh as any snapshot
-            return SnapshotStore().restore(self.engine, self.conversation_id)
+            return SnapshotStore().restore(engine, self.conversation_id)
         except Exception:  # noqa: BLE001 - the first turn then simply evaluates the whole prompt
             return 0
+
+    @property
+    def workspace(self) -> Workspace | None:  # None until a tool call needs one: then the current directory
+        return self.approval.workspace
+
+    @workspace.setter
+    def workspace(self, workspace: Workspace | None) -> None:
+        self.approval.workspace = workspace
+
+    @property
+    def approve_policy(self) -> str:
+        return self.approval.policy
+
+    @property
+    def session_allowed(self) -> set[str]:
+        """Tools the user allowed for this session ("allow for this session")."""
+        return self.approval.session_allowed
 
     @property
     def profile(self) -> str:
@@ -237,6 +205,38 @@ class ChatSession:
     def set_system_prompt(self, text: str | None) -> None:
         self.system_prompt = text or None
         self._save_conversation_fields(system_prompt=self.system_prompt)
+
+    def use_engine(self, engine: Engine) -> None:
+        """Carry on with another engine (/model loaded a new one); the conversation stays."""
+        with self._stream_lock:
+            self.engine = engine
+
+    def attach(self, label: str, text: str) -> None:
+        """Add `text` (named `label`) to the next user message."""
+        self.pending_attachments.append((label, text))
+
+    def tool_registry(self) -> Any:
+        """The tools the model may be offered (the built-in ones unless the session was given others)."""
+        if self.tools is None:
+            from glmchat.tools.registry import ToolRegistry
+
+            self.tools = ToolRegistry.builtin()
+        return self.tools
+
+    def enable_tools(self, on: bool) -> None:
+        """Let the model call tools from the next turn on (or stop it)."""
+        self.tool_registry()
+        self.tools_enabled = on
+        if on:
+            self.ensure_undo_log()
+
+    def ensure_undo_log(self) -> Any:
+        """The log of file changes that tools and /undo share (created on first use)."""
+        if self.undo_log is None:
+            from glmchat.tools.undo import UndoLog
+
+            self.undo_log = UndoLog()
+        return self.undo_log
 
     def set_title(self, title: str) -> None:
         if self.store is not None and self.conversation_id is not None:
@@ -353,13 +353,13 @@ class ChatSession:
         msg = {"role": "user", "content": text}
         self.messages.append(msg)
         self.message_ids.append(self._store_message(msg))
-        yield from self._run(cancel or CancelToken(), grammar=grammar)
+        yield from self._exclusive(self._run(cancel or CancelToken(), grammar=grammar))
 
     def retry(self, cancel: CancelToken | None = None) -> Iterator[SessionEvent]:
         """Drop everything after the last user message and generate again."""
         idx = self._last_user_index()
         self._truncate_after(idx)
-        yield from self._run(cancel or CancelToken())
+        yield from self._exclusive(self._run(cancel or CancelToken()))
 
     def edit_last(self, text: str, cancel: CancelToken | None = None) -> Iterator[SessionEvent]:
         """Replace the last user message with `text`, drop what followed, and generate again."""
@@ -368,7 +368,7 @@ class ChatSession:
         if self.store is not None and self.message_ids[idx] is not None:
             self.store.update_message(self.message_ids[idx], content=text)
         self._truncate_after(idx)
-        yield from self._run(cancel or CancelToken())
+        yield from self._exclusive(self._run(cancel or CancelToken()))
 
     def last_user_text(self) -> str | None:
         try:
@@ -390,6 +390,14 @@ class ChatSession:
         del self.message_ids[idx + 1 :]
         self.omitted_messages = min(self.omitted_messages, max(len(self.messages) - 1, 0))
 
+    def _exclusive(self, events: Iterator[SessionEvent]) -> Iterator[SessionEvent]:
+        """One stream at a time: a title being written is cancelled (and waited for) first."""
+        title = self._title_cancel
+        if title is not None:
+            title.cancel()
+        with self._stream_lock:
+            yield from events
+
     def _run(self, cancel: CancelToken, grammar: str | None = None) -> Iterator[SessionEvent]:
         max_rounds = self.settings.tools.max_rounds if self.tools_enabled else 1
         rounds = 0
@@ -406,7 +414,7 @@ class ChatSession:
             usage, status, answer, thinking, calls = result
             complete_calls = [c for c in calls if isinstance(c, ToolCall)]
             if status != "complete" or not complete_calls or not self.tools_enabled or self.tools is None:
-                yield TurnFinished(usage, status, answer, thinking, [self._call_dict(c) for c in complete_calls], rounds)
+                yield TurnFinished(usage, status, answer, thinking, [call_dict(c) for c in complete_calls], rounds)
                 return
             for call in complete_calls:
                 if cancel.cancelled:
@@ -414,164 +422,71 @@ class ChatSession:
                 output, ok, decision, diff = self._execute(call, cancel)
                 yield ToolResultEvent(call, output, ok, decision, diff)
             if cancel.cancelled:
-                yield TurnFinished(usage, "cancelled", answer, thinking, [self._call_dict(c) for c in complete_calls], rounds)
+                yield TurnFinished(usage, "cancelled", answer, thinking, [call_dict(c) for c in complete_calls], rounds)
                 return
             if rounds >= max_rounds:
                 yield Notice(f"Stopped after {rounds} tool rounds (tools.max_rounds).", "warning")
-                yield TurnFinished(usage, "complete", answer, thinking, [self._call_dict(c) for c in complete_calls], rounds)
+                yield TurnFinished(usage, "complete", answer, thinking, [call_dict(c) for c in complete_calls], rounds)
                 return
 
-    @staticmethod
-    def _call_dict(call: ToolCall) -> dict[str, Any]:
-        return {"name": call.name, "arguments": call.arguments}
-
     def _generate(self, cancel: CancelToken, grammar: str | None, round_no: int):
-        """One engine generation, streamed into the parser, the store and the caller."""
+        """One engine generation, streamed into the parser, the store and the caller.
+
+        Returns (usage, status, answer, thinking, calls), or None after yielding TurnFailed; the
+        assistant message is kept (and stored) either way, so a failed turn keeps its partial answer.
+        """
         request = self.build_request(grammar)
         writer = None
         if self.store is not None and self.conversation_id is not None:
             writer = self.store.stream_writer(self.conversation_id)
-        answer: list[str] = []
-        thinking: list[str] = []
-        calls: list[Any] = []
-        parser: GlmStreamParser | None = None
-        usage = Usage()
-        status = "complete"
-
-        def handle(events: list[Any]) -> Iterator[Any]:
-            for ev in events:
-                if isinstance(ev, Thinking):
-                    thinking.append(ev.text)
-                    if writer:
-                        writer.append_reasoning(ev.text)
-                elif isinstance(ev, Answer):
-                    answer.append(ev.text)
-                    if writer:
-                        writer.append_answer(ev.text)
-                elif isinstance(ev, (ToolCall, IncompleteToolCall)):
-                    calls.append(ev)
-                    if writer and isinstance(ev, ToolCall):
-                        writer.set_tool_calls([self._call_dict(c) for c in calls if isinstance(c, ToolCall)])
-                yield ev
-
+        reply = StreamedReply(request.tools, round_no, writer)
         error: GlmchatError | None = None
         try:
             for item in self.engine.stream(request, cancel):
-                if isinstance(item, RawText):
-                    if parser is None:
-                        parser = GlmStreamParser(tools=request.tools, thinking=False)
-                    yield from handle(parser.feed(item.text))
-                elif isinstance(item, Started):
-                    parser = GlmStreamParser(tools=request.tools, thinking=item.in_thinking)
-                    yield TurnStarted(item.prompt_tokens, item.cached_prompt_tokens, round_no)
-                elif isinstance(item, ReasoningText):
-                    yield from handle([Thinking(item.text)])
-                elif isinstance(item, AnswerText):
-                    yield from handle([Answer(item.text)])
-                elif isinstance(item, ToolCallDelta):
-                    yield from handle([ToolCall(item.name, item.arguments, "")])
-                elif isinstance(item, Finished):
-                    usage = item.usage
+                yield from reply.feed(item)
         except GlmchatError as exc:
             error = exc
         except Exception as exc:  # an engine bug must not lose the partial answer
             error = EngineError(f"The engine failed: {exc}.", "The partial answer is kept; /retry to try again.")
-        if parser is not None:
-            yield from handle(parser.finish())
-
-        if error is not None:
-            status = "error"
-        elif usage.stop_reason == "cancelled" or cancel.cancelled:
-            status = "cancelled"
-        elif usage.stop_reason == "length":
-            status = "length"
-        self.last_usage = usage
-
-        complete_calls = [c for c in calls if isinstance(c, ToolCall)]
-        msg: dict[str, Any] = {"role": "assistant", "content": "".join(answer)}
-        if thinking:
-            msg["reasoning_content"] = "".join(thinking)
-        if complete_calls:
-            msg["tool_calls"] = [
-                {"id": f"call_{round_no}_{i}", "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-                for i, c in enumerate(complete_calls)
-            ]
-        incomplete = [c for c in calls if isinstance(c, IncompleteToolCall)]
-        meta: dict[str, Any] = {}
-        if incomplete:
-            meta["incomplete_tool_calls"] = [c.raw for c in incomplete]
-        if error is not None:
-            meta["error"] = str(error)
-        store_status = {"length": "complete"}.get(status, status)
-        if status == "length":
-            meta["stop_reason"] = "length"
-        message_id = None
-        if writer is not None:
-            if complete_calls:
-                writer.set_tool_calls(
-                    [{"id": c["id"], "name": c["function"]["name"], "arguments": c["function"]["arguments"]} for c in msg["tool_calls"]]
-                )
-            finished = writer.finish(status=store_status, usage=usage.to_dict(), meta=meta or None)
-            message_id = getattr(finished, "id", None)
+        yield from reply.end()
+        status = reply.status(error, cancel.cancelled)
+        self.last_usage = reply.usage
+        msg = reply.message()
+        message_id = reply.save(msg, status, error)
         self.messages.append(msg)
         self.message_ids.append(message_id)
         if error is not None:
             yield TurnFailed(error.message, error.hint)
             return None
-        return usage, status, "".join(answer), "".join(thinking), calls
+        return reply.usage, status, reply.answer, reply.thinking, reply.calls
 
     # ---- tools -----------------------------------------------------------------------------------
 
     def _execute(self, call: ToolCall, cancel: CancelToken) -> tuple[str, bool, str, str | None]:
         """Approve and run one call; store and remember the result. → (output, ok, decision, diff)."""
-        from glmchat.tools import ToolContext, UndoLog, Workspace, needs_approval, preview
-
-        if self.workspace is None:
-            self.workspace = Workspace()
-        if self.undo_log is None:
-            self.undo_log = UndoLog()
+        workspace = self.approval.ensure_workspace()
+        undo = self.ensure_undo_log()
         tool = self.tools.get(call.name)
         decision = "auto"
-        output: str
         ok = False
         diff = None
         if tool is None:
             output = f"Error: there is no tool named {call.name!r}. Available tools: {', '.join(self.tools.names())}."
         else:
-            ask = call.name not in self.session_allowed and needs_approval(
-                tool, call.arguments, self.approve_policy, self.workspace, self.session_allowed
-            )
-            if ask:
-                if self.approver is None:
-                    approval = Approval("deny", "Denied: this tool needs approval and none can be given here (use --yes).")
-                else:
-                    approval = self.approver(call, tool.risk, preview(tool, call.arguments, self.workspace))
+            approval = self.approval.decide(tool, call, self.approver)
+            if approval is not None:
                 decision = approval.decision
-                if approval.decision == "allow_session":
-                    self.session_allowed.add(call.name)
-            if decision == "deny":
-                output = "The user denied this tool call." + (f" They said: {approval.message}" if approval.message else "")
+            if approval is not None and not approval.allowed:
+                output = approval.denial_text(call.name)
             else:
-                ctx = ToolContext(workspace=self.workspace, cancel=cancel, undo=self.undo_log, timeout=self.settings.tools.timeout)
+                ctx = ToolContext(workspace=workspace, cancel=cancel, undo=undo, timeout=self.settings.tools.timeout)
                 result = self.tools.execute(call.name, call.arguments, ctx)
                 ok, diff = result.ok, result.diff
                 output = result.for_model()
-        msg = {"role": "tool", "content": output, "name": call.name}
-        idx = sum(1 for m in self.messages if m["role"] == "tool")
-        msg["tool_call_id"] = self._tool_call_id_for(call) or f"call_{idx}"
+        msg = tool_message(self.messages, call, output)
         self.messages.append(msg)
         self.message_ids.append(self._store_message(msg, status="complete", meta={"decision": decision, "ok": ok}))
         return output, ok, decision, diff
-
-    def _tool_call_id_for(self, call: ToolCall) -> str | None:
-        for m in reversed(self.messages):
-            if m["role"] == "assistant":
-                answered = {x.get("tool_call_id") for x in self.messages if x["role"] == "tool"}
-                for c in m.get("tool_calls", []):
-                    if c["function"]["name"] == call.name and c["id"] not in answered:
-                        return c["id"]
-                return None
-        return None
 
     # ---- titles ----------------------------------------------------------------------------------
 
@@ -587,60 +502,39 @@ class ChatSession:
 
     def generate_title(self, cancel: CancelToken | None = None) -> str | None:
         """Ask the model for a short title of this conversation and store it (thinking off, 24 tokens)."""
-        from dataclasses import replace
-
-        first = next((m["content"] for m in self.messages if m["role"] == "user"), "")
-        answer = next((m.get("content") or "" for m in self.messages if m["role"] == "assistant"), "")
-        request = ChatRequest(
-            messages=[
-                {
-                    "role": "user",
-                    "content": "Write a title of at most six words for this exchange. Reply with the title only.\n\n"
-                    f"User: {first[:2000]}\n\nAssistant: {answer[:2000]}",
-                }
-            ],
-            sampling=replace(self.settings.profile("tool"), max_tokens=24),
-            enable_thinking=False,
-        )
         parts: list[str] = []
+        cancel = self._title_cancel = cancel or CancelToken()  # a turn that starts meanwhile cancels it
         try:
-            for item in self.engine.stream(request, cancel or CancelToken()):
-                if isinstance(item, (RawText, AnswerText)):
-                    parts.append(item.text)
+            with self._stream_lock:
+                for item in self.engine.stream(title_request(self.messages, self.settings), cancel):
+                    if isinstance(item, (RawText, AnswerText)):
+                        parts.append(item.text)
         except GlmchatError:
             return None
-        title = "".join(parts).replace("</think>", "").strip().strip('"').strip().splitlines()
-        if not title or not title[0].strip():
-            return None
-        text = title[0].strip()[:80]
-        self.set_title(text)
-        return text
+        finally:
+            self._title_cancel = None
+        title = title_from("".join(parts))
+        if title is not None:
+            self.set_title(title)
+        return title
 
     # ---- compaction ------------------------------------------------------------------------------
 
     def compact(self, cancel: CancelToken | None = None, keep_last_turns: int = 1) -> Iterator[SessionEvent]:
         """Ask the model for a summary of older turns; the summary replaces them in the prompt."""
-        users = [i for i, m in enumerate(self.messages) if m["role"] == "user"]
-        if len(users) <= keep_last_turns:
+        cut = compaction_cut(self.messages, keep_last_turns)
+        if cut is None:
             yield Notice("Nothing to compact yet.")
             return
-        cut = users[-keep_last_turns]
         older = self.messages[:cut]
-        transcript = "\n\n".join(f"{m['role'].upper()}: {m.get('content') or ''}" for m in older if m.get("content"))
         saved = (self.messages, self.message_ids, self.thinking)
-        self.messages = [
-            {
-                "role": "user",
-                "content": "Summarise the conversation below in a few short paragraphs, keeping facts, decisions, "
-                "file names and open questions. Write only the summary.\n\n" + transcript,
-            }
-        ]
+        self.messages = summary_request(older)
         self.message_ids = [None]
         self.thinking = "off"
         store, self.store = self.store, None
         summary = ""
         try:
-            for ev in self._run(cancel or CancelToken()):
+            for ev in self._exclusive(self._run(cancel or CancelToken())):
                 if isinstance(ev, TurnFinished):
                     summary = ev.answer.strip()
                     if ev.status != "complete" or not summary:
@@ -653,8 +547,7 @@ class ChatSession:
             self.messages, self.message_ids, self.thinking = saved
         if not summary:
             return
-        content = "Summary of the earlier conversation:\n\n" + summary
-        new_msg = {"role": "user", "content": content}
+        content = summary_text(summary)
         if self.store is not None and self.conversation_id is not None:
             for mid in self.message_ids[:cut]:
                 if mid is not None:
@@ -664,7 +557,7 @@ class ChatSession:
             new_id = sm.id
         else:
             new_id = None
-        self.messages = [new_msg, {"role": "assistant", "content": "Understood."}] + self.messages[cut:]
+        self.messages = [{"role": "user", "content": content}, acknowledgement()] + self.messages[cut:]
         self.message_ids = [new_id, None] + self.message_ids[cut:]
         self.omitted_messages = 0
         yield Notice(f"Compacted {len(older)} messages into a summary of {len(summary):,} characters.")

@@ -222,3 +222,40 @@ def test_model_written_title_when_enabled(tmp_path):
     assert s.generate_title() == "Capital of France"
     assert store.get_conversation(s.conversation_id).title == "Capital of France"
     assert engine.requests[-1].enable_thinking is False and engine.requests[-1].sampling.max_tokens == 24
+
+
+def test_every_event_is_a_session_event():
+    from typing import get_args
+
+    from glmchat.glm import IncompleteToolCall
+    from glmchat.session import SessionEvent, ToolResultEvent
+
+    assert set(get_args(SessionEvent)) == {
+        TurnStarted, Thinking, Answer, ToolCall, IncompleteToolCall, ToolResultEvent, Notice, TurnFinished, TurnFailed,
+    }
+    engine = ScriptedEngine(["plan</think>Look.<tool_call>read_file<arg_key>path</arg_key><arg_value>a</arg_value></tool_call>"
+                             "<tool_call>broken"] + ["</think>" + "x" * 400] * 6, n_ctx=1024)
+    s = ChatSession(engine, load_settings())
+    events = [e for q in ["one"] + [f"q{i} " + "y" * 300 for i in range(6)] + ["z" * 5000] for e in run(s, q)]
+    assert {type(e) for e in events} >= {TurnStarted, Thinking, Answer, ToolCall, IncompleteToolCall, Notice, TurnFinished, TurnFailed}
+    assert all(isinstance(e, get_args(SessionEvent)) for e in events)
+
+
+def test_compaction_is_stored_and_a_reopened_conversation_reads_it_back(tmp_path):
+    store = make_store(tmp_path)
+    engine = ScriptedEngine(["</think>a1", "</think>a2", "</think>a3", "</think>The user asked three things."])
+    s = ChatSession(engine, load_settings(), store=store)
+    for q in ("q1", "q2", "q3"):
+        run(s, q)
+    events = list(s.compact())
+    assert isinstance(events[-1], Notice) and events[-1].text.startswith("Compacted 4 messages")
+    assert "USER: q1\n\nASSISTANT: a1" in engine.requests[-1].messages[-1]["content"]
+    assert s.messages[:2] == [
+        {"role": "user", "content": "Summary of the earlier conversation:\n\nThe user asked three things."},
+        {"role": "assistant", "content": "Understood."},
+    ]
+    assert [m["content"] for m in s.messages[2:]] == ["q3", "a3"]
+    reopened = ChatSession(engine, load_settings(), store=store, conversation_id=s.conversation_id)
+    assert reopened.messages == s.messages and reopened.build_request().messages == s.build_request().messages
+    assert [m.meta.get("compacted", False) for m in store.messages(s.conversation_id)][:4] == [True] * 4
+    assert list(ChatSession(ScriptedEngine(), load_settings()).compact())[0].text == "Nothing to compact yet."

@@ -7,7 +7,8 @@ from glmchat.glm import Answer, ToolCall, render_prompt
 from glmchat.session import Approval, ChatSession, ToolResultEvent, TurnFinished
 from glmchat.settings import load_settings
 from glmchat.store import Store
-from glmchat.tools import ToolRegistry, Workspace
+from glmchat.tools import Decision, ToolRegistry, Workspace, headless_approval
+from glmchat.tools.policy import NO_APPROVER
 from tests.test_glm_template import reference
 from tests.test_session import TEMPLATE
 
@@ -102,3 +103,26 @@ def test_tool_conversation_round_trips_the_store_into_an_identical_prompt(tmp_pa
         ours = render_prompt(TEMPLATE, again.messages, tools=again.tools, clear_thinking=clear)
         assert ours == reference(again.messages, tools=again.tools, clear_thinking=clear)
     assert ours.count("<tool_call>read_file") == 2 and ours.count("<tool_response>") == 2
+
+
+def test_the_session_asks_the_one_approval_policy(tmp_path):
+    """Approval is the policy module's Decision; the denial text the model gets is Decision.denial_text."""
+    s, engine = session(tmp_path, [WRITE, DONE], approver=lambda *a: Approval("deny", "not now"))
+    assert Approval is Decision and s.approval.workspace.root == tmp_path.resolve() and s.approve_policy == "auto-read"
+    list(s.send("write hello"))
+    assert engine.requests[1].messages[-1]["content"] == Decision.deny("not now").denial_text("write_file")
+    assert s.session_allowed == set()
+
+
+def test_ask_headless_approval_keeps_its_behaviour(tmp_path):
+    """`glmchat ask --tools`: without --yes what needs approval is denied; with --yes everything runs unasked."""
+    no = headless_approval(False)
+    s, engine = session(tmp_path, [WRITE, DONE], approver=no.approver, policy=no.policy)
+    events = list(s.send("write hello"))
+    assert [e.decision for e in events if isinstance(e, ToolResultEvent)] == ["deny"] and not (tmp_path / "out.txt").exists()
+    assert engine.requests[1].messages[-1]["content"] == NO_APPROVER.denial_text("write_file")
+    yes = headless_approval(True)
+    s, _ = session(tmp_path, [WRITE, DONE], approver=yes.approver, policy=yes.policy)
+    events = list(s.send("write hello"))
+    assert [e.decision for e in events if isinstance(e, ToolResultEvent)] == ["auto"]
+    assert (tmp_path / "out.txt").read_text() == "hello\n"

@@ -11,8 +11,7 @@ import pytest
 from glmchat.engine.base import Usage
 from glmchat.errors import GlmchatError, UsageError
 from glmchat.settings import db_path
-from glmchat.store import Conversation, ImportFormatError, Message, NotFoundError, Store, auto_title
-from glmchat.store import migrations
+from glmchat.store import Conversation, ImportFormatError, Message, NotFoundError, Store, auto_title, migrations
 
 
 @pytest.fixture
@@ -342,6 +341,32 @@ def test_stream_writer_saves_while_streaming_and_finishes(store):
     assert [h.message_id for h in store.search("world")] == [done.id]
     with pytest.raises(RuntimeError):
         w.append_answer("late")
+
+
+def test_stream_writer_saves_through_any_message_sink():
+    """The writer needs only save_stream and update_message (the Store's public pair), nothing private."""
+    from glmchat.store import StreamWriter
+
+    class Sink:
+        def __init__(self):
+            self.saves, self.final = [], None
+
+        def save_stream(self, msg_id, content, reasoning, tool_calls):
+            self.saves.append((msg_id, content, reasoning, tool_calls))
+
+        def update_message(self, msg_id, **fields):
+            self.final = (msg_id, fields)
+            return Message(id=msg_id, conversation_id=1, seq=1, role="assistant", content=fields["content"],
+                           status=fields["status"], created_at=0.0)
+
+    sink = Sink()
+    w = StreamWriter(sink, Message(id=7, conversation_id=1, seq=1, role="assistant", content="", status="partial",
+                                   created_at=0.0, meta={"writer": {"pid": 1}}), background=False)
+    w.append_reasoning("hm")
+    w.append_answer("Hi")
+    assert w.flush() and sink.saves == [(7, "Hi", "hm", None)]
+    assert w.finish("complete").content == "Hi"
+    assert sink.final == (7, {"content": "Hi", "reasoning": "hm", "tool_calls": None, "status": "complete", "meta": {}})
 
 
 def test_stream_writer_write_rate_is_limited(store):

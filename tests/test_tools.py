@@ -349,3 +349,50 @@ def test_context_timeout_stops_long_walks(reg: ToolRegistry, ws: Workspace) -> N
     r = reg.execute("grep", {"pattern": "x"}, ToolContext(ws, timeout=1e-9))
     assert not r.ok and "ran out of time" in r.error
     assert os.path.isdir(ws.root / "d0")
+
+
+def _glmchat_imports() -> dict[str, set[str]]:
+    """module → the glmchat modules it imports, counting imports inside functions and TYPE_CHECKING blocks."""
+    import ast
+
+    root = Path(__file__).resolve().parent.parent
+    files = {}
+    for p in (root / "glmchat").rglob("*.py"):
+        parts = p.relative_to(root).with_suffix("").parts
+        files[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = p
+
+    def known(name: str) -> str:
+        while name not in files and "." in name:
+            name = name.rsplit(".", 1)[0]
+        return name
+
+    graph: dict[str, set[str]] = {m: set() for m in files}
+    for mod, p in files.items():
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                graph[mod] |= {known(a.name) for a in node.names if a.name.startswith("glmchat")}
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    pkg = mod.split(".") if p.name == "__init__.py" else mod.split(".")[:-1]
+                    base = ".".join(pkg[: len(pkg) - node.level + 1] + ([node.module] if node.module else []))
+                if base.startswith("glmchat"):
+                    graph[mod] |= {f"{base}.{a.name}" if f"{base}.{a.name}" in files else known(base) for a in node.names}
+    return graph
+
+
+@pytest.mark.parametrize("package", ["glmchat.tools", "glmchat.store"])
+def test_no_module_of_the_package_is_in_an_import_cycle(package: str) -> None:
+    graph = _glmchat_imports()
+
+    def reaches(start: str) -> set[str]:
+        seen, todo = set(), [start]
+        while todo:
+            for nxt in graph.get(todo.pop(), ()):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return seen
+
+    in_cycles = [m for m in graph if (m == package or m.startswith(package + ".")) and m in reaches(m)]
+    assert in_cycles == []

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from glmchat.errors import UsageError
+from glmchat.glm import ToolCall
 from glmchat.tools import (
     ApprovalPolicy,
     Decision,
@@ -16,10 +17,12 @@ from glmchat.tools import (
     ToolRegistry,
     UndoLog,
     Workspace,
+    headless_approval,
     headless_decision,
     needs_approval,
     preview,
 )
+from glmchat.tools.policy import NO_APPROVER
 
 TEMPLATE = Path(__file__).parent / "fixtures" / "glm47_chat_template.jinja"
 
@@ -104,6 +107,54 @@ def test_headless_decisions(reg: ToolRegistry) -> None:
     denied = headless_decision(reg.get("write_file"), yes=False)
     assert not denied.allowed and "--yes" in denied.denial_text("write_file")
     assert headless_decision(reg.get("run_shell"), yes=True).allowed
+
+
+def test_decision_kind_may_be_given_as_its_value() -> None:
+    assert Decision("allow_session") == Decision.allow_session()
+    d = Decision("deny", " kept as given ")
+    assert d.kind is DecisionKind.DENY and d.decision == "deny" and d.message == " kept as given "
+    assert Decision(DecisionKind.ALLOW_ONCE).decision == "allow_once"
+    with pytest.raises(ValueError):
+        Decision("maybe")
+
+
+def test_decide_asks_only_when_needed_and_remembers_the_session_answer(reg: ToolRegistry, ws: Workspace) -> None:
+    asked: list[tuple[str, str, str]] = []
+
+    def approver(call, risk, shown):
+        asked.append((call.name, risk, shown))
+        return Decision("allow_session")
+
+    policy = ApprovalPolicy("auto-read", ws)
+    read, write = reg.get("read_file"), reg.get("write_file")
+    assert policy.decide(read, ToolCall("read_file", {"path": "a.py"}, ""), approver) is None  # runs unasked
+    call = ToolCall("write_file", SAMPLE_ARGS["write_file"], "")
+    assert policy.decide(write, call, approver) == Decision.allow_session()
+    assert asked == [("write_file", "write", preview(write, SAMPLE_ARGS["write_file"], ws))]
+    assert policy.decide(write, call, approver) is None and len(asked) == 1  # allowed for the session now
+
+
+def test_decide_without_an_approver_denies_what_needs_approval(reg: ToolRegistry, ws: Workspace) -> None:
+    policy = ApprovalPolicy("auto-read", ws)
+    denied = policy.decide(reg.get("run_shell"), ToolCall("run_shell", SAMPLE_ARGS["run_shell"], ""), None)
+    assert denied == NO_APPROVER and not denied.allowed and "--yes" in denied.denial_text("run_shell")
+    assert policy.session_allowed == set()
+
+
+def test_workspace_none_means_the_current_directory_at_first_use(reg: ToolRegistry, ws: Workspace, monkeypatch) -> None:
+    policy = ApprovalPolicy("auto-read", None)
+    assert policy.workspace is None
+    monkeypatch.chdir(ws.root)
+    assert not policy.needs_approval(reg.get("read_file"), {"path": "a.py"})
+    assert policy.workspace is not None and policy.workspace.root == ws.root
+
+
+def test_headless_approval_for_ask(reg: ToolRegistry) -> None:
+    yes = headless_approval(True)
+    assert yes.policy == "auto"  # nothing asks: every call runs, decision "auto"
+    assert yes.approver(ToolCall("python", {"code": "1"}, ""), "execute", "1") == Decision.allow_once()
+    no = headless_approval(False)
+    assert no.approver is None and no.policy is None  # the [tools] approve setting; what would ask is denied
 
 
 def test_preview_write_and_edit_show_diffs_without_writing(reg: ToolRegistry, ws: Workspace) -> None:

@@ -8,7 +8,6 @@ processes writing at once both succeed.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import sqlite3
@@ -16,7 +15,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 from glmchat.errors import UsageError
 from glmchat.store import export as _export
@@ -24,31 +23,25 @@ from glmchat.store import migrations
 from glmchat.store.errors import NotFoundError, StoreError
 from glmchat.store.liveness import writer_alive, writer_info
 from glmchat.store.models import ROLES, STATUSES, Conversation, Message, SearchHit, normalize_tool_calls
+from glmchat.store.rows import (
+    CONV_SELECT,
+    CONVERSATION_COLUMNS,
+    MESSAGE_COLUMNS,
+    MSG_SELECT,
+    dumps,
+    loads,
+    row_conversation,
+    row_message,
+    usage_dict,
+)
+from glmchat.store.search import search_query
 from glmchat.store.titles import auto_title
-
-if TYPE_CHECKING:
-    from glmchat.store.writer import StreamWriter
+from glmchat.store.writer import StreamWriter
 
 T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 10_000
 _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_CORRUPT, _SQLITE_NOTADB = 5, 6, 11, 26
-
-CONVERSATION_COLUMNS = ("title", "model", "quant", "profile", "thinking_mode", "system_prompt", "settings")
-MESSAGE_COLUMNS = ("content", "reasoning", "tool_calls", "tool_call_id", "name", "status", "usage", "meta")
-
-_CONV_SELECT = """
-    SELECT c.id, c.title, c.created_at, c.updated_at, c.model, c.quant, c.profile, c.thinking_mode,
-           c.system_prompt, c.settings,
-           (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id) AS message_count,
-           c.last_activity
-    FROM conversations c
-"""
-_MSG_SELECT = """
-    SELECT id, conversation_id, seq, role, content, reasoning, tool_calls, tool_call_id, name, status,
-           usage, created_at, meta
-    FROM messages
-"""
 
 
 def _errcode(exc: sqlite3.Error) -> int | None:
@@ -70,60 +63,6 @@ def _is_corrupt(exc: sqlite3.Error) -> bool:
         return code in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
     text = str(exc).lower()
     return "not a database" in text or "malformed" in text
-
-
-def _dumps(value: Any) -> str | None:
-    if value is None:
-        return None
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def _loads(text: str | None, default: Any = None) -> Any:
-    if text is None or text == "":
-        return default
-    try:
-        return json.loads(text)
-    except ValueError:
-        return default
-
-
-def _usage_dict(usage: Any) -> dict[str, Any] | None:
-    """Accept a plain mapping or an object with `to_dict()` (e.g. glmchat.engine.base.Usage)."""
-    if usage is None:
-        return None
-    if hasattr(usage, "to_dict"):
-        usage = usage.to_dict()
-    if not isinstance(usage, dict):
-        raise ValueError("usage must be a mapping")
-    return dict(usage)
-
-
-def _row_conversation(row: tuple) -> Conversation:
-    return Conversation(
-        id=row[0], title=row[1] or "", created_at=row[2], updated_at=row[3], model=row[4], quant=row[5],
-        profile=row[6], thinking_mode=row[7], system_prompt=row[8], settings=_loads(row[9], {}),
-        message_count=row[10], last_activity=row[11],
-    )
-
-
-def _row_message(row: tuple) -> Message:
-    return Message(
-        id=row[0], conversation_id=row[1], seq=row[2], role=row[3], content=row[4], reasoning=row[5],
-        tool_calls=_loads(row[6]), tool_call_id=row[7], name=row[8], status=row[9], usage=_loads(row[10]),
-        created_at=row[11], meta=_loads(row[12], {}),
-    )
-
-
-def _fts_query(text: str) -> str | None:
-    """User words → an FTS5 query: every word must occur; the last one may be a prefix."""
-    import re
-
-    words = re.findall(r"\w+", text)
-    if not words:
-        return None
-    parts = [f'"{w}"' for w in words]
-    parts[-1] += "*"
-    return " ".join(parts)
 
 
 class Store:
@@ -219,11 +158,11 @@ class Store:
     def _recover_partials(self, conn: sqlite3.Connection) -> list[int]:
         dead: list[int] = []
         for msg_id, meta_text in conn.execute("SELECT id, meta FROM messages WHERE status = 'partial'").fetchall():
-            meta = _loads(meta_text, {})
+            meta = loads(meta_text, {})
             if writer_alive(meta.get("writer")):
                 continue
             meta.pop("writer", None)
-            conn.execute("UPDATE messages SET status = 'interrupted', meta = ? WHERE id = ?", (_dumps(meta), msg_id))
+            conn.execute("UPDATE messages SET status = 'interrupted', meta = ? WHERE id = ?", (dumps(meta), msg_id))
             dead.append(msg_id)
         return dead
 
@@ -330,17 +269,17 @@ class Store:
 
     @staticmethod
     def _conv(conn: sqlite3.Connection, conv_id: int) -> Conversation:
-        row = conn.execute(_CONV_SELECT + " WHERE c.id = ?", (conv_id,)).fetchone()
+        row = conn.execute(CONV_SELECT + " WHERE c.id = ?", (conv_id,)).fetchone()
         if row is None:
             raise NotFoundError(f"No conversation {conv_id}.", "`glmchat history list` shows the conversations.")
-        return _row_conversation(row)
+        return row_conversation(row)
 
     @staticmethod
     def _msg(conn: sqlite3.Connection, msg_id: int) -> Message:
-        row = conn.execute(_MSG_SELECT + " WHERE id = ?", (msg_id,)).fetchone()
+        row = conn.execute(MSG_SELECT + " WHERE id = ?", (msg_id,)).fetchone()
         if row is None:
             raise NotFoundError(f"No message {msg_id}.", "It may have been deleted; reload the conversation.")
-        return _row_message(row)
+        return row_message(row)
 
     @staticmethod
     def _touch(conn: sqlite3.Connection, conv_id: int, now: float, activity: bool = True) -> None:
@@ -361,7 +300,7 @@ class Store:
                 "INSERT INTO conversations (title, created_at, updated_at, last_activity, model, quant, profile,"
                 " thinking_mode, system_prompt, settings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 ((title or "").strip(), now, now, now, model, quant, profile, thinking_mode, system_prompt,
-                 _dumps(dict(settings or {}))),
+                 dumps(dict(settings or {}))),
             )
             return self._conv(conn, cur.lastrowid)
 
@@ -369,7 +308,7 @@ class Store:
 
     def list_conversations(self, limit: int | None = None, query: str | None = None) -> list[Conversation]:
         """Most recent activity first; `query` keeps those whose title contains it (any case)."""
-        sql = _CONV_SELECT
+        sql = CONV_SELECT
         args: list[Any] = []
         if query:
             escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -379,7 +318,7 @@ class Store:
         if limit is not None:
             sql += " LIMIT ?"
             args.append(int(limit))
-        return self._read(lambda conn: [_row_conversation(r) for r in conn.execute(sql, args).fetchall()])
+        return self._read(lambda conn: [row_conversation(r) for r in conn.execute(sql, args).fetchall()])
 
     def get_conversation(self, conv_id: int) -> Conversation:
         return self._read(lambda conn: self._conv(conn, conv_id))
@@ -394,7 +333,7 @@ class Store:
         if unknown:
             raise TypeError(f"update_conversation() got unknown fields: {', '.join(sorted(unknown))}")
         if "settings" in fields:
-            fields["settings"] = _dumps(dict(fields["settings"] or {}))
+            fields["settings"] = dumps(dict(fields["settings"] or {}))
         if "title" in fields:
             fields["title"] = (fields["title"] or "").strip()
         now = time.time()
@@ -428,8 +367,8 @@ class Store:
     def messages(self, conv_id: int) -> list[Message]:
         def run(conn: sqlite3.Connection) -> list[Message]:
             self._conv(conn, conv_id)
-            rows = conn.execute(_MSG_SELECT + " WHERE conversation_id = ? ORDER BY seq", (conv_id,)).fetchall()
-            return [_row_message(r) for r in rows]
+            rows = conn.execute(MSG_SELECT + " WHERE conversation_id = ? ORDER BY seq", (conv_id,)).fetchall()
+            return [row_message(r) for r in rows]
 
         return self._read(run)
 
@@ -449,7 +388,7 @@ class Store:
         meta = dict(meta or {})
         if status == "partial":
             meta.setdefault("writer", writer_info())
-        usage_d = _usage_dict(usage)
+        usage_d = usage_dict(usage)
         now = time.time()
 
         def run(conn: sqlite3.Connection) -> Message:
@@ -459,8 +398,8 @@ class Store:
             cur = conn.execute(
                 "INSERT INTO messages (conversation_id, seq, role, content, reasoning, tool_calls, tool_call_id,"
                 " name, status, usage, created_at, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (conv_id, seq, role, content or "", reasoning, _dumps(calls), tool_call_id, name, status,
-                 _dumps(usage_d), now, _dumps(meta)),
+                (conv_id, seq, role, content or "", reasoning, dumps(calls), tool_call_id, name, status,
+                 dumps(usage_d), now, dumps(meta)),
             )
             self._touch(conn, conv_id, now)
             if role == "user" and not conv.title and (content or "").strip():
@@ -478,9 +417,9 @@ class Store:
             raise ValueError(f"status must be one of {STATUSES}, not {fields['status']!r}")
         values = dict(fields)
         if "tool_calls" in values:
-            values["tool_calls"] = _dumps(normalize_tool_calls(values["tool_calls"]))
+            values["tool_calls"] = dumps(normalize_tool_calls(values["tool_calls"]))
         if "usage" in values:
-            values["usage"] = _dumps(_usage_dict(values["usage"]))
+            values["usage"] = dumps(usage_dict(values["usage"]))
         if "content" in values:
             values["content"] = values["content"] or ""
         now = time.time()
@@ -492,7 +431,7 @@ class Store:
                 meta = dict(fields["meta"]) if "meta" in fields else dict(old.meta)
                 if row.get("status", old.status) != "partial":
                     meta.pop("writer", None)
-                row["meta"] = _dumps(meta)
+                row["meta"] = dumps(meta)
             if row:
                 sets = ", ".join(f"{k} = ?" for k in row)
                 conn.execute(f"UPDATE messages SET {sets} WHERE id = ?", [*row.values(), msg_id])
@@ -501,21 +440,19 @@ class Store:
 
         return self._tx(run)
 
-    def _save_stream(self, msg_id: int, content: str, reasoning: str | None,
+    def save_stream(self, msg_id: int, content: str, reasoning: str | None,
                      tool_calls: list[dict[str, Any]] | None) -> None:
-        """The StreamWriter's periodic save: text only, no read-back."""
+        """The StreamWriter's periodic save: text and tool calls only, no read-back."""
 
         def run(conn: sqlite3.Connection) -> None:
             conn.execute("UPDATE messages SET content = ?, reasoning = ?, tool_calls = ? WHERE id = ?",
-                         (content, reasoning, _dumps(tool_calls), msg_id))
+                         (content, reasoning, dumps(tool_calls), msg_id))
 
         self._tx(run)
 
     def stream_writer(self, conv_id: int, role: str = "assistant", min_interval: float = 1.0,
                       *, background: bool = True) -> StreamWriter:
         """Start a message that fills in while it streams (status 'partial' until finish())."""
-        from glmchat.store.writer import StreamWriter
-
         msg = self.add_message(conv_id, role, "", status="partial")
         return StreamWriter(self, msg, min_interval=min_interval, background=background)
 
@@ -552,7 +489,7 @@ class Store:
                 "INSERT INTO conversations (title, created_at, updated_at, last_activity, model, quant, profile,"
                 " thinking_mode, system_prompt, settings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (title, now, now, now, src.model, src.quant, src.profile, src.thinking_mode, src.system_prompt,
-                 _dumps(src.settings)),
+                 dumps(src.settings)),
             )
             new_id = cur.lastrowid
             conn.execute(
@@ -576,35 +513,18 @@ class Store:
         Every word must occur (the last may be the start of a word). The snippet wraps the matched
         words in `markers`.
         """
-        query = _fts_query(text)
+        query = search_query(text, limit, conversation_id, markers)
         if query is None:
             return []
-        sql = (
-            "SELECT m.conversation_id, c.title, m.id, m.seq, m.role,"
-            " snippet(messages_fts, -1, ?, ?, '…', 16), m.created_at"
-            " FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid"
-            " JOIN conversations c ON c.id = m.conversation_id"
-            " WHERE messages_fts MATCH ?"
-        )
-        args: list[Any] = [markers[0], markers[1], query]
-        if conversation_id is not None:
-            sql += " AND m.conversation_id = ?"
-            args.append(conversation_id)
-        sql += " ORDER BY rank LIMIT ?"
-        args.append(int(limit))
-
-        def run(conn: sqlite3.Connection) -> list[SearchHit]:
-            return [SearchHit(*row) for row in conn.execute(sql, args).fetchall()]
-
-        return self._read(run)
+        return self._read(lambda conn: [SearchHit(*row) for row in conn.execute(*query).fetchall()])
 
     # ---- export / import ------------------------------------------------------------------------
 
     def _with_messages(self, conv_id: int) -> tuple[Conversation, list[Message]]:
         def run(conn: sqlite3.Connection) -> tuple[Conversation, list[Message]]:
             conv = self._conv(conn, conv_id)
-            rows = conn.execute(_MSG_SELECT + " WHERE conversation_id = ? ORDER BY seq", (conv_id,)).fetchall()
-            return conv, [_row_message(r) for r in rows]
+            rows = conn.execute(MSG_SELECT + " WHERE conversation_id = ? ORDER BY seq", (conv_id,)).fetchall()
+            return conv, [row_message(r) for r in rows]
 
         return self._read(run)
 
@@ -624,14 +544,14 @@ class Store:
                 " thinking_mode, system_prompt, settings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (conv["title"], conv["created_at"], conv["updated_at"], conv["last_activity"], conv["model"],
                  conv["quant"], conv["profile"], conv["thinking_mode"], conv["system_prompt"],
-                 _dumps(conv["settings"])),
+                 dumps(conv["settings"])),
             )
             new_id = cur.lastrowid
             conn.executemany(
                 "INSERT INTO messages (conversation_id, seq, role, content, reasoning, tool_calls, tool_call_id,"
                 " name, status, usage, created_at, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(new_id, m["seq"], m["role"], m["content"], m["reasoning"], _dumps(m["tool_calls"]),
-                  m["tool_call_id"], m["name"], m["status"], _dumps(m["usage"]), m["created_at"], _dumps(m["meta"]))
+                [(new_id, m["seq"], m["role"], m["content"], m["reasoning"], dumps(m["tool_calls"]),
+                  m["tool_call_id"], m["name"], m["status"], dumps(m["usage"]), m["created_at"], dumps(m["meta"]))
                  for m in msgs],
             )
             return self._conv(conn, new_id)

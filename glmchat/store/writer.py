@@ -10,21 +10,29 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from glmchat.store.errors import StoreError
 from glmchat.store.models import Message, normalize_tool_calls
 
-if TYPE_CHECKING:
-    from glmchat.store.db import Store
-
 _NEVER = float("inf")
+
+
+class MessageSink(Protocol):
+    """Where a StreamWriter saves its message: `glmchat.store.Store` is one."""
+
+    def save_stream(self, msg_id: int, content: str, reasoning: str | None,
+                    tool_calls: list[dict[str, Any]] | None) -> None:
+        """The periodic save while streaming: text and tool calls only."""
+
+    def update_message(self, msg_id: int, **fields: Any) -> Message:
+        """The final save: text, status, usage and meta; returns the stored message."""
 
 
 class StreamWriter:
     """Fill in one message as it streams. Use as a context manager or call `finish()` yourself."""
 
-    def __init__(self, store: Store, message: Message, min_interval: float = 1.0, background: bool = True):
+    def __init__(self, store: MessageSink, message: Message, min_interval: float = 1.0, background: bool = True):
         self.store = store
         self.message_id = message.id
         self.conversation_id = message.conversation_id
@@ -115,7 +123,7 @@ class StreamWriter:
                 self._dirty = False
                 self._due = _NEVER
             try:
-                self.store._save_stream(self.message_id, answer, reasoning, calls)
+                self.store.save_stream(self.message_id, answer, reasoning, calls)
             except StoreError as exc:
                 with self._cond:  # keep it dirty: the next deadline tries again
                     self.error = exc

@@ -1,19 +1,33 @@
 """Tools the model (and the user, through slash commands) can run inside the workspace.
 
-Public API: `Tool`, `ToolResult`, `ToolContext`, `ToolRegistry` (registry.py); `Workspace`,
-`ToolError` (workspace.py); `UndoLog` (undo.py); `ApprovalPolicy`, `Decision`, `needs_approval`,
-`preview` (policy.py); slash-command helpers in `glmchat.tools.direct`.
+Public API: `Tool`, `ToolResult`, `ToolContext` (base.py); `ToolRegistry` (registry.py); `Workspace`,
+`ToolError` (workspace.py); `UndoLog` (undo.py); `ApprovalPolicy`, `Decision`, `Approver`,
+`headless_approval`, `needs_approval`, `preview` (policy.py); slash-command helpers in
+`glmchat.tools.direct`. Modules inside this package import from the defining module, never from here.
 """
 
-from glmchat.tools.policy import ApprovalPolicy, Decision, DecisionKind, headless_decision, needs_approval, preview
-from glmchat.tools.registry import Tool, ToolContext, ToolRegistry, ToolResult
+from glmchat.tools.base import Tool, ToolContext, ToolResult
+from glmchat.tools.policy import (
+    ApprovalPolicy,
+    Approver,
+    Decision,
+    DecisionKind,
+    HeadlessApproval,
+    headless_approval,
+    headless_decision,
+    needs_approval,
+    preview,
+)
+from glmchat.tools.registry import ToolRegistry
 from glmchat.tools.undo import UndoLog
 from glmchat.tools.workspace import OutsideWorkspaceError, ToolError, Workspace
 
 __all__ = [
     "ApprovalPolicy",
+    "Approver",
     "Decision",
     "DecisionKind",
+    "HeadlessApproval",
     "OutsideWorkspaceError",
     "Tool",
     "ToolContext",
@@ -22,6 +36,7 @@ __all__ = [
     "ToolResult",
     "UndoLog",
     "Workspace",
+    "headless_approval",
     "headless_decision",
     "needs_approval",
     "preview",

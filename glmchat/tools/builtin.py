@@ -14,8 +14,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from glmchat.tools.registry import ToolContext, ToolResult, Tool
-from glmchat.tools.shell import format_process, run_python_code, run_shell_command
+from glmchat.tools.base import Tool, ToolContext, ToolResult
+from glmchat.tools.shell import SHELL_CAP, process_result, run_python_code, run_shell_command
 from glmchat.tools.workspace import ToolError, Workspace
 
 MAX_READ_BYTES = 20 * 1024 * 1024  # files bigger than this are not read at all
@@ -430,40 +430,28 @@ def _edit_file(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
     return ToolResult(f"Edited {rel}: +{plus} -{minus} lines.\n{diff}", ok=True, diff=diff, meta={"path": rel})
 
 
-def _process_result(res, timeout: float, what: str) -> ToolResult:
-    out = format_process(res, timeout, what)
-    meta = {"exit_code": res.exit_code, "timed_out": res.timed_out, "cancelled": res.cancelled, "elapsed": round(res.elapsed, 3), "pgid": res.pgid}
-    if res.timed_out:
-        err = f"The {what} timed out after {timeout:g} s and was killed (with its whole process group)."
-        err += " Pass a larger timeout (at most 600) or run something shorter."
-    elif res.cancelled:
-        err = f"The {what} was cancelled by the user."
-    elif res.exit_code != 0:
-        err = f"The {what} exited with code {res.exit_code}."
-    else:
-        err = None
-    return ToolResult(out, ok=err is None, error=err, truncated=res.truncated, meta=meta)
-
-
 def _run_shell(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
     timeout = ctx.timeout or 60.0
     res = run_shell_command(args["command"], ctx.workspace.root, timeout, ctx.cancel, SHELL_CAP)
-    return _process_result(res, timeout, "command")
+    return process_result(res, timeout, "command")
 
 
 def _python(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
     timeout = ctx.timeout or 60.0
     res = run_python_code(args["code"], ctx.workspace.root, timeout, ctx.cancel, SHELL_CAP)
-    return _process_result(res, timeout, "python code")
+    return process_result(res, timeout, "python code")
 
-
-SHELL_CAP = 24_000  # bytes of stdout kept (head + tail); stderr gets a third of it
 
 _TIMEOUT_PROP = {"type": "number", "description": "Seconds before the process group is killed (default 60, at most 600)."}
 
 
 def builtin_tools() -> list[Tool]:
     """Fresh Tool objects for every built-in tool, read tools first."""
+    return [*_read_tools(), *_write_tools(), *_execute_tools()]
+
+
+def _read_tools() -> list[Tool]:
+    """read_file, list_dir, glob, grep: they only read (policy auto-read runs them inside the workspace unasked)."""
     return [
         Tool(
             "read_file",
@@ -526,6 +514,12 @@ def builtin_tools() -> list[Tool]:
             _grep,
             timeout=30.0,
         ),
+    ]
+
+
+def _write_tools() -> list[Tool]:
+    """write_file, edit_file: they change files; each change is recorded for /undo."""
+    return [
         Tool(
             "write_file",
             "Create or overwrite a text file in the workspace with the given content (missing directories are "
@@ -560,6 +554,12 @@ def builtin_tools() -> list[Tool]:
             _edit_file,
             timeout=30.0,
         ),
+    ]
+
+
+def _execute_tools() -> list[Tool]:
+    """run_shell, python: they run a process (own process group) in the workspace root."""
+    return [
         Tool(
             "run_shell",
             "Run a shell command (/bin/sh -c) in the workspace root, without a terminal or input. Returns the "

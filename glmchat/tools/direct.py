@@ -11,9 +11,10 @@ import shutil
 from typing import Any
 
 from glmchat.errors import UsageError
-from glmchat.tools.builtin import SHELL_CAP, _process_result, grep_files, list_directory, read_text_file
-from glmchat.tools.registry import ToolResult, cap_text
-from glmchat.tools.shell import run_process, run_python_code, run_shell_command
+from glmchat.tools.base import ToolResult
+from glmchat.tools.builtin import grep_files, list_directory, read_text_file
+from glmchat.tools.registry import cap_text
+from glmchat.tools.shell import SHELL_CAP, process_result, run_process, run_python_code, run_shell_command
 from glmchat.tools.workspace import ToolError, Workspace
 
 MAX_ATTACH_CHARS = 64_000  # /read refuses more than this without a line range
@@ -69,7 +70,7 @@ def run_command(cmd: str, ws: Workspace, cancel: Any = None, timeout: float = DE
     if not cmd.strip():
         raise UsageError("/run needs a command: /run CMD.", "Example: /run ls -la")
     res = run_shell_command(cmd, ws.root, timeout, cancel, SHELL_CAP)
-    return _process_result(res, timeout, "command")
+    return process_result(res, timeout, "command")
 
 
 def run_python(code: str, ws: Workspace, cancel: Any = None, timeout: float = DEFAULT_TIMEOUT) -> ToolResult:
@@ -77,7 +78,7 @@ def run_python(code: str, ws: Workspace, cancel: Any = None, timeout: float = DE
     if not code.strip():
         raise UsageError("/py needs code: /py CODE.", "Example: /py print(2**10)")
     res = run_python_code(code, ws.root, timeout, cancel, SHELL_CAP)
-    return _process_result(res, timeout, "python code")
+    return process_result(res, timeout, "python code")
 
 
 def list_path(path: str | None, ws: Workspace) -> str:

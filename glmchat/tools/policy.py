@@ -3,6 +3,11 @@
 Policies (`[tools] approve`): "ask" — every call asks; "auto-read" (default) — read tools on paths
 inside the workspace run without asking, write and execute tools ask; "auto" — nothing asks.
 "Allow for this session" adds the tool's name to `session_allowed`, after which it no longer asks.
+
+This module is the one home of that rule: `ChatSession` holds an `ApprovalPolicy` and calls
+`ApprovalPolicy.decide()` for every tool call; the TUI's approver returns a `Decision`;
+`glmchat ask` gets its approver and policy from `headless_approval()`. A denied call's tool message
+is `Decision.denial_text()`.
 """
 
 from __future__ import annotations
@@ -10,11 +15,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from glmchat.errors import GlmchatError, UsageError
-from glmchat.tools.registry import Tool, validate_arguments
+from glmchat.tools.base import Tool
+from glmchat.tools.registry import validate_arguments
 from glmchat.tools.workspace import Workspace
+
+if TYPE_CHECKING:
+    from glmchat.glm import ToolCall
 
 POLICIES: tuple[str, ...] = ("ask", "auto-read", "auto")
 DEFAULT_POLICY = "auto-read"
@@ -29,10 +38,16 @@ class DecisionKind(str, Enum):
 
 @dataclass(frozen=True)
 class Decision:
-    """The user's answer to an approval block; `message` (deny only) is passed on to the model."""
+    """The user's answer to an approval block; `message` (deny only) is passed on to the model.
+
+    `kind` may be given as its value: `Decision("allow_once")`, `Decision("deny", "use git mv")`.
+    """
 
     kind: DecisionKind
     message: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", DecisionKind(self.kind))  # "deny" → DecisionKind.DENY; unknown: ValueError
 
     @classmethod
     def allow_once(cls) -> "Decision":
@@ -50,12 +65,24 @@ class Decision:
     def allowed(self) -> bool:
         return self.kind is not DecisionKind.DENY
 
+    @property
+    def decision(self) -> str:
+        """The kind as a plain string ("allow_once" | "allow_session" | "deny"), as events and the store carry it."""
+        return self.kind.value
+
     def denial_text(self, tool_name: str) -> str:
         """The tool message the model gets when the call was denied."""
         text = f"The user denied this {tool_name} call; it was not run."
         if self.message:
             text += f" The user says: {self.message}"
         return text
+
+
+# approver(call, risk, preview) -> Decision; blocks until the user answered
+Approver = Callable[["ToolCall", str, str], Decision]
+
+# what a call that needs approval gets when nobody can be asked (no approver: `glmchat ask` without --yes)
+NO_APPROVER = Decision(DecisionKind.DENY, "Denied: this tool needs approval and none can be given here (use --yes).")
 
 
 def check_policy(policy: str) -> str:
@@ -85,7 +112,11 @@ def needs_approval(tool: Tool, arguments: Any, policy: str, workspace: Workspace
 
 
 def headless_decision(tool: Tool, yes: bool) -> Decision:
-    """`glmchat ask --tools`: read tools run; write/execute tools run only with --yes."""
+    """Read tools run; write/execute tools run only with --yes.
+
+    Not what `glmchat ask` does today (see `headless_approval`): there a read outside the workspace,
+    or any call under policy "ask", is denied without --yes.
+    """
     if yes or tool.risk == "read":
         return Decision.allow_once()
     return Decision.deny(f"{tool.name} is not allowed in this non-interactive run (it needs --yes).")
@@ -93,17 +124,25 @@ def headless_decision(tool: Tool, yes: bool) -> Decision:
 
 @dataclass
 class ApprovalPolicy:
-    """One session's approval state: the policy, the workspace and the tools allowed for the session."""
+    """One session's approval state: the policy, the workspace and the tools allowed for the session.
+
+    `workspace` None means the current directory, fixed when a call first needs it (`ensure_workspace`).
+    """
 
     policy: str = DEFAULT_POLICY
-    workspace: Workspace = field(default_factory=Workspace)
+    workspace: Workspace | None = field(default_factory=Workspace)
     session_allowed: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         check_policy(self.policy)
 
+    def ensure_workspace(self) -> Workspace:
+        if self.workspace is None:
+            self.workspace = Workspace()
+        return self.workspace
+
     def needs_approval(self, tool: Tool, arguments: Any) -> bool:
-        return needs_approval(tool, arguments, self.policy, self.workspace, self.session_allowed)
+        return needs_approval(tool, arguments, self.policy, self.ensure_workspace(), self.session_allowed)
 
     def record(self, tool: Tool, decision: Decision) -> None:
         """Remember an "allow for this session" answer."""
@@ -111,7 +150,41 @@ class ApprovalPolicy:
             self.session_allowed.add(tool.name)
 
     def preview(self, tool: Tool, arguments: Any) -> str:
-        return preview(tool, arguments, self.workspace)
+        return preview(tool, arguments, self.ensure_workspace())
+
+    def decide(self, tool: Tool, call: "ToolCall", approver: Approver | None) -> Decision | None:
+        """May this call run? None: it needs no approval (decision "auto"); else the decision, remembered.
+
+        The approver sees (call, risk, preview) and blocks until answered; without one (nobody can be
+        asked) a call that needs approval gets `NO_APPROVER`.
+        """
+        if not self.needs_approval(tool, call.arguments):
+            return None
+        decision = NO_APPROVER if approver is None else approver(call, tool.risk, self.preview(tool, call.arguments))
+        self.record(tool, decision)
+        return decision
+
+
+@dataclass(frozen=True)
+class HeadlessApproval:
+    """What a run with nobody to ask passes to `ChatSession(approver=..., approve_policy=...)`."""
+
+    approver: Approver | None
+    policy: str | None  # None: the [tools] approve setting
+
+
+def headless_approval(yes: bool) -> HeadlessApproval:
+    """How `glmchat ask --tools` approves calls; use as
+    `ChatSession(..., approver=a.approver, approve_policy=a.policy)` with `a = headless_approval(yes)`.
+
+    --yes: policy "auto", every call runs unasked (events say decision "auto").
+    Without --yes: the `[tools] approve` setting decides which calls need approval, and those are
+    denied (`NO_APPROVER`), since nobody can be asked. With `approve = "auto"` in the settings every
+    call runs unasked even without --yes (issue #14 tracks that).
+    """
+    if yes:
+        return HeadlessApproval(lambda call, risk, preview: Decision.allow_once(), "auto")
+    return HeadlessApproval(None, None)
 
 
 def preview(tool: Tool, arguments: Any, workspace: Workspace) -> str:

@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from glmchat.tools.base import ToolResult, is_cancelled
 from glmchat.tools.workspace import ToolError
 
 GRACE_SECONDS = 1.0  # between SIGTERM and SIGKILL
 POLL_SECONDS = 0.05
 DRAIN_SECONDS = 0.5  # how long the pipes may stay open after the command exited
+SHELL_CAP = 24_000  # bytes of stdout run_shell / python keep (head + tail); stderr gets a third of it
 
 
 class _Capture:
@@ -132,12 +134,6 @@ def _proc_group_states(pgid: int) -> list[str] | None:
     return states
 
 
-def _is_cancelled(cancel: Any) -> bool:
-    from glmchat.tools.registry import is_cancelled
-
-    return is_cancelled(cancel)
-
-
 def run_process(
     argv: list[str],
     cwd: Path,
@@ -172,7 +168,7 @@ def run_process(
     deadline = started + timeout
     try:
         while proc.poll() is None:
-            if _is_cancelled(cancel):
+            if is_cancelled(cancel):
                 cancelled = True
                 break
             if time.monotonic() >= deadline:
@@ -257,3 +253,19 @@ def format_process(result: ProcessResult, timeout: float, what: str = "command")
     if result.stderr:
         parts.append("--- stderr ---\n" + result.stderr.rstrip("\n"))
     return "\n".join(parts)
+
+
+def process_result(res: ProcessResult, timeout: float, what: str) -> ToolResult:
+    """A finished process as the ToolResult run_shell, python, /run and /py hand back."""
+    out = format_process(res, timeout, what)
+    meta = {"exit_code": res.exit_code, "timed_out": res.timed_out, "cancelled": res.cancelled, "elapsed": round(res.elapsed, 3), "pgid": res.pgid}
+    if res.timed_out:
+        err = f"The {what} timed out after {timeout:g} s and was killed (with its whole process group)."
+        err += " Pass a larger timeout (at most 600) or run something shorter."
+    elif res.cancelled:
+        err = f"The {what} was cancelled by the user."
+    elif res.exit_code != 0:
+        err = f"The {what} exited with code {res.exit_code}."
+    else:
+        err = None
+    return ToolResult(out, ok=err is None, error=err, truncated=res.truncated, meta=meta)
