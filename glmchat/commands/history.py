@@ -1,6 +1,7 @@
 """`glmchat history ...`: list, show, search, export, import, rename and delete saved conversations.
 
-Only typer is imported here; the store, rich and json load inside the commands.
+Every command goes through `glmchat.history.History`, the facade the TUI uses too. Only typer is
+imported here; the facade (and with it the store), rich and json load inside the commands.
 """
 
 import sys
@@ -8,7 +9,6 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-
 
 _HL = ("\x02", "\x03")  # snippet markers for human output, turned into highlight styling
 
@@ -18,13 +18,14 @@ def _interactive() -> bool:
     return sys.stdin.isatty()
 
 
-def _store() -> Any:
-    from glmchat.store import Store
+def _history() -> Any:
+    """The shared conversation facade (glmchat.history.History); its startup notice goes to stderr."""
+    from glmchat.history import History
 
-    store = Store()
-    if store.notice:
-        typer.echo(f"Note: {store.notice}", err=True)
-    return store
+    history = History()
+    if history.notice:
+        typer.echo(f"Note: {history.notice}", err=True)
+    return history
 
 
 def _json_out(data: Any) -> None:
@@ -62,201 +63,193 @@ def _highlighted(snippet: str) -> Any:
         rest = rest[end + 1:]
 
 
-def _write_file(path: Path, text: str) -> None:
-    import os
+# ---- the commands (registered under `glmchat history` by `register`) ------------------------------
 
+
+def list_(
+    json_: Annotated[bool, typer.Option("--json", help="A JSON array of conversations.")] = False,
+    limit: Annotated[Optional[int], typer.Option("--limit", "-n", min=1, help="Show at most N.")] = None,
+    query: Annotated[Optional[str], typer.Option("--query", "-q", help="Only titles containing this.")] = None,
+) -> None:
+    """Conversations, most recent activity first."""
+    with _history() as history:
+        convs = history.list(limit=limit, query=query)
+    if json_:
+        _json_out([c.to_dict() for c in convs])
+        return
+    console = _console()
+    if not convs:
+        console.print("No conversations yet.")
+        return
+    console.print(_conversation_table(convs, wide=console.width >= 90))  # the model column only where it fits
+
+
+def _conversation_table(convs: list[Any], wide: bool) -> Any:
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold")
+    table.add_column("ID", justify="right", no_wrap=True)
+    table.add_column("Title", no_wrap=True, overflow="ellipsis", min_width=10)
+    table.add_column("Msgs", justify="right", no_wrap=True)
+    table.add_column("Last activity", no_wrap=True)
+    if wide:
+        table.add_column("Model", no_wrap=True, overflow="ellipsis", max_width=28)
+    for c in convs:
+        row = [str(c.id), c.title or "(untitled)", str(c.message_count), _when(c.last_activity)]
+        if wide:
+            row.append((c.model or "") + (f" {c.quant}" if c.quant else ""))
+        table.add_row(*row)
+    return table
+
+
+def show(
+    conv_id: Annotated[int, typer.Argument(metavar="ID", help="Conversation id (see `history list`).")],
+    json_: Annotated[bool, typer.Option("--json", help="Everything, as lossless JSON.")] = False,
+    thinking: Annotated[bool, typer.Option("--thinking", help="Include the model's thinking.")] = False,
+) -> None:
+    """Print one conversation."""
+    with _history() as history:
+        if json_:
+            _json_out(history.to_json(conv_id))
+            return
+        conv = history.get(conv_id)
+        msgs = history.messages(conv_id)
+    _print_transcript(conv, msgs, thinking)
+
+
+_ROLE_STYLES = {"user": "bold green", "assistant": "bold cyan", "tool": "bold yellow", "system": "bold magenta"}
+
+
+def _print_transcript(conv: Any, msgs: list[Any], thinking: bool) -> None:
+    """The human form of `history show`: a rule with the title, then each message under its role."""
+    import json
+
+    from rich.rule import Rule
+    from rich.text import Text
+
+    console = _console()
+    console.print(Rule(Text(f"{conv.title or '(untitled)'}  ·  #{conv.id}", style="bold")))
+    if conv.system_prompt and not any(m.role == "system" for m in msgs):
+        console.print(Text("system prompt", style="bold magenta"))
+        console.print(Text(conv.system_prompt, style="dim"))
+    for m in msgs:
+        head = Text(m.role + (f" · {m.name}" if m.role == "tool" and m.name else ""), style=_ROLE_STYLES[m.role])
+        if m.status != "complete":
+            head.append(f"  ({m.status})", style="red")
+        console.print()
+        console.print(head)
+        if thinking and m.reasoning:
+            console.print(Text(m.reasoning.strip(), style="dim italic"))
+        if m.content:
+            console.print(Text(m.content))
+        for tc in m.tool_calls or []:
+            args = json.dumps(tc.get("arguments") or {}, ensure_ascii=False)
+            console.print(Text(f"→ {tc['name']} {args}", style="yellow"))
+
+
+def search(
+    text: Annotated[str, typer.Argument(help="Words to find in messages (all must occur).")],
+    json_: Annotated[bool, typer.Option("--json", help="A JSON array of hits.")] = False,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most N hits.")] = 50,
+) -> None:
+    """Full-text search over every conversation."""
+    with _history() as history:
+        if json_:
+            _json_out([h.to_dict() for h in history.search(text, limit=limit)])
+            return
+        hits = history.search(text, limit=limit, markers=_HL)
+    console = _console()
+    if not hits:
+        console.print(f"Nothing found for {text!r}.")
+        return
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold")
+    table.add_column("Conv", justify="right")
+    table.add_column("Title", max_width=30, no_wrap=True)
+    table.add_column("Role")
+    table.add_column("Found")
+    for h in hits:
+        table.add_row(str(h.conversation_id), h.conversation_title or "(untitled)", h.role, _highlighted(h.snippet))
+    console.print(table)
+
+
+def export(
+    conv_id: Annotated[int, typer.Argument(metavar="ID", help="Conversation id.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="md (readable) or json (lossless).")] = "md",
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+    thinking: Annotated[bool, typer.Option("--thinking", help="Markdown: include thinking as <details>.")] = False,
+) -> None:
+    """Export a conversation as Markdown or JSON."""
+    from glmchat.errors import UsageError
+
+    fmt = fmt.lower()
+    if fmt in ("markdown",):
+        fmt = "md"
+    if fmt not in ("md", "json"):
+        raise UsageError(f"Unknown export format {fmt!r}.", "Use --format md or --format json.")
+    with _history() as history:
+        if output is None:
+            sys.stdout.write(history.render(conv_id, fmt, thinking=thinking))
+            return
+        history.export(conv_id, fmt, output, thinking=thinking, hint="Choose another file with -o.")
+    typer.echo(f"Exported conversation {conv_id} to {output}", err=True)
+
+
+def import_(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="A JSON export ('-' reads stdin).")],
+) -> None:
+    """Import a conversation from a JSON export (it gets a new id)."""
     from glmchat.errors import UsageError
 
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise UsageError(f"Cannot write {path}: {exc.strerror or exc}.", "Choose another file with -o.") from None
+        raw = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"Cannot read {file}: {getattr(exc, 'strerror', None) or exc}.",
+                         "Give the path of a file written by `glmchat history export ID --format json`.") from None
+    with _history() as history:
+        conv = history.import_text(raw, source=str(file))
+    typer.echo(f"Imported as conversation {conv.id}: {conv.title or '(untitled)'} ({conv.message_count} messages)")
+
+
+def rename(
+    conv_id: Annotated[int, typer.Argument(metavar="ID", help="Conversation id.")],
+    title: Annotated[str, typer.Argument(help="The new title.")],
+) -> None:
+    """Give a conversation a new title."""
+    with _history() as history:
+        conv = history.rename(conv_id, title)
+    typer.echo(f"Conversation {conv.id} is now titled {conv.title!r}")
+
+
+def delete(
+    conv_id: Annotated[int, typer.Argument(metavar="ID", help="Conversation id.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask (required when not on a terminal).")] = False,
+) -> None:
+    """Delete a conversation and all its messages."""
+    from glmchat.errors import UsageError
+
+    with _history() as history:
+        conv = history.get(conv_id)
+        if not yes:
+            if not _interactive():
+                raise UsageError(f"Not deleting conversation {conv_id} without confirmation.",
+                                 "Pass --yes to delete from a script.")
+            label = conv.title or "(untitled)"
+            if not typer.confirm(f"Delete conversation {conv_id} ({label!r}, {conv.message_count} messages)?"):
+                typer.echo("Kept it.")
+                raise typer.Exit(1)
+        history.delete(conv_id)
+    typer.echo(f"Deleted conversation {conv_id}")
+
+
+COMMANDS = {"list": list_, "show": show, "search": search, "export": export, "import": import_,
+            "rename": rename, "delete": delete}
 
 
 def register(app: typer.Typer) -> None:
+    """Add `glmchat history` and its sub-commands (in help order) to `app`."""
     history = typer.Typer(help="Browse, search, export and import saved conversations.", no_args_is_help=True)
     app.add_typer(history, name="history")
-
-    @history.command("list")
-    def list_(
-        json_: Annotated[bool, typer.Option("--json", help="A JSON array of conversations.")] = False,
-        limit: Annotated[Optional[int], typer.Option("--limit", "-n", min=1, help="Show at most N.")] = None,
-        query: Annotated[Optional[str], typer.Option("--query", "-q", help="Only titles containing this.")] = None,
-    ) -> None:
-        """Conversations, most recent activity first."""
-        with _store() as store:
-            convs = store.list_conversations(limit=limit, query=query)
-        if json_:
-            _json_out([c.to_dict() for c in convs])
-            return
-        console = _console()
-        if not convs:
-            console.print("No conversations yet.")
-            return
-        from rich.table import Table
-
-        table = Table(box=None, header_style="bold")
-        wide = console.width >= 90  # the model column only where it fits
-        table.add_column("ID", justify="right", no_wrap=True)
-        table.add_column("Title", no_wrap=True, overflow="ellipsis", min_width=10)
-        table.add_column("Msgs", justify="right", no_wrap=True)
-        table.add_column("Last activity", no_wrap=True)
-        if wide:
-            table.add_column("Model", no_wrap=True, overflow="ellipsis", max_width=28)
-        for c in convs:
-            row = [str(c.id), c.title or "(untitled)", str(c.message_count), _when(c.last_activity)]
-            if wide:
-                row.append((c.model or "") + (f" {c.quant}" if c.quant else ""))
-            table.add_row(*row)
-        console.print(table)
-
-    @history.command("show")
-    def show(
-        conv_id: Annotated[int, typer.Argument(metavar="ID", help="Conversation id (see `history list`).")],
-        json_: Annotated[bool, typer.Option("--json", help="Everything, as lossless JSON.")] = False,
-        thinking: Annotated[bool, typer.Option("--thinking", help="Include the model's thinking.")] = False,
-    ) -> None:
-        """Print one conversation."""
-        with _store() as store:
-            if json_:
-                _json_out(store.export_json(conv_id))
-                return
-            conv = store.get_conversation(conv_id)
-            msgs = store.messages(conv_id)
-        import json
-
-        from rich.rule import Rule
-        from rich.text import Text
-
-        console = _console()
-        console.print(Rule(Text(f"{conv.title or '(untitled)'}  ·  #{conv.id}", style="bold")))
-        if conv.system_prompt and not any(m.role == "system" for m in msgs):
-            console.print(Text("system prompt", style="bold magenta"))
-            console.print(Text(conv.system_prompt, style="dim"))
-        styles = {"user": "bold green", "assistant": "bold cyan", "tool": "bold yellow", "system": "bold magenta"}
-        for m in msgs:
-            head = Text(m.role + (f" · {m.name}" if m.role == "tool" and m.name else ""), style=styles[m.role])
-            if m.status != "complete":
-                head.append(f"  ({m.status})", style="red")
-            console.print()
-            console.print(head)
-            if thinking and m.reasoning:
-                console.print(Text(m.reasoning.strip(), style="dim italic"))
-            if m.content:
-                console.print(Text(m.content))
-            for tc in m.tool_calls or []:
-                args = json.dumps(tc.get("arguments") or {}, ensure_ascii=False)
-                console.print(Text(f"→ {tc['name']} {args}", style="yellow"))
-
-    @history.command("search")
-    def search(
-        text: Annotated[str, typer.Argument(help="Words to find in messages (all must occur).")],
-        json_: Annotated[bool, typer.Option("--json", help="A JSON array of hits.")] = False,
-        limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most N hits.")] = 50,
-    ) -> None:
-        """Full-text search over every conversation."""
-        with _store() as store:
-            if json_:
-                _json_out([h.to_dict() for h in store.search(text, limit=limit)])
-                return
-            hits = store.search(text, limit=limit, markers=_HL)
-        console = _console()
-        if not hits:
-            console.print(f"Nothing found for {text!r}.")
-            return
-        from rich.table import Table
-
-        table = Table(box=None, header_style="bold")
-        table.add_column("Conv", justify="right")
-        table.add_column("Title", max_width=30, no_wrap=True)
-        table.add_column("Role")
-        table.add_column("Found")
-        for h in hits:
-            table.add_row(str(h.conversation_id), h.conversation_title or "(untitled)", h.role, _highlighted(h.snippet))
-        console.print(table)
-
-    @history.command("export")
-    def export(
-        conv_id: Annotated[int, typer.Argument(metavar="ID", help="Conversation id.")],
-        fmt: Annotated[str, typer.Option("--format", "-f", help="md (readable) or json (lossless).")] = "md",
-        output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
-        thinking: Annotated[bool, typer.Option("--thinking", help="Markdown: include thinking as <details>.")] = False,
-    ) -> None:
-        """Export a conversation as Markdown or JSON."""
-        from glmchat.errors import UsageError
-
-        fmt = fmt.lower()
-        if fmt in ("markdown",):
-            fmt = "md"
-        if fmt not in ("md", "json"):
-            raise UsageError(f"Unknown export format {fmt!r}.", "Use --format md or --format json.")
-        with _store() as store:
-            if fmt == "json":
-                import json
-
-                text = json.dumps(store.export_json(conv_id), ensure_ascii=False, indent=2) + "\n"
-            else:
-                text = store.export_markdown(conv_id, thinking=thinking)
-        if output is None:
-            sys.stdout.write(text)
-            return
-        _write_file(output, text)
-        typer.echo(f"Exported conversation {conv_id} to {output}", err=True)
-
-    @history.command("import")
-    def import_(
-        file: Annotated[Path, typer.Argument(metavar="FILE", help="A JSON export ('-' reads stdin).")],
-    ) -> None:
-        """Import a conversation from a JSON export (it gets a new id)."""
-        import json
-
-        from glmchat.errors import UsageError
-        from glmchat.store import ImportFormatError
-
-        try:
-            raw = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"Cannot read {file}: {getattr(exc, 'strerror', None) or exc}.",
-                             "Give the path of a file written by `glmchat history export ID --format json`.") from None
-        try:
-            data = json.loads(raw)
-        except ValueError as exc:
-            raise ImportFormatError(f"{file} is not JSON ({exc}).",
-                                    "Import a file written by `glmchat history export ID --format json`.") from None
-        with _store() as store:
-            conv = store.import_json(data)
-        typer.echo(f"Imported as conversation {conv.id}: {conv.title or '(untitled)'} ({conv.message_count} messages)")
-
-    @history.command("rename")
-    def rename(
-        conv_id: Annotated[int, typer.Argument(metavar="ID", help="Conversation id.")],
-        title: Annotated[str, typer.Argument(help="The new title.")],
-    ) -> None:
-        """Give a conversation a new title."""
-        with _store() as store:
-            conv = store.rename(conv_id, title)
-        typer.echo(f"Conversation {conv.id} is now titled {conv.title!r}")
-
-    @history.command("delete")
-    def delete(
-        conv_id: Annotated[int, typer.Argument(metavar="ID", help="Conversation id.")],
-        yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask (required when not on a terminal).")] = False,
-    ) -> None:
-        """Delete a conversation and all its messages."""
-        from glmchat.errors import UsageError
-
-        with _store() as store:
-            conv = store.get_conversation(conv_id)
-            if not yes:
-                if not _interactive():
-                    raise UsageError(f"Not deleting conversation {conv_id} without confirmation.",
-                                     "Pass --yes to delete from a script.")
-                label = conv.title or "(untitled)"
-                if not typer.confirm(f"Delete conversation {conv_id} ({label!r}, {conv.message_count} messages)?"):
-                    typer.echo("Kept it.")
-                    raise typer.Exit(1)
-            store.delete(conv_id)
-        typer.echo(f"Deleted conversation {conv_id}")
+    for name, command in COMMANDS.items():
+        history.command(name)(command)

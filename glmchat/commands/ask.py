@@ -1,0 +1,358 @@
+"""`glmchat ask`: one question, headless; the answer streams to stdout.
+
+glmchat/cli.py's `ask` command gathers its options into an `AskOptions` and calls `run_ask`, which
+opens the history, the engine and a `ChatSession`, sends the prompt and writes the session's events
+through one `EventPrinter`. Only cli.py's `ask` imports this module (inside the command), so the
+session and engine modules it imports here never slow `glmchat --help`.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional, TextIO
+
+from glmchat.commands.common import apply_placement, err, open_workspace, stderr_progress
+from glmchat.engine.base import CancelToken, Engine
+from glmchat.engine.factory import open_engine
+from glmchat.errors import GlmchatError, ModelError, UsageError
+from glmchat.history import History
+from glmchat.session import ChatSession, thinking_flags
+from glmchat.session_events import (
+    Answer,
+    IncompleteToolCall,
+    Notice,
+    SessionEvent,
+    Thinking,
+    ToolCall,
+    ToolResultEvent,
+    TurnFailed,
+    TurnFinished,
+    TurnStarted,
+)
+from glmchat.settings import Settings, load_settings
+from glmchat.tools import ToolRegistry, headless_approval
+
+INTERRUPTED = 130  # exit code after Ctrl-C (the partial answer is kept)
+TIMING_KEYS = ("time_to_first_token", "prompt_time", "generation_time", "prompt_tokens_per_second",
+               "generation_tokens_per_second")
+
+
+@dataclass
+class AskOptions:
+    """The command line of `glmchat ask`, one field per option (see `glmchat ask --help`)."""
+
+    prompt: Optional[str] = None  # None: read from stdin
+    model: Optional[Path] = None
+    quant: Optional[str] = None
+    endpoint: Optional[str] = None
+    profile: Optional[str] = None
+    system: Optional[str] = None
+    max_tokens: Optional[int] = None
+    seed: Optional[int] = None
+    n_ctx: Optional[int] = None
+    no_think: bool = False
+    think: Optional[str] = None
+    show_thinking: bool = False
+    as_json: bool = False
+    continue_last: bool = False
+    no_history: bool = False
+    tools: bool = False
+    yes: bool = False
+    workspace: Optional[Path] = None
+    gpu_layers: Optional[str] = None
+    cpu_moe: Optional[str] = None
+    verbose: bool = False
+
+
+def run_ask(opts: AskOptions) -> int:
+    """Answer one question; returns the exit code (0, or 130 after Ctrl-C). Raises GlmchatError."""
+    prompt = read_prompt(opts.prompt)
+    mode = thinking_mode(opts)
+    settings = _settings(opts, mode)
+    history, conv_id = _open_history(opts)
+    registry = ws = None
+    if opts.tools:
+        registry, ws = ToolRegistry.builtin(), open_workspace(opts.workspace)
+    engine = _open_engine(settings, opts)
+    session = _start_session(engine, settings, opts, mode, history, conv_id, registry, ws)
+    printer = EventPrinter(sys.stdout, sys.stderr, show_thinking=opts.show_thinking, as_json=opts.as_json)
+    interrupted = _stream(session, engine, prompt, printer)
+    return _report(printer, session, engine, opts.as_json, interrupted, recorded=history is not None)
+
+
+# ---- before the model loads: options, settings, history ------------------------------------------
+
+
+def read_prompt(prompt: Optional[str]) -> str:
+    """The question: the argument, else stdin (not a terminal). UsageError when missing or blank."""
+    if prompt is None:
+        if sys.stdin.isatty():
+            raise UsageError("No question given.", 'Pass it as an argument (glmchat ask "…") or on stdin.')
+        prompt = sys.stdin.read().rstrip("\n")
+    if not prompt.strip():
+        raise UsageError("The question is empty.", 'Pass some text: glmchat ask "…".')
+    return prompt
+
+
+def thinking_mode(opts: AskOptions) -> Optional[str]:
+    """The thinking mode asked for (None: the conversation's or the settings'); checks clashing options."""
+    if opts.no_think and opts.think and opts.think != "off":
+        raise UsageError("--no-think and --think disagree.", "Use one of them.")
+    if opts.model and opts.endpoint:
+        raise UsageError("--model and --endpoint disagree.", "Use a local file or a server, not both.")
+    return "off" if opts.no_think else opts.think
+
+
+def _settings(opts: AskOptions, mode: Optional[str]) -> Settings:
+    settings = load_settings()
+    apply_placement(settings, opts.gpu_layers, opts.cpu_moe)
+    if opts.profile:
+        settings.profile(opts.profile)
+    if mode:
+        thinking_flags(mode)  # a bad --think fails before the model loads
+    return settings
+
+
+def _open_history(opts: AskOptions) -> tuple[Optional[History], Optional[int]]:
+    """(history, id of the conversation to continue); (None, None) with --no-history."""
+    if opts.no_history:
+        if opts.continue_last:
+            raise UsageError("--continue needs the history.", "Drop --no-history.")
+        return None, None
+    history = History()
+    if history.notice:
+        err(history.notice)
+    recent = history.most_recent() if opts.continue_last else None
+    return history, (recent.id if recent else None)
+
+
+# ---- the model and the session -------------------------------------------------------------------
+
+
+def _open_engine(settings: Settings, opts: AskOptions) -> Engine:
+    progress = stderr_progress() if sys.stderr.isatty() else None
+    try:
+        return open_engine(settings, model=opts.model, quant=opts.quant, endpoint=opts.endpoint, n_ctx=opts.n_ctx,
+                           verbose=opts.verbose, progress=progress)
+    except OSError as exc:  # e.g. a parent directory without search permission
+        where = exc.filename or opts.model or "the model file"
+        raise ModelError(f"Cannot open {where}: {exc.strerror or exc}.", "Check the path and its permissions.") from None
+    finally:
+        if progress:
+            progress(1.0, "")
+
+
+def _start_session(engine: Engine, settings: Settings, opts: AskOptions, mode: Optional[str],
+                   history: Optional[History], conv_id: Optional[int], registry: Any, ws: Any) -> ChatSession:
+    """The session for this question; closes the engine when it cannot be made."""
+    approval = headless_approval(opts.yes)  # --yes: every tool call runs; without it, those needing approval are denied
+    try:
+        session = ChatSession(
+            engine,
+            settings,
+            store=history.store if history is not None else None,
+            conversation_id=conv_id,
+            profile=opts.profile,
+            thinking=mode,
+            system_prompt=opts.system,
+            max_tokens=opts.max_tokens,
+            seed=opts.seed,
+            tools=registry,
+            tools_enabled=opts.tools,
+            workspace=ws,
+            approver=approval.approver,
+            approve_policy=approval.policy,
+        )
+        if conv_id is not None:  # options given now win over what the continued conversation had
+            if mode and mode != session.thinking:
+                session.set_thinking(mode)
+            if opts.profile and opts.profile != session.profile:
+                session.set_profile(opts.profile)
+            if opts.system is not None and opts.system != session.system_prompt:
+                session.set_system_prompt(opts.system)
+    except BaseException:
+        engine.close()
+        raise
+    return session
+
+
+# ---- streaming -----------------------------------------------------------------------------------
+
+
+class CtrlC:
+    """SIGINT handler for one turn: the first Ctrl-C cancels generation cleanly, a second one aborts."""
+
+    def __init__(self, cancel: CancelToken) -> None:
+        self.cancel = cancel
+        self.interrupted = False
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if self.interrupted:
+            raise KeyboardInterrupt
+        self.interrupted = True
+        self.cancel.cancel()
+
+
+def _stream(session: ChatSession, engine: Engine, prompt: str, printer: EventPrinter) -> bool:
+    """Send `prompt`, print its events, title a new conversation; then close session and engine.
+    True when Ctrl-C stopped it."""
+    cancel = CancelToken()
+    ctrl_c = CtrlC(cancel)
+    old = signal.signal(signal.SIGINT, ctrl_c)
+    try:
+        for ev in session.send(prompt, cancel):
+            printer.handle(ev)
+        finished = printer.finished
+        if finished and finished.status == "complete" and session.wants_model_title():
+            session.generate_title(cancel)
+    finally:
+        signal.signal(signal.SIGINT, old)
+        session.close()  # KV snapshot for instant resume with `ask -c`
+        engine.close()
+        printer.end_thinking_line()
+    return ctrl_c.interrupted
+
+
+class EventPrinter:
+    """Writes one turn's session events the way `glmchat ask` shows them, and keeps what --json reports.
+
+    The answer streams to `out`; the thinking (with show_thinking, dimmed on a terminal), tool calls,
+    tool results and notices go to `err`. With as_json only notices and incomplete tool calls are
+    written while streaming. One handler per event type (`HANDLERS`); other events print nothing.
+    """
+
+    def __init__(self, out: TextIO, err: TextIO, *, show_thinking: bool = False, as_json: bool = False) -> None:
+        self.out, self.err = out, err
+        self.show_thinking, self.as_json = show_thinking, as_json
+        self.dim = "\x1b[2m" if err.isatty() else ""
+        self.reset = "\x1b[0m" if self.dim else ""
+        self.answer_parts: list[str] = []
+        self.thinking_parts: list[str] = []
+        self.tool_calls: list[dict[str, Any]] = []
+        self.finished: TurnFinished | None = None
+        self.failed: TurnFailed | None = None
+        self.thinking_open = False  # thinking was written to err and its line is not ended yet
+
+    def handle(self, event: SessionEvent) -> None:
+        """Write one session event (the handler for its type, or its nearest base class's)."""
+        for cls in type(event).__mro__:
+            handler = self.HANDLERS.get(cls)
+            if handler is not None:
+                handler(self, event)
+                return
+
+    def end_thinking_line(self) -> None:
+        """The thinking never ended: finish its line before anything else goes to stderr."""
+        if self.thinking_open:
+            self.err.write("\n")
+            self.err.flush()
+            self.thinking_open = False
+
+    @property
+    def answer(self) -> str:
+        return "".join(self.answer_parts)
+
+    def _thinking(self, ev: Thinking) -> None:
+        self.thinking_parts.append(ev.text)
+        if self.show_thinking:
+            self.err.write(self.dim + ev.text + self.reset)
+            self.err.flush()
+            self.thinking_open = True
+
+    def _answer(self, ev: Answer) -> None:
+        self.answer_parts.append(ev.text)
+        if self.thinking_open:
+            self.err.write("\n")
+            self.thinking_open = False
+        if not self.as_json:
+            self.out.write(ev.text)
+            self.out.flush()
+
+    def _tool_call(self, ev: ToolCall) -> None:
+        self.tool_calls.append({"name": ev.name, "arguments": ev.arguments})
+        if not self.as_json:
+            self.err.write(f"\n[tool call] {ev.name} {json.dumps(ev.arguments, ensure_ascii=False)}\n")
+
+    def _incomplete_tool_call(self, ev: IncompleteToolCall) -> None:
+        self.err.write(f"\n[incomplete tool call, not run] {ev.raw[:200]}\n")
+
+    def _tool_result(self, ev: ToolResultEvent) -> None:
+        if not self.as_json:
+            head = ev.output.strip().splitlines()[:1]
+            self.err.write(f"[tool {ev.decision}] {ev.call.name}: {head[0][:120] if head else ''}\n")
+
+    def _notice(self, ev: Notice) -> None:
+        self.err.write(f"{ev.text}\n")
+
+    def _turn_finished(self, ev: TurnFinished) -> None:
+        self.finished = ev
+
+    def _turn_failed(self, ev: TurnFailed) -> None:
+        self.failed = ev
+
+    def _nothing(self, ev: Any) -> None:
+        pass
+
+    HANDLERS: dict[type, Callable[[EventPrinter, Any], None]] = {
+        Thinking: _thinking,
+        Answer: _answer,
+        ToolCall: _tool_call,
+        IncompleteToolCall: _incomplete_tool_call,
+        ToolResultEvent: _tool_result,
+        Notice: _notice,
+        TurnFinished: _turn_finished,
+        TurnFailed: _turn_failed,
+        TurnStarted: _nothing,
+    }
+
+
+# ---- after the turn ------------------------------------------------------------------------------
+
+
+def ask_json(printer: EventPrinter, session: ChatSession, engine: Engine) -> dict[str, Any]:
+    """The one object `glmchat ask --json` prints: answer, thinking, tool calls, usage, timings, status."""
+    finished, failed = printer.finished, printer.failed
+    usage = finished.usage if finished else session.last_usage
+    u = usage.to_dict() if usage else {}
+    obj = {
+        "answer": printer.answer,
+        "thinking": "".join(printer.thinking_parts),
+        "tool_calls": printer.tool_calls,
+        "usage": {k: v for k, v in u.items() if k not in TIMING_KEYS},
+        "timings": {k: u[k] for k in TIMING_KEYS if k in u},
+        "model": engine.info.model,
+        "quant": engine.info.quant,
+        "backend": engine.info.backend,
+        "profile": session.profile,
+        "thinking_mode": session.thinking,
+        "status": failed and "error" or (finished.status if finished else "cancelled"),
+        "conversation_id": session.conversation_id,
+    }
+    if failed:
+        obj["error"] = failed.message
+    return obj
+
+
+def _report(printer: EventPrinter, session: ChatSession, engine: Engine, as_json: bool, interrupted: bool,
+            recorded: bool) -> int:
+    """End stdout (the --json object, or the answer's last newline), then say how the turn ended."""
+    out = printer.out
+    if as_json:
+        out.write(json.dumps(ask_json(printer, session, engine), ensure_ascii=False) + "\n")
+    elif printer.answer_parts and not printer.answer.endswith("\n"):
+        out.write("\n")
+    out.flush()
+    failed, finished = printer.failed, printer.finished
+    if failed:
+        raise GlmchatError(failed.message, failed.hint)
+    if interrupted:
+        err("Interrupted; the partial answer is kept" + (" in the history." if recorded else "."))
+        return INTERRUPTED
+    if finished and finished.status == "length":
+        why = finished.usage.note or f"the token limit: {finished.usage.completion_tokens} tokens"
+        err(f"[stopped at {why}]")
+    return 0
