@@ -70,6 +70,7 @@ async def run(tokens: int, chunk: int, size: tuple[int, int], rate: float = 0.0)
     os.environ.setdefault("GLMCHAT_CONFIG_DIR", tempfile.mkdtemp())
     os.environ.setdefault("GLMCHAT_DATA_DIR", tempfile.mkdtemp())
     from glmchat.engine.scripted import ScriptedEngine
+    from glmchat.history import History
     from glmchat.settings import load_settings
     from glmchat.store import Store
     from glmchat.tui.app import GlmchatApp
@@ -77,34 +78,34 @@ async def run(tokens: int, chunk: int, size: tuple[int, int], rate: float = 0.0)
     script = build_script(tokens, chunk)
     engine = ScriptedEngine(scripts=[script], chunk_chars=chunk, n_ctx=65536, delay=1.0 / rate if rate else 0.0)
     store = Store(Path(tempfile.mkdtemp()) / "bench.db")
-    app = GlmchatApp(load_settings(), engine_factory=lambda p: engine, store=store, system_clipboard=False)
+    app = GlmchatApp(load_settings(), engine_factory=lambda p: engine, history=History(store), system_clipboard=False)
     async with app.run_test(size=size) as pilot:
-        while app.session is None or not app.warmed.is_set():  # a real model loads for longer than the warm-up takes
+        while app.chat_screen.session is None or not app.warmed.is_set():  # a real model loads for longer than the warm-up takes
             await pilot.pause(0.01)
-        app.prompt.load_text("Write a long answer.")
+        app.chat_screen.prompt.load_text("Write a long answer.")
         t0 = time.perf_counter()
         await pilot.press("enter")
-        while app.turns_done < 1:
+        while app.chat_screen.turns.turns_done < 1:
             await pilot.pause(0.005)
         t1 = time.perf_counter()
-        from glmchat.tui.widgets.chat import AssistantMessage
+        from glmchat.tui.widgets.assistant_message import AssistantMessage
 
-        msg = app.chat.query(AssistantMessage).last()
+        msg = app.chat_screen.chat.query(AssistantMessage).last()
         while msg.pending:  # earlier segments a fast engine sent in one batch, rendered after the tail
             await pilot.pause(0.005)
         t2 = time.perf_counter()
         segments = len(msg.segments)
         whole_ok = msg.rendered_correctly()
-        n = engine.calls and app.session.last_usage.completion_tokens
-        answer = app.answers()[-1]
+        n = engine.calls and app.chat_screen.session.last_usage.completion_tokens
+        answer = app.chat_screen.answers()[-1]
         ok = answer.strip() == script.split("</think>", 1)[1].strip()
     return {
         "tokens": n,
         "seconds": t1 - t0,
         "tok_s": n / (t1 - t0),
-        "final_render_ms": (app.last_render_delay or 0.0) * 1000,
-        "backlog_ms": (app.last_backlog or 0.0) * 1000,
-        "engine_tok_s": app.session.last_usage.generation_tokens_per_second,
+        "final_render_ms": (app.chat_screen.turns.last_render_delay or 0.0) * 1000,
+        "backlog_ms": (app.chat_screen.turns.last_backlog or 0.0) * 1000,
+        "engine_tok_s": app.chat_screen.session.last_usage.generation_tokens_per_second,
         "answer_correct": float(ok and whole_ok),
         "rest_ms": (t2 - t1) * 1000,
         "segments": segments,
@@ -135,6 +136,7 @@ async def real_model_cost(model: str, tokens: int, reps: int = 3, threads: int |
 
     from glmchat.engine.base import ChatRequest, Finished
     from glmchat.engine.local import LocalEngine
+    from glmchat.history import History
     from glmchat.session import ChatSession
     from glmchat.settings import load_settings
     from glmchat.store import Store
@@ -162,18 +164,18 @@ async def real_model_cost(model: str, tokens: int, reps: int = 3, threads: int |
         return session.last_usage.generation_tokens_per_second
 
     async def in_app_once() -> float:
-        app = GlmchatApp(settings, engine_factory=lambda p: engine, store=Store(Path(tempfile.mkdtemp()) / "b.db"), system_clipboard=False)
+        app = GlmchatApp(settings, engine_factory=lambda p: engine, history=History(Store(Path(tempfile.mkdtemp()) / "b.db")), system_clipboard=False)
         async with app.run_test(size=(120, 40)) as pilot:
-            while app.session is None:
+            while app.chat_screen.session is None:
                 await pilot.pause(0.01)
             # what Enter does, without the test pilot: pilot.press waits for the process to go idle,
             # polling all the while, which it never does while the model runs — a cost no user pays
             cpu0, wall0 = time.thread_time(), time.perf_counter()
-            await app.send(question)
-            while app.turns_done < 1:
+            await app.chat_screen.send(question)
+            while app.chat_screen.turns.turns_done < 1:
                 await asyncio.sleep(0.2)
             ui_share.append((time.thread_time() - cpu0) / (time.perf_counter() - wall0))
-            return app.session.last_usage.generation_tokens_per_second
+            return app.chat_screen.session.last_usage.generation_tokens_per_second
 
     _in_thread(alone_once)  # warm-up
     ui_share: list[float] = []  # the UI thread's CPU time ÷ wall time, send → turn rendered

@@ -80,16 +80,16 @@ async def test_tui_allow_and_deny_on_the_real_engine(tiny_engine, tmp_path, key,
     app = make_app(tmp_path, engine=engine, tools=ToolRegistry.builtin(), tools_enabled=True, workspace=Workspace(ws))
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_ready(pilot, app)
-        app.prompt.load_text("Write a note saying hello.")
+        app.chat_screen.prompt.load_text("Write a note saying hello.")
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen), timeout=60)
         await pilot.press(key)
-        await wait_for(pilot, lambda: app.turns_done == 1, timeout=60)
+        await wait_for(pilot, lambda: app.chat_screen.turns.turns_done == 1, timeout=60)
         assert (ws / "note.txt").exists() is written
-        assert app.answers()[-1] == "Done: note.txt holds the greeting."
+        assert app.chat_screen.answers()[-1] == "Done: note.txt holds the greeting."
         # the second generation saw the tool result (or the denial) as an observation
-        msgs = app.session.messages
+        msgs = app.chat_screen.session.messages
         tool_msg = [m for m in msgs if m["role"] == "tool"][0]
         assert ("denied" in tool_msg["content"]) is (not written)
-        stored = app.store.messages(app.session.conversation_id)
+        stored = app.options.history.store.messages(app.chat_screen.session.conversation_id)
         assert [m.role for m in stored] == ["user", "assistant", "tool", "assistant"]

@@ -13,8 +13,11 @@ from glmchat.engine.scripted import ScriptedEngine
 from glmchat.tools import ToolRegistry, Workspace
 from glmchat.tools.shell import group_alive
 from glmchat.tui.screens.approval import ApprovalScreen
-from glmchat.tui.widgets.chat import ErrorBlock, NoticeBlock, OutputBlock, UserMessage
-from glmchat.tui.widgets.prompt import AttachmentBar
+from glmchat.tui.widgets.attachment_bar import AttachmentBar
+from glmchat.tui.widgets.error_block import ErrorBlock
+from glmchat.tui.widgets.notice_block import NoticeBlock
+from glmchat.tui.widgets.output_block import OutputBlock
+from glmchat.tui.widgets.user_message import UserMessage
 from tests.tui_support import make_app, send, wait_for, wait_ready
 
 SIZE = (110, 36)
@@ -31,24 +34,24 @@ def ws(tmp_path):
 
 
 async def slash(pilot, app, text: str) -> None:
-    app.prompt.load_text(text)
-    app.prompt.focus()
+    app.chat_screen.prompt.load_text(text)
+    app.chat_screen.prompt.focus()
     await pilot.press("enter")
     await pilot.pause()
 
 
 def last_error(app) -> ErrorBlock:
-    return list(app.chat.query(ErrorBlock))[-1]
+    return list(app.chat_screen.chat.query(ErrorBlock))[-1]
 
 
 def notices(app) -> list[str]:
-    return [n.text for n in app.chat.query(NoticeBlock)]
+    return [n.text for n in app.chat_screen.chat.query(NoticeBlock)]
 
 
 async def finished_block(pilot, app, timeout: float = 10.0) -> OutputBlock:
-    await wait_for(pilot, lambda: app.chat.query(OutputBlock) and not app.chat.query(OutputBlock).last().running, timeout)
+    await wait_for(pilot, lambda: app.chat_screen.chat.query(OutputBlock) and not app.chat_screen.chat.query(OutputBlock).last().running, timeout)
     await pilot.pause()
-    return app.chat.query(OutputBlock).last()
+    return app.chat_screen.chat.query(OutputBlock).last()
 
 
 async def test_read_attaches_to_the_next_message_with_a_chip(tmp_path, ws):
@@ -57,18 +60,18 @@ async def test_read_attaches_to_the_next_message_with_a_chip(tmp_path, ws):
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot, app)
         await slash(pilot, app, "/read README.md")
-        assert app.session.pending_attachments == [("README.md", "# Demo\n\nThe answer is 42.\n")]
+        assert app.chat_screen.session.pending_attachments == [("README.md", "# Demo\n\nThe answer is 42.\n")]
         assert "📎 Attached README.md (3 lines) to your next message." in notices(app)
         bar = app.query_one("#attachments", AttachmentBar)
         assert bar.display and bar.labels == ["README.md (3 lines)"]
         await slash(pilot, app, "/read src/main.py:2-2")
-        assert app.session.pending_attachments[-1] == ("src/main.py:2-2", "    return 42\n")
+        assert app.chat_screen.session.pending_attachments[-1] == ("src/main.py:2-2", "    return 42\n")
         assert bar.labels == ["README.md (3 lines)", "src/main.py:2-2 (1 line)"]
         await send(pilot, app, "What is the answer?")
         sent = engine.requests[-1].messages[-1]["content"]
         assert "The answer is 42." in sent and "    return 42" in sent and sent.startswith("What is the answer?")
-        assert not bar.display and app.session.pending_attachments == []
-        user = app.chat.query(UserMessage).last()
+        assert not bar.display and app.chat_screen.session.pending_attachments == []
+        user = app.chat_screen.chat.query(UserMessage).last()
         assert user.text == "What is the answer?" and user.attachments == ["README.md (3 lines)", "src/main.py:2-2 (1 line)"]
         # errors come from the tools layer as message + hint
         await slash(pilot, app, "/read ../../etc/passwd")
@@ -91,11 +94,11 @@ async def test_run_shows_output_and_offers_to_attach(tmp_path, ws):
         assert shown.startswith("exit code: 0") and "README.md" in shown and "src" in shown and "done" in shown
         button = block.query_one(".attach-button")
         assert button.display
-        assert app.session.pending_attachments == []
+        assert app.chat_screen.session.pending_attachments == []
         await pilot.click(button)
         await pilot.pause()
-        assert app.session.pending_attachments and app.session.pending_attachments[0][0] == "$ ls; echo done >&2"
-        assert "README.md" in app.session.pending_attachments[0][1]
+        assert app.chat_screen.session.pending_attachments and app.chat_screen.session.pending_attachments[0][0] == "$ ls; echo done >&2"
+        assert "README.md" in app.chat_screen.session.pending_attachments[0][1]
         assert app.query_one("#attachments", AttachmentBar).labels[0].startswith("$ ls; echo done >&2 (")
         await send(pilot, app, "How many files?")
         assert "README.md" in engine.requests[-1].messages[-1]["content"]
@@ -106,7 +109,7 @@ async def test_run_shows_output_and_offers_to_attach(tmp_path, ws):
         block.focus()
         await pilot.press("a")
         await pilot.pause()
-        assert app.session.pending_attachments[-1][0] == "$ echo oops; exit 3"
+        assert app.chat_screen.session.pending_attachments[-1][0] == "$ echo oops; exit 3"
         await slash(pilot, app, "/attach")
         assert "already attached" in last_error(app).message
 
@@ -125,7 +128,7 @@ async def test_py_ls_grep_and_attach_command(tmp_path, ws):
         block = await finished_block(pilot, app)
         assert "main.py:2" in block.output
         await slash(pilot, app, "/attach")
-        assert app.session.pending_attachments[-1][0].startswith("grep ")
+        assert app.chat_screen.session.pending_attachments[-1][0].startswith("grep ")
         await slash(pilot, app, "/ls ../..")
         block = await finished_block(pilot, app)
         assert not block.ok and "outside the workspace" in block.output and not block.query_one(".attach-button").display
@@ -138,15 +141,15 @@ async def test_diff_attaches_git_diff(tmp_path, ws):
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot, app)
         await slash(pilot, app, "/diff")
-        await wait_for(pilot, lambda: app.chat.query(ErrorBlock))
+        await wait_for(pilot, lambda: app.chat_screen.chat.query(ErrorBlock))
         assert "not inside a git repository" in last_error(app).message
         env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
         for cmd in (["git", "init", "-q"], ["git", "add", "."], ["git", "commit", "-qm", "init"]):
             subprocess.run(cmd, cwd=ws.root, check=True, env=env)
         (ws.root / "README.md").write_text("# Demo\n\nThe answer is 43.\n")
         await slash(pilot, app, "/diff")
-        await wait_for(pilot, lambda: app.session.pending_attachments)
-        label, text = app.session.pending_attachments[0]
+        await wait_for(pilot, lambda: app.chat_screen.session.pending_attachments)
+        label, text = app.chat_screen.session.pending_attachments[0]
         assert label == "git diff" and "+The answer is 43." in text
 
 
@@ -154,14 +157,14 @@ async def test_tools_on_off_list_and_status_bar(tmp_path, ws):
     app = make_app(tmp_path, workspace=ws)
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot, app)
-        assert "tools on" not in str(app.status.status_text())
+        assert "tools on" not in str(app.chat_screen.status.status_text())
         await slash(pilot, app, "/tools on")
-        assert app.session.tools_enabled and "tools on" in str(app.status.status_text())
-        assert app.session.undo_log is not None
+        assert app.chat_screen.session.tools_enabled and "tools on" in str(app.chat_screen.status.status_text())
+        assert app.chat_screen.session.undo_log is not None
         await slash(pilot, app, "/tools list")
         assert any("read_file (read)" in n and "run_shell (execute)" in n for n in notices(app))
         await slash(pilot, app, "/tools off")
-        assert not app.session.tools_enabled and "tools on" not in str(app.status.status_text())
+        assert not app.chat_screen.session.tools_enabled and "tools on" not in str(app.chat_screen.status.status_text())
         await slash(pilot, app, "/tools maybe")
         assert "/tools does not know" in last_error(app).message
 
@@ -177,16 +180,16 @@ async def test_undo_shares_the_log_with_model_edits(tmp_path, ws):
         await wait_ready(pilot, app)
         await slash(pilot, app, "/undo")
         await wait_for(pilot, lambda: any("Nothing to undo" in n for n in notices(app)))
-        log = app.session.undo_log
+        log = app.chat_screen.session.undo_log
         assert log is not None
         await slash(pilot, app, "/tools on")
-        app.prompt.load_text("change the readme")
+        app.chat_screen.prompt.load_text("change the readme")
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
         await pilot.press("a")
-        await wait_for(pilot, lambda: app.turns_done == 1)
+        await wait_for(pilot, lambda: app.chat_screen.turns.turns_done == 1)
         assert (ws.root / "README.md").read_text() == "changed"
-        assert app.session.undo_log is log and len(log) == 1
+        assert app.chat_screen.session.undo_log is log and len(log) == 1
         await slash(pilot, app, "/undo")
         await wait_for(pilot, lambda: any("Undid write_file" in n for n in notices(app)))
         assert (ws.root / "README.md").read_text() == "# Demo\n\nThe answer is 42.\n"
@@ -197,9 +200,9 @@ async def test_escape_during_run_kills_the_whole_process_group(tmp_path, ws):
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot, app)
         await slash(pilot, app, "/run sleep 30 & sleep 30")
-        await wait_for(pilot, lambda: app.direct_cancel is not None)
+        await wait_for(pilot, lambda: app.chat_screen.direct.cancel_event is not None)
         await pilot.pause(0.4)  # the shell and both sleeps are running
-        assert "Esc stops" in str(app.status.status_text())
+        assert "Esc stops" in str(app.chat_screen.status.status_text())
         t0 = time.monotonic()
         await pilot.press("escape")
         block = await finished_block(pilot, app, timeout=8)
@@ -214,4 +217,4 @@ async def test_escape_during_run_kills_the_whole_process_group(tmp_path, ws):
         ps = subprocess.run(["ps", "-eo", "pgid=,stat=,args="], capture_output=True, text=True).stdout
         left = [line for line in ps.splitlines() if line.split()[0] == str(pgid) and not line.split()[1].startswith("Z")]
         assert left == []
-        assert app.direct_cancel is None and "ready" in str(app.status.status_text())
+        assert app.chat_screen.direct.cancel_event is None and "ready" in str(app.chat_screen.status.status_text())

@@ -7,9 +7,10 @@ import time
 
 from glmchat.engine.scripted import ScriptedEngine
 from glmchat.errors import ModelError
-from glmchat.tui.models import model_choices, recent_models, remember_model
-from glmchat.tui.screens.dialogs import PickScreen
-from glmchat.tui.widgets.chat import ErrorBlock, NoticeBlock
+from glmchat.tui.model_choices import model_choices, recent_models, remember_model
+from glmchat.tui.screens.pick import PickScreen
+from glmchat.tui.widgets.error_block import ErrorBlock
+from glmchat.tui.widgets.notice_block import NoticeBlock
 from tests.tui_support import make_app, send, wait_for, wait_ready
 
 SIZE = (110, 36)
@@ -68,25 +69,25 @@ async def test_model_picker_switches_in_the_background_with_progress(tmp_path, m
     app = make_app(tmp_path, ["</think>from the first"], model_factory=model_factory)
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot, app)
-        first = app.engine
-        app.prompt.load_text("/model")
+        first = app.chat_screen.engine
+        app.chat_screen.prompt.load_text("/model")
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, PickScreen))
         labels = [label for _path, label in app.screen.items]
         assert labels[0].startswith("UD-Q4_K_XL") and "before.gguf" in labels[1]
         await pilot.press("enter")  # the first row: the downloaded quant
         await wait_for(pilot, lambda: "40%" in str(app.query_one("#loading-text").render()))
-        assert not app.query_one("#loading").has_class("-hidden") and app.engine is first
+        assert not app.query_one("#loading").has_class("-hidden") and app.chat_screen.engine is first
         assert loaded == [str(quant)]
         # typing during the switch holds the message until the new model is there
-        app.prompt.load_text("hello")
+        app.chat_screen.prompt.load_text("hello")
         await pilot.press("enter")
         await pilot.pause()
-        assert app.held == ["hello"] and first.calls == 0
+        assert app.chat_screen.held == ["hello"] and first.calls == 0
         gate.set()
-        await wait_for(pilot, lambda: app.engine is second and app.turns_done == 1)
-        assert app.answers() == ["from the quant"]
-        assert "GLM-4.7-Flash UD-Q4_K_XL" in str(app.status.status_text())
+        await wait_for(pilot, lambda: app.chat_screen.engine is second and app.chat_screen.turns.turns_done == 1)
+        assert app.chat_screen.answers() == ["from the quant"]
+        assert "GLM-4.7-Flash UD-Q4_K_XL" in str(app.chat_screen.status.status_text())
         assert app.query_one("#loading").has_class("-hidden")
         assert recent_models()[0] == str(quant)
 
@@ -98,18 +99,18 @@ async def test_model_switch_failure_keeps_the_old_model(tmp_path):
     app = make_app(tmp_path, ["</think>still here"], model_factory=model_factory)
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot, app)
-        first = app.engine
-        app.prompt.load_text("/model /nowhere/x.gguf")
+        first = app.chat_screen.engine
+        app.chat_screen.prompt.load_text("/model /nowhere/x.gguf")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: any(isinstance(w, ErrorBlock) for w in app.chat.children))
+        await wait_for(pilot, lambda: any(isinstance(w, ErrorBlock) for w in app.chat_screen.chat.children))
         await pilot.pause()
-        err = app.chat.query(ErrorBlock).last()
+        err = app.chat_screen.chat.query(ErrorBlock).last()
         assert err.message == "Model file /nowhere/x.gguf not found." and err.hint == "Check the path."
-        assert any("Still using scripted" in n.text for n in app.chat.query(NoticeBlock))
-        assert app.engine is first and app.load_error is None
-        assert "ready" in str(app.status.status_text())
+        assert any("Still using scripted" in n.text for n in app.chat_screen.chat.query(NoticeBlock))
+        assert app.chat_screen.engine is first and app.chat_screen.load_error is None
+        assert "ready" in str(app.chat_screen.status.status_text())
         await send(pilot, app, "hi")
-        assert app.answers() == ["still here"]
+        assert app.chat_screen.answers() == ["still here"]
 
 
 # ---- first run: nothing downloaded (issue 4 item 4) ------------------------------------------------
@@ -139,8 +140,8 @@ def first_run_factory(engine, opened: list, quant: str | None = None):
 
 
 async def test_first_run_offers_the_recommended_quant_downloads_and_continues(tmp_path, monkeypatch):
-    from tests.fake_hub import FakeHub
     from glmchat.tui.widgets.download import DownloadPanel
+    from tests.fake_hub import FakeHub
 
     with FakeHub() as hub:
         _hub_env(hub, monkeypatch)
@@ -154,7 +155,7 @@ async def test_first_run_offers_the_recommended_quant_downloads_and_continues(tm
         def spy(panel, snap):
             original(panel, snap)
             shown.append(str(panel.query_one("#dl-text-0").render()))
-            states.append(str(panel.app.status.status_text()))
+            states.append(str(panel.app.chat_screen.status.status_text()))
 
         monkeypatch.setattr(DownloadPanel, "show_progress", spy)
         app = make_app(tmp_path, factory=first_run_factory(engine, opened))
@@ -165,26 +166,26 @@ async def test_first_run_offers_the_recommended_quant_downloads_and_continues(tm
             size = hub.file("UD-Q4_K_XL").size
             assert "UD-Q4_K_XL" in offer and "fits" in offer and f"{size / 1e3:.1f} kB" in offer
             assert not list(hub.requests) or not [r for r in hub.requests if "/resolve/" in r[1]]  # nothing fetched before yes
-            app.prompt.load_text("hello there")  # the UI still takes input; the message waits for the model
+            app.chat_screen.prompt.load_text("hello there")  # the UI still takes input; the message waits for the model
             await pilot.press("enter")
             await pilot.pause()
-            assert app.held == ["hello there"]
+            assert app.chat_screen.held == ["hello there"]
             panel.query_one("#dl-start").focus()
             await pilot.press("enter")
-            await wait_for(pilot, lambda: app.turns_done == 1, 20)
+            await wait_for(pilot, lambda: app.chat_screen.turns.turns_done == 1, 20)
             partial = [f for f in shown if f.split(" / ")[0] not in ("0 B", f"{size / 1e3:.1f} kB")]
             assert partial, shown  # figures seen on the way: bytes, speed, ETA
             assert all("/s" in f and "ETA" in f for f in partial)
             assert "downloading" in " ".join(states)
             assert not app.query(DownloadPanel)
             assert opened and opened[0].name == "GLM-4.7-Flash-UD-Q4_K_XL.gguf" and opened[0].read_bytes() == hub.file("UD-Q4_K_XL").data
-            assert app.answers() == ["Downloaded and ready."]
+            assert app.chat_screen.answers() == ["Downloaded and ready."]
 
 
 async def test_first_run_cancel_keeps_the_partial_file_and_the_next_run_resumes(tmp_path, monkeypatch):
-    from tests.fake_hub import FakeHub
     from glmchat.hub import cache
     from glmchat.tui.widgets.download import DownloadPanel
+    from tests.fake_hub import FakeHub
 
     with FakeHub() as hub:
         _hub_env(hub, monkeypatch)
@@ -199,10 +200,10 @@ async def test_first_run_cancel_keeps_the_partial_file_and_the_next_run_resumes(
             await wait_for(pilot, lambda: part.exists() and part.stat().st_size > 100_000, 10)
             t0 = time.monotonic()
             await pilot.press("escape")  # Cancel (the panel has focus)
-            await wait_for(pilot, lambda: app.load_error is not None, 5)
+            await wait_for(pilot, lambda: app.chat_screen.load_error is not None, 5)
             assert time.monotonic() - t0 < 3
             await pilot.pause()
-            err = app.chat.query(ErrorBlock).last()
+            err = app.chat_screen.chat.query(ErrorBlock).last()
             assert "partial file is kept" in err.message and err.hint
             assert not app.query(DownloadPanel) and opened == []
             kept = part.stat().st_size
@@ -213,14 +214,14 @@ async def test_first_run_cancel_keeps_the_partial_file_and_the_next_run_resumes(
         async with app2.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: getattr(app2.focused, "id", None) == "dl-start")
             await pilot.press("enter")
-            await wait_for(pilot, lambda: app2.session is not None, 20)
+            await wait_for(pilot, lambda: app2.chat_screen.session is not None, 20)
         assert opened[0].read_bytes() == f.data
         assert hub.total_served() - served_before <= f.size - kept + 1024  # resumed, not restarted
 
 
 async def test_first_run_split_quant_shows_each_file_and_the_total_and_declining_explains(tmp_path, monkeypatch):
-    from tests.fake_hub import FakeHub
     from glmchat.tui.widgets.download import DownloadPanel
+    from tests.fake_hub import FakeHub
 
     with FakeHub() as hub:
         _hub_env(hub, monkeypatch)
@@ -231,18 +232,18 @@ async def test_first_run_split_quant_shows_each_file_and_the_total_and_declining
             names = [str(s.render()) for s in panel.query(".download-name")]
             assert names == ["GLM-4.7-Flash-BF16-00001-of-00002.gguf", "GLM-4.7-Flash-BF16-00002-of-00002.gguf", "total (2 files)"]
             assert "in 2 files" in str(panel.query_one(".download-offer").render())
-            app.prompt.focus()
+            app.chat_screen.prompt.focus()
             await pilot.pause()
             await pilot.press("escape")  # from the input too: Esc is the panel's Cancel
-            await wait_for(pilot, lambda: app.load_error is not None, 5)
-            assert "cancelled" in app.load_error.message and "glmchat download BF16" in app.load_error.hint
+            await wait_for(pilot, lambda: app.chat_screen.load_error is not None, 5)
+            assert "cancelled" in app.chat_screen.load_error.message and "glmchat download BF16" in app.chat_screen.load_error.hint
             assert not [r for r in hub.requests if "/resolve/" in r[1]]
-            assert app.focused is app.prompt
+            assert app.focused is app.chat_screen.prompt
 
 
 async def test_quitting_during_a_download_stops_it_and_keeps_the_partial_file(tmp_path, monkeypatch):
-    from tests.fake_hub import FakeHub
     from glmchat.hub import cache
+    from tests.fake_hub import FakeHub
 
     with FakeHub() as hub:
         _hub_env(hub, monkeypatch)
@@ -258,7 +259,7 @@ async def test_quitting_during_a_download_stops_it_and_keeps_the_partial_file(tm
             await pilot.pause()
         t0 = time.monotonic()
         app.shutdown(timeout=5)
-        assert app._download.cancel.is_set()
+        assert app.chat_screen.loader.download.cancel.is_set()
         time.sleep(0.3)  # at most one chunk more may land after the cancel
         size = part.stat().st_size
         time.sleep(0.7)  # at 150 kB/s a running transfer would add ~100 kB here

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from glmchat.engine.base import EngineInfo
-from glmchat.engine.scripted import ScriptedEngine
 from glmchat.engine.devices import usable_cpus
+from glmchat.engine.scripted import ScriptedEngine
 from glmchat.tui.pacing import FramePacer
 from tests.tui_support import make_app, wait_for
 
@@ -75,14 +75,14 @@ async def test_app_paces_a_cpu_bound_engine_and_still_ends_with_the_whole_answer
     engine = busy_engine(scripts=["thinking…</think>" + answer], chunk_chars=3, delay=0.0005)
     app = make_app(tmp_path, engine=engine, drain_chars=500)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: app.session is not None)
-        app.prompt.load_text("go")
+        await wait_for(pilot, lambda: app.chat_screen.session is not None)
+        app.chat_screen.prompt.load_text("go")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.generating)
-        assert app.pacer.contended
-        await wait_for(pilot, lambda: app.turns_done == 1, timeout=30)
-        assert app.answers()[-1].strip() == answer.strip()
-        assert not app._queue
+        await wait_for(pilot, lambda: app.chat_screen.generating)
+        assert app.chat_screen.turns.pacer.contended
+        await wait_for(pilot, lambda: app.chat_screen.turns.turns_done == 1, timeout=30)
+        assert app.chat_screen.answers()[-1].strip() == answer.strip()
+        assert not app.chat_screen.turns.queue
 
 
 async def test_turn_end_is_shown_at_once_even_with_a_slow_frame_rate(tmp_path):
@@ -90,30 +90,30 @@ async def test_turn_end_is_shown_at_once_even_with_a_slow_frame_rate(tmp_path):
     engine = ScriptedEngine(scripts=["</think>short answer"], chunk_chars=4)
     app = make_app(tmp_path, engine=engine, flush_interval=30.0)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: app.session is not None)
-        app.prompt.load_text("go")
+        await wait_for(pilot, lambda: app.chat_screen.session is not None)
+        app.chat_screen.prompt.load_text("go")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.turns_done == 1, timeout=5)
-        assert app.answers()[-1] == "short answer"
+        await wait_for(pilot, lambda: app.chat_screen.turns.turns_done == 1, timeout=5)
+        assert app.chat_screen.answers()[-1] == "short answer"
 
 
 async def test_a_local_model_turn_pauses_cyclic_gc_and_hands_the_gil_over_quickly(tmp_path):
     import gc
     import sys
 
-    from glmchat.tui.app import GIL_SWITCH_INTERVAL
+    from glmchat.tui.turn_tuning import GIL_SWITCH_INTERVAL
 
     before = sys.getswitchinterval()
     engine = busy_engine(scripts=["</think>" + "word " * 400], chunk_chars=4, delay=0.002)
     app = make_app(tmp_path, engine=engine)
     seen: list[tuple[bool, float]] = []
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: app.session is not None)
-        app.prompt.load_text("go")
+        await wait_for(pilot, lambda: app.chat_screen.session is not None)
+        app.chat_screen.prompt.load_text("go")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.generating and app._gc_paused)
+        await wait_for(pilot, lambda: app.chat_screen.generating and app.chat_screen.turns.gc_paused)
         seen.append((gc.isenabled(), sys.getswitchinterval()))
-        await wait_for(pilot, lambda: app.turns_done == 1, timeout=30)
+        await wait_for(pilot, lambda: app.chat_screen.turns.turns_done == 1, timeout=30)
         assert gc.isenabled() and sys.getswitchinterval() == pytest.approx(before)
     assert len(seen) == 1 and seen[0][0] is False and seen[0][1] == pytest.approx(GIL_SWITCH_INTERVAL, rel=0.01)
 
@@ -126,9 +126,9 @@ async def test_quitting_mid_turn_restores_gc_and_the_switch_interval(tmp_path):
     engine = busy_engine(scripts=["</think>" + "word " * 2000], chunk_chars=4, delay=0.01)
     app = make_app(tmp_path, engine=engine)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: app.session is not None)
-        app.prompt.load_text("go")
+        await wait_for(pilot, lambda: app.chat_screen.session is not None)
+        app.chat_screen.prompt.load_text("go")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app._gc_paused)
+        await wait_for(pilot, lambda: app.chat_screen.turns.gc_paused)
         app.stop_background()
     assert gc.isenabled() and sys.getswitchinterval() == pytest.approx(before)

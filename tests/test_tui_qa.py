@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from glmchat.engine.scripted import ScriptedEngine
-from glmchat.tui.widgets.chat import NoticeBlock
+from glmchat.tui.widgets.notice_block import NoticeBlock
 from glmchat.tui.widgets.status import StatusBar, StatusInfo
 from tests.tui_support import make_app, send, wait_for, wait_ready
 
@@ -13,7 +13,7 @@ SIZE = (110, 36)
 
 
 def notices(app) -> list[str]:
-    return [n.text for n in app.chat.query(NoticeBlock)]
+    return [n.text for n in app.chat_screen.chat.query(NoticeBlock)]
 
 
 def line_of(**info) -> str:
@@ -47,15 +47,15 @@ async def test_context_gauge_grows_while_the_answer_streams(tmp_path):
     app = make_app(tmp_path, engine=engine)
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot, app)
-        await wait_for(pilot, lambda: app.status.info.ctx_used > 0)
-        before = app.status.info.ctx_used
-        app.prompt.load_text("hello there")
+        await wait_for(pilot, lambda: app.chat_screen.status.info.ctx_used > 0)
+        before = app.chat_screen.status.info.ctx_used
+        app.chat_screen.prompt.load_text("hello there")
         await pilot.press("enter")
         # 11 chunks are out and the engine waits: the gauge counts prompt + generated tokens
-        await wait_for(pilot, lambda: app.status.info.ctx_used >= before + 10)
-        assert app.generating
+        await wait_for(pilot, lambda: app.chat_screen.status.info.ctx_used >= before + 10)
+        assert app.chat_screen.generating
         gate.set()
-        await wait_for(pilot, lambda: not app.generating)
+        await wait_for(pilot, lambda: not app.chat_screen.generating)
 
 
 # ---- 2. status bar content and narrow terminals ------------------------------------------------------
@@ -73,16 +73,16 @@ async def test_status_bar_names_the_offload_plan(tmp_path):
     app = make_app(tmp_path, engine=engine_with({"backend": "CUDA", "details": {"plan": plan}}))
     async with app.run_test(size=(160, 30)) as pilot:
         await wait_ready(pilot, app)
-        await wait_for(pilot, lambda: "ready" in str(app.status.status_text()))
-        assert plan in str(app.status.status_text())
+        await wait_for(pilot, lambda: "ready" in str(app.chat_screen.status.status_text()))
+        assert plan in str(app.chat_screen.status.status_text())
 
 
 async def test_status_bar_names_the_remote_host(tmp_path):
     app = make_app(tmp_path, engine=engine_with({"backend": "remote", "where": "gpu-box:8000", "model": "zai-org/GLM-4.7-Flash"}))
     async with app.run_test(size=(160, 30)) as pilot:
         await wait_ready(pilot, app)
-        await wait_for(pilot, lambda: "ready" in str(app.status.status_text()))
-        assert "remote @ gpu-box:8000" in str(app.status.status_text())
+        await wait_for(pilot, lambda: "ready" in str(app.chat_screen.status.status_text()))
+        assert "remote @ gpu-box:8000" in str(app.chat_screen.status.status_text())
 
 
 async def test_status_bar_at_80_columns_keeps_profile_thinking_context_and_speed(tmp_path):
@@ -95,16 +95,16 @@ async def test_status_bar_at_80_columns_keeps_profile_thinking_context_and_speed
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_ready(pilot, app)
         await send(pilot, app, "hi")
-        await wait_for(pilot, lambda: app.status.info.ctx_used > 0)
-        width = app.status.size.width
-        line = str(app.status.status_text(width))
+        await wait_for(pilot, lambda: app.chat_screen.status.info.ctx_used > 0)
+        width = app.chat_screen.status.size.width
+        line = str(app.chat_screen.status.status_text(width))
         assert len(line) <= width, line
         for part in ("general", "think on", "/512", "tok/s", "ready"):
             assert part in line, (part, line)
         assert long_name not in line
         assert "SmolLM2" in line  # the file stem names it better than general.name
-        assert not app.sidebar.display or app.sidebar.size.width <= 24
-        assert app.chat.size.width >= 50
+        assert not app.chat_screen.sidebar.display or app.chat_screen.sidebar.size.width <= 24
+        assert app.chat_screen.chat.size.width >= 50
 
 
 # ---- 3. prompt history --------------------------------------------------------------------------------
@@ -117,14 +117,14 @@ async def test_up_down_keep_walking_history_through_commands_and_multiline_promp
         await send(pilot, app, "first")
         await send(pilot, app, "two\nlines")
         for command in ("/think on", "/new"):
-            app.prompt.load_text(command)
+            app.chat_screen.prompt.load_text(command)
             await pilot.press("enter")
             await pilot.pause()
         await send(pilot, app, "last")
         seen = []
         for key in ["up"] * 6 + ["down"] * 6:
             await pilot.press(key)
-            seen.append(app.prompt.text)
+            seen.append(app.chat_screen.prompt.text)
         newest_first = ["last", "/new", "/think on", "two\nlines", "first"]
         assert seen[:6] == newest_first + ["first"]
         assert seen[6:] == ["two\nlines", "/think on", "/new", "last", "", ""]
@@ -132,10 +132,10 @@ async def test_up_down_keep_walking_history_through_commands_and_multiline_promp
         assert not popup.display
         # once the recalled text is edited, Up/Down move the cursor again
         await pilot.press("up", "up")
-        assert app.prompt.text == "/new"
+        assert app.chat_screen.prompt.text == "/new"
         await pilot.press("x")
         await pilot.press("up")
-        assert app.prompt.text == "/newx"
+        assert app.chat_screen.prompt.text == "/newx"
 
 
 # ---- 4. engine notes ----------------------------------------------------------------------------------
@@ -155,7 +155,7 @@ async def test_a_turn_stopped_by_a_full_context_says_so(tmp_path):
     from dataclasses import replace
 
     from glmchat.engine.base import Finished
-    from glmchat.tui.widgets.chat import AssistantMessage
+    from glmchat.tui.widgets.assistant_message import AssistantMessage
 
     class FullContext(ScriptedEngine):
         def stream(self, request, cancel=None):
@@ -168,72 +168,71 @@ async def test_a_turn_stopped_by_a_full_context_says_so(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot, app)
         await send(pilot, app, "go on")
-        msg = list(app.chat.query(AssistantMessage))[-1]
+        msg = list(app.chat_screen.chat.query(AssistantMessage))[-1]
         shown = str(msg.query_one(".message-mark").render())
         assert "context is full (512 tokens)" in shown, shown
         assert "token limit" not in shown
 
 
 async def test_engine_notes_keep_the_welcome(tmp_path):
-    from glmchat.tui.widgets.chat import Welcome
+    from glmchat.tui.widgets.welcome import Welcome
 
     app = make_app(tmp_path, engine=engine_with({"details": {"notes": ["flash attention turned on"]}}))
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot, app)
         await wait_for(pilot, lambda: any("flash attention" in n for n in notices(app)))
-        assert app.chat.query(Welcome)
+        assert app.chat_screen.chat.query(Welcome)
 
 
 # ---- 5. rough edges -----------------------------------------------------------------------------------
 
 
 async def test_copy_with_no_answer_yet(tmp_path):
-    from glmchat.tui.widgets.chat import ErrorBlock
+    from glmchat.tui.widgets.error_block import ErrorBlock
 
     app = make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot, app)
-        await app.run_slash("/copy")
+        await app.chat_screen.run_slash("/copy")
         await pilot.pause()
         assert "Nothing to copy yet." in notices(app)
-        assert not app.chat.query(ErrorBlock)
+        assert not app.chat_screen.chat.query(ErrorBlock)
 
 
 async def test_title_before_the_first_message_is_applied_when_the_conversation_is_saved(tmp_path):
     app = make_app(tmp_path, ["</think>ok"])
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot, app)
-        await app.run_slash("/title Parser work")
+        await app.chat_screen.run_slash("/title Parser work")
         await pilot.pause()
         assert any("Parser work" in n for n in notices(app))
         await send(pilot, app, "hello there")
-        assert app.conversation_id is not None
-        titles = {c.id: c.title for c in app.store.list_conversations()}
-        assert titles[app.conversation_id] == "Parser work"
+        assert app.chat_screen.conversation_id is not None
+        titles = {c.id: c.title for c in app.options.history.store.list_conversations()}
+        assert titles[app.chat_screen.conversation_id] == "Parser work"
         # a new conversation does not inherit it
-        await app.new_conversation()
+        await app.chat_screen.conversations.new()
         await send(pilot, app, "second one")
-        titles = {c.id: c.title for c in app.store.list_conversations()}
-        assert titles[app.conversation_id] != "Parser work"
+        titles = {c.id: c.title for c in app.options.history.store.list_conversations()}
+        assert titles[app.chat_screen.conversation_id] != "Parser work"
 
 
 async def test_title_without_history_says_why(tmp_path):
     app = make_app(tmp_path, store=False)
-    app.store = None
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot, app)
-        await app.run_slash("/title Something")
+        await app.chat_screen.run_slash("/title Something")
         await pilot.pause()
-        from glmchat.tui.widgets.chat import ErrorBlock
+        from glmchat.tui.widgets.error_block import ErrorBlock
 
-        assert any("history is off" in e.message.lower() for e in app.chat.query(ErrorBlock))
+        assert any("history is off" in e.message.lower() for e in app.chat_screen.chat.query(ErrorBlock))
 
 
 async def test_context_notice_never_says_more_than_100_percent(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot, app)
-        await app._show_context(518, 512)
+        await app.chat_screen.show_context(518, 512)
         await pilot.pause()
         text = " ".join(notices(app))
         assert "Context full." in text and "101%" not in text

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from glmchat.tui.widgets.chat import AssistantMessage, ErrorBlock, UserMessage
+from glmchat.tui.widgets.assistant_message import AssistantMessage
+from glmchat.tui.widgets.error_block import ErrorBlock
+from glmchat.tui.widgets.user_message import UserMessage
 from tests.tui_support import make_app, wait_for
 
 
@@ -24,26 +26,26 @@ async def test_real_model_streams_answer_and_saves_it(tmp_path, smollm2_path):
     app = make_app(tmp_path, settings=settings, factory=factory)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press(*"What is the capital of France?")
-        await wait_for(pilot, lambda: app.session is not None or app.load_error is not None, 120)
-        assert app.load_error is None, app.load_error
+        await wait_for(pilot, lambda: app.chat_screen.session is not None or app.chat_screen.load_error is not None, 120)
+        assert app.chat_screen.load_error is None, app.chat_screen.load_error
         assert progress_seen and progress_seen[-1] == pytest.approx(1.0)
         seen_partial = []
         await pilot.press("enter")
 
         def progressed() -> bool:
-            msgs = app.chat.query(AssistantMessage)
-            if msgs and app.generating and msgs.first().answer:
+            msgs = app.chat_screen.chat.query(AssistantMessage)
+            if msgs and app.chat_screen.generating and msgs.first().answer:
                 seen_partial.append(msgs.first().answer)
-            return app.turns_done == 1
+            return app.chat_screen.turns.turns_done == 1
 
         await wait_for(pilot, progressed, 180, step=0.01)
-        assert not app.chat.query(ErrorBlock), [e.message for e in app.chat.query(ErrorBlock)]
-        answer = app.answers()[-1]
+        assert not app.chat_screen.chat.query(ErrorBlock), [e.message for e in app.chat_screen.chat.query(ErrorBlock)]
+        answer = app.chat_screen.answers()[-1]
         assert answer.strip()
-        assert app.chat.query_one(UserMessage).text == "What is the capital of France?"
-        stored = app.store.messages(app.conversation_id)
+        assert app.chat_screen.chat.query_one(UserMessage).text == "What is the capital of France?"
+        stored = app.options.history.store.messages(app.chat_screen.conversation_id)
         assert [m.role for m in stored] == ["user", "assistant"]
         assert stored[1].content.strip() == answer.strip() and stored[1].status == "complete"
         assert stored[1].usage and stored[1].usage["completion_tokens"] > 0
-        line = str(app.status.status_text())
+        line = str(app.chat_screen.status.status_text())
         assert "CPU" in line and "tok/s" in line

@@ -17,16 +17,16 @@ async def test_tui_chats_through_the_server_and_saves_the_turn(server, tmp_path)
     app = make_app(tmp_path, engine=engine)
     async with app.run_test(size=(120, 36)) as pilot:
         await wait_ready(pilot, app)
-        assert app.session is not None and app.session.engine.info.backend == "remote"
-        app.session.max_tokens = 24
-        app.prompt.load_text("Name a colour.")
+        assert app.chat_screen.session is not None and app.chat_screen.session.engine.info.backend == "remote"
+        app.chat_screen.session.max_tokens = 24
+        app.chat_screen.prompt.load_text("Name a colour.")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.turns_done == 1, timeout=120)
-        answer = app.answers()[-1]
+        await wait_for(pilot, lambda: app.chat_screen.turns.turns_done == 1, timeout=120)
+        answer = app.chat_screen.answers()[-1]
         assert answer.strip()
         status = str(app.query_one("StatusBar").render())
         assert "remote" in status
-        stored = app.store.messages(app.session.conversation_id)
+        stored = app.options.history.store.messages(app.chat_screen.session.conversation_id)
         assert [m.role for m in stored] == ["user", "assistant"] and stored[1].content == answer
 
 
@@ -40,6 +40,6 @@ async def test_tui_shows_a_refused_connection_without_a_traceback(tmp_path):
 
     app = make_app(tmp_path, factory=factory)
     async with app.run_test(size=(120, 36)) as pilot:
-        await wait_for(pilot, lambda: app.load_error is not None, timeout=30)
-        text = str(app.load_error)
+        await wait_for(pilot, lambda: app.chat_screen.load_error is not None, timeout=30)
+        text = str(app.chat_screen.load_error)
         assert "127.0.0.1" in text and "Traceback" not in text

@@ -8,8 +8,9 @@ from __future__ import annotations
 import pytest
 
 from glmchat.settings import load_settings
-from glmchat.tui.widgets.chat import ThinkingPane, ToolBlock
-from tests.tui_support import FIXED_NOW, FixedUsageEngine, make_app, send, wait_for, wait_ready
+from glmchat.tui.widgets.thinking_pane import ThinkingPane
+from glmchat.tui.widgets.tool_block import ToolBlock
+from tests.tui_support import FIXED_NOW, FixedUsageEngine, make_app, send, wait_ready
 
 SIZE = (100, 30)
 SCRIPT = (
@@ -24,7 +25,7 @@ def app_for(tmp_path, theme: str = "glm-dark"):
     settings.ui.theme = theme
     engine = FixedUsageEngine(scripts=[SCRIPT])
     app = make_app(tmp_path, engine=engine, settings=settings, clock=lambda: FIXED_NOW, timer=lambda: 100.0)
-    app.call_after_refresh(lambda: setattr(app.prompt, "cursor_blink", False))  # a blinking cursor is not deterministic
+    app.call_after_refresh(lambda: setattr(app.chat_screen.prompt, "cursor_blink", False))  # a blinking cursor is not deterministic
     return app
 
 
@@ -32,7 +33,7 @@ async def _conversation(pilot) -> None:
     app = pilot.app
     await wait_ready(pilot, app)
     await send(pilot, app, "Write add() in Python")
-    app.prompt.focus()
+    app.chat_screen.prompt.focus()
     await pilot.pause()
 
 
@@ -53,7 +54,7 @@ def test_conversation_collapsed_thinking(snap_compare, tmp_path):
 def test_conversation_expanded_thinking(snap_compare, tmp_path):
     async def expand(pilot):
         await _conversation(pilot)
-        pilot.app.chat.query_one(ThinkingPane).set_expanded(True)
+        pilot.app.chat_screen.chat.query_one(ThinkingPane).set_expanded(True)
         await pilot.pause()
 
     assert snap_compare(app_for(tmp_path), terminal_size=SIZE, run_before=expand)
@@ -63,7 +64,7 @@ def test_tool_call_block(snap_compare, tmp_path):
     async def tool(pilot):
         await _conversation(pilot)
         block = ToolBlock("read_file", {"path": "README.md", "start": 1, "end": 3})
-        await pilot.app.chat.add(block)
+        await pilot.app.chat_screen.chat.add(block)
         block.set_result("# glmchat\n\nChat with GLM-4.7-Flash in your terminal.", True, "auto")
         await pilot.pause()
 

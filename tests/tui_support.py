@@ -10,6 +10,7 @@ from typing import Any, Iterator
 
 from glmchat.engine.base import Finished, Usage
 from glmchat.engine.scripted import ScriptedEngine
+from glmchat.history import History
 from glmchat.settings import load_settings
 from glmchat.store import Store
 from glmchat.tui.app import GlmchatApp
@@ -43,7 +44,8 @@ def make_app(
     store = store if store is not None else Store(tmp_path / "conversations.db")
     settings = settings or load_settings()
     kw.setdefault("system_clipboard", False)
-    return GlmchatApp(settings, engine_factory=factory or (lambda progress: engine), store=store, **kw)
+    history = None if store is False else History(store)  # store=False: history is off (--no-history)
+    return GlmchatApp(settings, engine_factory=factory or (lambda progress: engine), history=history, **kw)
 
 
 async def wait_for(pilot, predicate, timeout: float = 10.0, step: float = 0.02) -> None:
@@ -56,14 +58,14 @@ async def wait_for(pilot, predicate, timeout: float = 10.0, step: float = 0.02) 
 
 
 async def wait_ready(pilot, app: GlmchatApp) -> None:
-    await wait_for(pilot, lambda: app.session is not None or app.load_error is not None)
+    await wait_for(pilot, lambda: app.chat_screen.session is not None or app.chat_screen.load_error is not None)
 
 
 async def send(pilot, app: GlmchatApp, text: str, timeout: float = 10.0) -> None:
     """Type `text` into the prompt, press Enter and wait until the turn has been rendered."""
-    before = app.turns_done
-    app.prompt.load_text(text)
-    app.prompt.focus()
+    before = app.chat_screen.turns.turns_done
+    app.chat_screen.prompt.load_text(text)
+    app.chat_screen.prompt.focus()
     await pilot.press("enter")
-    await wait_for(pilot, lambda: app.turns_done > before, timeout)
+    await wait_for(pilot, lambda: app.chat_screen.turns.turns_done > before, timeout)
     await pilot.pause()

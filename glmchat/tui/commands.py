@@ -1,7 +1,9 @@
-"""The slash-command registry: names, argument hints, descriptions, parsing and suggestions.
+"""The slash commands: one table of name, argument hint, description, handler, and whether the
+command needs a loaded model or an idle session; parsing, suggestions, and running one.
 
-The TUI looks commands up here to fill the popup, the help screen and the command palette, and to
-parse what the user typed. What a command *does* lives in the app (`GlmchatApp.slash_<name>`).
+The popup, the help screen and the command palette read the table; what a command does lives in
+glmchat.tui.chat_commands and glmchat.tui.workspace_commands (`async def name(screen, raw, args)`).
+To add a command: write its handler there and add a row here.
 """
 
 from __future__ import annotations
@@ -9,8 +11,16 @@ from __future__ import annotations
 import difflib
 import shlex
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Awaitable, Callable
 
-from glmchat.errors import UsageError
+from glmchat.errors import GlmchatError, UsageError
+from glmchat.tui import chat_commands as chat
+from glmchat.tui import workspace_commands as ws
+
+if TYPE_CHECKING:
+    from glmchat.tui.screens.chat import ChatScreen
+
+Handler = Callable[["ChatScreen", str, list[str]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -18,40 +28,44 @@ class SlashCommand:
     name: str  # without the slash
     args: str  # argument hint shown in the popup and help, e.g. "[NAME]"
     description: str
+    handler: Handler
     group: str = "chat"  # chat | tools
+    needs_model: bool = False  # refused (with why) until a model is loaded
+    needs_idle: bool = False  # refused while an answer is being generated
+    raw_args: bool = False  # the argument is free text, kept verbatim instead of split into words
 
+
+_MODEL = {"needs_model": True}
+_TURN = {"needs_model": True, "needs_idle": True}
 
 COMMANDS: list[SlashCommand] = [
-    SlashCommand("help", "", "Show keys and slash commands"),
-    SlashCommand("new", "", "Start a new conversation"),
-    SlashCommand("clear", "", "Clear the screen and start a new conversation"),
-    SlashCommand("retry", "", "Generate the last answer again"),
-    SlashCommand("edit", "", "Put the last message back in the input to edit and resend"),
-    SlashCommand("profile", "[NAME]", "Show or set the sampling profile"),
-    SlashCommand("think", "on|off|preserve", "Set the thinking mode"),
-    SlashCommand("system", "[TEXT]", "Show the system prompt, set it, or clear it with /system off"),
-    SlashCommand("title", "TEXT", "Rename this conversation"),
-    SlashCommand("export", "[md|json] [PATH]", "Export this conversation to a file"),
-    SlashCommand("copy", "[N]", "Copy the last (or N-th last) answer"),
-    SlashCommand("theme", "[NAME]", "Show or switch the theme"),
-    SlashCommand("model", "", "Pick another model (reloads in the background)"),
-    SlashCommand("compact", "", "Summarise older turns to free context"),
-    SlashCommand("quit", "", "Quit glmchat"),
-    SlashCommand("read", "PATH[:A-B]", "Attach a file (or a line range) to the next message", "tools"),
-    SlashCommand("run", "CMD", "Run a shell command and offer its output", "tools"),
-    SlashCommand("py", "CODE", "Run Python code and offer its output", "tools"),
-    SlashCommand("ls", "[PATH]", "List a directory of the workspace", "tools"),
-    SlashCommand("grep", "PATTERN [PATH]", "Search the workspace", "tools"),
-    SlashCommand("diff", "", "Attach `git diff` to the next message", "tools"),
-    SlashCommand("attach", "", "Attach the last command output (/run, /py, /ls, /grep) to the next message", "tools"),
-    SlashCommand("tools", "on|off|list", "Let the model call tools, or list them", "tools"),
-    SlashCommand("undo", "", "Undo the last file change made by a tool", "tools"),
+    SlashCommand("help", "", "Show keys and slash commands", chat.help_),
+    SlashCommand("new", "", "Start a new conversation", chat.new),
+    SlashCommand("clear", "", "Clear the screen and start a new conversation", chat.new),
+    SlashCommand("retry", "", "Generate the last answer again", chat.retry, **_TURN),
+    SlashCommand("edit", "", "Put the last message back in the input to edit and resend", chat.edit, **_TURN),
+    SlashCommand("profile", "[NAME]", "Show or set the sampling profile", chat.profile),
+    SlashCommand("think", "on|off|preserve", "Set the thinking mode", chat.think),
+    SlashCommand("system", "[TEXT]", "Show the system prompt, set it, or clear it with /system off", chat.system, raw_args=True, **_MODEL),
+    SlashCommand("title", "TEXT", "Rename this conversation", chat.title, raw_args=True),
+    SlashCommand("export", "[md|json] [PATH]", "Export this conversation to a file", chat.export),
+    SlashCommand("copy", "[N]", "Copy the last (or N-th last) answer", chat.copy),
+    SlashCommand("theme", "[NAME]", "Show or switch the theme", chat.theme),
+    SlashCommand("model", "", "Pick another model (reloads in the background)", chat.model, needs_idle=True),
+    SlashCommand("compact", "", "Summarise older turns to free context", chat.compact, **_TURN),
+    SlashCommand("quit", "", "Quit glmchat", chat.quit_),
+    SlashCommand("read", "PATH[:A-B]", "Attach a file (or a line range) to the next message", ws.read, "tools", raw_args=True, **_MODEL),
+    SlashCommand("run", "CMD", "Run a shell command and offer its output", ws.run, "tools", raw_args=True),
+    SlashCommand("py", "CODE", "Run Python code and offer its output", ws.py, "tools", raw_args=True),
+    SlashCommand("ls", "[PATH]", "List a directory of the workspace", ws.ls, "tools"),
+    SlashCommand("grep", "PATTERN [PATH]", "Search the workspace", ws.grep, "tools", raw_args=True),
+    SlashCommand("diff", "", "Attach `git diff` to the next message", ws.diff, "tools", **_MODEL),
+    SlashCommand("attach", "", "Attach the last command output (/run, /py, /ls, /grep) to the next message", ws.attach, "tools"),
+    SlashCommand("tools", "on|off|list", "Let the model call tools, or list them", ws.tools, "tools", **_MODEL),
+    SlashCommand("undo", "", "Undo the last file change made by a tool", ws.undo, "tools", **_MODEL),
 ]
 
 BY_NAME: dict[str, SlashCommand] = {c.name: c for c in COMMANDS}
-
-# commands whose argument is free text (kept verbatim instead of split into words)
-RAW_ARGS = {"system", "title", "run", "py", "grep", "read"}
 
 
 def matching(prefix: str) -> list[SlashCommand]:
@@ -76,7 +90,7 @@ def parse(text: str) -> tuple[SlashCommand, str, list[str]]:
         close = suggest(name)
         hint = ("Did you mean " + " or ".join("/" + s for s in close) + "?") if close else "Type /help to see the commands."
         raise UsageError(f"Unknown command /{name}.", hint)
-    if name in RAW_ARGS:
+    if cmd.raw_args:
         return cmd, rest, [rest] if rest else []
     try:
         args = shlex.split(rest)
@@ -92,3 +106,18 @@ def is_command(text: str) -> bool:
         return False
     first = s[1:].split(" ", 1)[0]
     return "/" not in first and first != ""
+
+
+async def run(screen: ChatScreen, text: str) -> None:
+    """Parse and run one slash command; failures show inline, never as a traceback."""
+    try:
+        cmd, raw, args = parse(text)
+        if cmd.needs_model:
+            screen.need_session()
+        if cmd.needs_idle:
+            screen.need_idle()
+        await cmd.handler(screen, raw, args)
+    except GlmchatError as exc:
+        await screen.show_error(exc.message, exc.hint)
+    except Exception as exc:
+        await screen.show_error(f"{text.split()[0]} failed: {exc}.", "Check the arguments (/help).")

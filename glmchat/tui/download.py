@@ -13,13 +13,39 @@ import threading
 import time
 from typing import Any, Callable, Sequence
 
+from textual.message import Message
+
 from glmchat.hub.progress import DownloadProgress
 from glmchat.tui.widgets.download import DownloadOffer, DownloadSnapshot, FileState, human_bytes
 
 
+class DownloadOffered(Message):
+    """The hub must fetch a quant: show the offer and wait for Download or Cancel."""
+
+    def __init__(self, offer: DownloadOffer) -> None:
+        super().__init__()
+        self.offer = offer
+
+
+class DownloadProgressed(Message):
+    """Bytes arrived (at most every `interval` seconds)."""
+
+    def __init__(self, snapshot: DownloadSnapshot) -> None:
+        super().__init__()
+        self.snapshot = snapshot
+
+
+class DownloadFinished(Message):
+    """The transfer ended (complete, or stopped with the partial file kept)."""
+
+    def __init__(self, snapshot: DownloadSnapshot) -> None:
+        super().__init__()
+        self.snapshot = snapshot
+
+
 def quant_name(paths: Sequence[str]) -> str:
     """The quant a list of repo file paths belongs to ('UD-Q4_K_XL'), or the first file's name."""
-    from glmchat.hub.catalog import parse_gguf_path
+    from glmchat.hub.quant_names import parse_gguf_path
 
     for p in paths:
         parsed = parse_gguf_path(p)
@@ -52,8 +78,8 @@ def fits_note(total_bytes: int, n_ctx: int) -> str:
 class TuiDownloadProgress(DownloadProgress):
     """Bridges the downloader's callbacks (loader thread) to the app's download panel (UI thread)."""
 
-    def __init__(self, post: Callable[..., Any], n_ctx: int, interval: float = 0.1, clock: Callable[[], float] = time.monotonic) -> None:
-        self.post = post  # app.call_from_thread
+    def __init__(self, post: Callable[[Message], Any], n_ctx: int, interval: float = 0.1, clock: Callable[[], float] = time.monotonic) -> None:
+        self.post = post  # posts a message to the UI; raises RuntimeError when the UI has gone
         self.n_ctx = n_ctx
         self.interval = interval
         self.clock = clock
@@ -91,7 +117,7 @@ class TuiDownloadProgress(DownloadProgress):
         if force or now - self._last_post >= self.interval:
             self._last_post = now
             try:
-                self.post("download_progress", self.snapshot())
+                self.post(DownloadProgressed(self.snapshot()))
             except RuntimeError:  # the app has gone
                 self.cancel.set()
 
@@ -103,7 +129,7 @@ class TuiDownloadProgress(DownloadProgress):
         offer = DownloadOffer(quant_name([f.path for f in files]), list(self.files.values()), self.total, fits_note(self.total, self.n_ctx))
         self.offered = True
         try:
-            self.post("download_offer", offer)
+            self.post(DownloadOffered(offer))
         except RuntimeError:
             self.cancel.set()
         while not self._decided.wait(0.1):
@@ -140,6 +166,6 @@ class TuiDownloadProgress(DownloadProgress):
     def on_done(self) -> None:
         if self.offered:
             try:
-                self.post("download_finished", self.snapshot(finished=True))
+                self.post(DownloadFinished(self.snapshot(finished=True)))
             except RuntimeError:
                 pass

@@ -1,4 +1,4 @@
-"""The conversation sidebar: a filter box and the list (title + relative time)."""
+"""The conversation sidebar: a filter box and the list of conversations."""
 
 from __future__ import annotations
 
@@ -9,39 +9,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import Input, Label, ListItem, ListView
+from textual.widgets import Input, ListView
 
-
-def relative_time(then: float, now: float) -> str:
-    """'just now', '5 min ago', '3 h ago', 'yesterday', '4 d ago', or a date."""
-    d = max(0.0, now - then)
-    if d < 60:
-        return "just now"
-    if d < 3600:
-        return f"{int(d // 60)} min ago"
-    if d < 86400:
-        return f"{int(d // 3600)} h ago"
-    if d < 2 * 86400:
-        return "yesterday"
-    if d < 30 * 86400:
-        return f"{int(d // 86400)} d ago"
-    return time.strftime("%Y-%m-%d", time.localtime(then))
-
-
-def display_title(conv: Any) -> str:
-    return (getattr(conv, "title", "") or "").strip() or "Untitled"
-
-
-class ConversationItem(ListItem):
-    def __init__(self, conv: Any, now: float) -> None:
-        super().__init__(classes="conversation")
-        self.conv = conv
-        self.now = now
-
-    def compose(self) -> ComposeResult:
-        when = getattr(self.conv, "last_activity", 0) or getattr(self.conv, "updated_at", 0)
-        yield Label(display_title(self.conv), classes="conv-title", markup=False)
-        yield Label(relative_time(when, self.now), classes="conv-time")
+from glmchat.tui.widgets.conversation_item import ConversationItem, display_title
 
 
 class Sidebar(Vertical):

@@ -1,0 +1,36 @@
+"""A modal that picks one of several items (for example: /model)."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Label, OptionList
+from textual.widgets.option_list import Option
+
+
+class PickScreen(ModalScreen["str | None"]):
+    """Pick one item: list of (id, label). Enter picks, Esc cancels."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, items: list[tuple[str, str]], empty: str = "Nothing to pick from.") -> None:
+        super().__init__()
+        self.title_text = title
+        self.items = items
+        self.empty = empty
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, markup=False)
+            if self.items:
+                yield OptionList(*(Option(label, id=item_id) for item_id, label in self.items), id="pick-list")
+            else:
+                yield Label(self.empty, markup=False)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

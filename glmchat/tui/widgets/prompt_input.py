@@ -1,0 +1,117 @@
+"""The input: a multi-line TextArea (Enter sends, Shift+Enter / Ctrl+J newline, Up/Down history)."""
+
+from __future__ import annotations
+
+from textual import events
+from textual.message import Message
+from textual.widgets import TextArea
+
+from glmchat.tui.widgets.slash_popup import SlashPopup
+
+
+class PromptInput(TextArea):
+    """Multi-line prompt. Posts `Submitted` on Enter and `CancelRequested` on Esc."""
+
+    class Submitted(Message):
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+    class CancelRequested(Message):
+        pass
+
+    def __init__(self, **kw) -> None:
+        super().__init__(soft_wrap=True, tab_behavior="focus", show_line_numbers=False, **kw)
+        self.prompt_history: list[str] = []
+        self._recall: int | None = None  # index into history while recalling
+        self.popup: SlashPopup | None = None
+
+    # ---- history ---------------------------------------------------------------------------------
+
+    def remember(self, text: str) -> None:
+        if text.strip() and (not self.prompt_history or self.prompt_history[-1] != text):
+            self.prompt_history.append(text)
+        self._recall = None
+
+    def _recalling(self) -> bool:
+        return self._recall is not None and self.text == self.prompt_history[self._recall]
+
+    def _set(self, text: str) -> None:
+        if self.popup is not None:
+            self.popup.display = False  # a recalled command is walked past, not completed
+        self.load_text(text)
+        self.move_cursor(self.document.end)
+
+    def recall(self, step: int) -> bool:
+        """Up (-1) / Down (+1) through earlier prompts; only when empty or showing a recalled one."""
+        if not self.prompt_history or not (self.text == "" or self._recalling()):
+            return False
+        if self._recall is None:
+            if step > 0:
+                return False
+            self._recall = len(self.prompt_history) - 1
+        else:
+            nxt = self._recall + step
+            if nxt >= len(self.prompt_history):
+                self._recall = None
+                self._set("")
+                return True
+            self._recall = max(0, nxt)
+        self._set(self.prompt_history[self._recall])
+        return True
+
+    # ---- keys ------------------------------------------------------------------------------------
+
+    async def _on_key(self, event: events.Key) -> None:
+        key = event.key
+        popup = self.popup if self.popup is not None and self.popup.display else None
+        handled = True
+        if key == "enter":
+            name = popup.chosen() if popup else None
+            typed = self.text.strip()[1:].split(" ", 1)[0] if popup else ""
+            if name and name != typed and " " not in self.text:
+                self._set(f"/{name} ")
+            else:
+                self._submit()
+        elif key in ("shift+enter", "ctrl+j"):
+            self.insert("\n")
+        elif key == "tab" and popup:
+            name = popup.chosen()
+            if name:
+                self._set(f"/{name} ")
+        elif key == "escape":
+            if popup:
+                popup.display = False
+            else:
+                self.post_message(self.CancelRequested())
+        elif key in ("up", "down") and popup and not self._recalling():
+            popup.action_cursor_up() if key == "up" else popup.action_cursor_down()
+        elif key == "up" and self.recall(-1):
+            pass
+        elif key == "down" and self.recall(+1):
+            pass
+        else:
+            handled = False
+        if handled:
+            event.stop()
+            event.prevent_default()
+            return
+        await super()._on_key(event)
+
+    def _submit(self) -> None:
+        text = self.text
+        if not text.strip():
+            return
+        self.remember(text)
+        self.clear()
+        if self.popup is not None:
+            self.popup.display = False
+        self.post_message(self.Submitted(text))
+
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        if self.popup is not None:
+            text = self.text
+            if text.startswith("/") and " " not in text and "\n" not in text and not self._recalling():
+                self.popup.show_for(text)
+            else:
+                self.popup.display = False

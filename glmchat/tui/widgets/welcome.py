@@ -1,0 +1,22 @@
+"""The welcome text on an empty chat."""
+
+from __future__ import annotations
+
+from textual.widgets import Static
+
+
+class Welcome(Static):
+    """Shown on an empty chat: which model, and where to find help."""
+
+    def __init__(self, model: str | None = None, **kw) -> None:
+        super().__init__("", markup=False, **kw)
+        self.set_model(model)
+
+    def set_model(self, model: str | None) -> None:
+        self.model = model
+        head = f"glmchat · {model}" if model else "glmchat · loading the model…"
+        self.update(
+            f"{head}\n\n"
+            "Type a message; Enter sends, Shift+Enter or Ctrl+J adds a line.\n"
+            "F1 keys · /help commands · Ctrl+P palette · Ctrl+B chats"
+        )
