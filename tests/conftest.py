@@ -1,4 +1,4 @@
-"""Shared fixtures: isolated config/data dirs, the real small model, the tiny GLM model."""
+"""Shared fixtures: isolated config/data dirs, the real small model, the tiny GLM model, the fake Hub."""
 
 from __future__ import annotations
 
@@ -46,3 +46,12 @@ def tiny_glm_path(tmp_path_factory) -> Path:
     from tests.fixtures.tiny_glm import build_tiny_glm
 
     return build_tiny_glm(tmp_path_factory.mktemp("tiny-glm") / "tiny-glm.gguf")
+
+
+@pytest.fixture
+def hub(monkeypatch):
+    """A Hugging Face Hub look-alike on 127.0.0.1 (tests/fake_hub.py) that this test's downloads use."""
+    from tests.fake_hub import FakeHub, use_fake_hub
+
+    with FakeHub() as h:
+        yield use_fake_hub(h, monkeypatch)

@@ -298,3 +298,26 @@ if __name__ == "__main__":  # manual poking: python -m tests.fake_hub
     with FakeHub() as h:
         print(h.url, flush=True)
         threading.Event().wait()
+
+
+# ---- what the hub tests share ---------------------------------------------------------------------------
+
+Q4 = f"{PREFIX}Q4_K_M.gguf"
+BF16_1 = f"BF16/{PREFIX}BF16-00001-of-00002.gguf"
+BF16_2 = f"BF16/{PREFIX}BF16-00002-of-00002.gguf"
+
+
+def use_fake_hub(hub: FakeHub, monkeypatch) -> FakeHub:
+    """Point huggingface_hub and glmchat's downloader at `hub`: no token, not offline, short retry delays."""
+    import glmchat.hub.downloader as dl
+
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    for var in ("HF_HUB_OFFLINE", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_TOKEN_PATH"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(dl, "RETRY_DELAYS", (0.01, 0.01, 0.01))
+    return hub
+
+
+def resolve_requests(hub: FakeHub, path: str | None = None) -> list[str]:
+    """The file downloads `hub` was asked for (all, or those of `path`)."""
+    return [p for _, p, _ in hub.requests if "/resolve/" in p and (path is None or p.endswith(path.rsplit("/", 1)[-1]))]

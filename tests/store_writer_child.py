@@ -1,4 +1,4 @@
-"""Helper process for tests/test_store_robustness.py (run as a script, not collected by pytest).
+"""Helper process for tests/store/test_robustness.py (run as a script, not collected by pytest).
 
     store_writer_child.py stream DB            stream a turn forever, one line per chunk, until killed
     store_writer_child.py write DB CONV TAG N GO   wait for file GO, then add N messages "TAG i"

@@ -106,6 +106,7 @@ def run_cli(*args: str, input: str | None = None) -> subprocess.CompletedProcess
     return subprocess.run([sys.executable, "-m", "glmchat", *args], capture_output=True, text=True, input=input, timeout=120)
 
 
+@pytest.mark.slow
 def test_config_command_shows_paths_and_settings(isolated_dirs):
     write_config("[profiles.precise]\ntemperature = 0.1\n")
     r = run_cli("config", "--json")
@@ -118,6 +119,7 @@ def test_config_command_shows_paths_and_settings(isolated_dirs):
     assert "config.toml" in human.stdout and "[profiles.precise]" in human.stdout
 
 
+@pytest.mark.slow
 def test_bad_config_is_one_clean_line_and_exit_1():
     write_config("[model]\nn_ctx = 'big'\n")
     r = run_cli("config")
@@ -126,6 +128,7 @@ def test_bad_config_is_one_clean_line_and_exit_1():
     assert "model.n_ctx" in r.stderr and ":2" in r.stderr
 
 
+@pytest.mark.slow
 def test_help_and_version_do_not_import_heavy_modules():
     code = (
         "import sys, io, contextlib\n"
@@ -146,6 +149,7 @@ def test_help_and_version_do_not_import_heavy_modules():
     assert v.returncode == 0 and v.stdout.startswith("glmchat ")
 
 
+@pytest.mark.slow
 def test_ask_usage_errors_exit_2():
     r = run_cli("ask", "", input="")
     assert r.returncode == 2 and "empty" in r.stderr and "Traceback" not in r.stderr
@@ -162,6 +166,7 @@ def test_keys_must_be_keys_a_terminal_can_send():
     assert s.load_settings().keys == {"new": "ctrl+n,f2", "help": "question_mark"}
 
 
+@pytest.mark.slow
 def test_the_tui_refuses_to_start_without_a_terminal():
     r = run_cli(input="")
     assert r.returncode == 2 and "terminal" in r.stderr and "glmchat ask" in r.stderr and "Traceback" not in r.stderr

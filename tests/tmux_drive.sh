@@ -30,7 +30,9 @@ top_k = 1
 max_tokens = 16
 TOML
 SESSION=glmchat-drive-$$
-trap 'tmux kill-session -t $SESSION 2>/dev/null; rm -rf "$WORK"' EXIT
+# A private tmux server (its own socket), so the drive never sees or touches the user's sessions.
+tmux() { command tmux -L "glmchat-test-$$" "$@"; }
+trap 'tmux kill-server 2>/dev/null; rm -rf "$WORK"' EXIT
 
 screen() { tmux capture-pane -p -t "$SESSION"; }
 wait_for() {  # wait_for PATTERN SECONDS

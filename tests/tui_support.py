@@ -14,8 +14,18 @@ from glmchat.history import History
 from glmchat.settings import load_settings
 from glmchat.store import Store
 from glmchat.tui.app import GlmchatApp
+from glmchat.tui.widgets.error_block import ErrorBlock
+from glmchat.tui.widgets.notice_block import NoticeBlock
 
 FIXED_NOW = 1_750_000_000.0
+SIZE = (110, 36)  # the terminal most pilot tests run in
+
+# thinking, then an answer with a code block, a list and a table
+MIXED = (
+    "The user wants code. I will write a function.</think>"
+    "Here is a function:\n\n```python\ndef add(a, b):\n    return a + b\n```\n\n"
+    "- one\n- two\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"
+)
 
 
 class FixedUsageEngine(ScriptedEngine):
@@ -28,6 +38,14 @@ class FixedUsageEngine(ScriptedEngine):
                     replace(item.usage, time_to_first_token=0.25, generation_time=1.0, generation_tokens_per_second=42.0, prompt_time=0.25)
                 )
             yield item
+
+
+def engine_with(info_changes: dict, **kw) -> ScriptedEngine:
+    """A scripted engine answering "ok" whose EngineInfo has `info_changes` applied."""
+    engine = ScriptedEngine(scripts=["</think>ok"], **kw)
+    for k, v in info_changes.items():
+        setattr(engine.info, k, v)
+    return engine
 
 
 def make_app(
@@ -69,3 +87,13 @@ async def send(pilot, app: GlmchatApp, text: str, timeout: float = 10.0) -> None
     await pilot.press("enter")
     await wait_for(pilot, lambda: app.chat_screen.turns.turns_done > before, timeout)
     await pilot.pause()
+
+
+def errors(app) -> list[ErrorBlock]:
+    """The error blocks in the chat, oldest first."""
+    return list(app.chat_screen.chat.query(ErrorBlock))
+
+
+def notices(app) -> list[str]:
+    """The texts of the notices in the chat, oldest first."""
+    return [n.text for n in app.chat_screen.chat.query(NoticeBlock)]
