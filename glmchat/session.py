@@ -16,6 +16,7 @@ approval rule (tools/policy.py), /compact (compaction.py) and model-written titl
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from typing import Any, Iterator
 
 from glmchat.compaction import acknowledgement, compaction_cut, history_from_store, summary_request, summary_text
@@ -91,7 +92,7 @@ class ChatSession:
         self.last_usage: Usage | None = None
         self.omitted_messages = 0
         self.restored_tokens = 0  # KV-cache tokens restored from a snapshot by the last load()
-        self._stream_lock = threading.Lock()  # one stream at a time on the engine: a turn or a title
+        self._stream_lock = threading.RLock()  # one stream at a time on the engine: a turn or a title
         self._title_cancel: CancelToken | None = None  # the title being written (a turn cancels it)
         if conversation_id is not None:
             self.load(conversation_id)
@@ -99,28 +100,30 @@ class ChatSession:
     # ---- conversation management -----------------------------------------------------------------
 
     def load(self, conversation_id: int) -> None:
-        if self.store is None:
-            raise GlmchatError("No conversation store is open.", "Run without --no-history.")
-        conv = self.store.get_conversation(conversation_id)
-        if self.conversation_id is not None and self.conversation_id != conv.id:
-            self.close()  # leaving the current conversation: snapshot its KV state
-        self.conversation_id = conv.id
-        if conv.profile and conv.profile in self.settings.profiles:
-            self.profile_name = conv.profile
-            self.profile_chosen = True
-        if conv.thinking_mode in THINKING_MODES:
-            self.thinking = conv.thinking_mode
-        if conv.system_prompt is not None:
-            self.system_prompt = conv.system_prompt
-        self.messages, self.message_ids = history_from_store(self.store.messages(conv.id))
-        self.restored_tokens = self._restore_snapshot()
+        with self._one_stream():
+            if self.store is None:
+                raise GlmchatError("No conversation store is open.", "Run without --no-history.")
+            conv = self.store.get_conversation(conversation_id)
+            if self.conversation_id is not None and self.conversation_id != conv.id:
+                self.close()  # leaving the current conversation: snapshot its KV state
+            self.conversation_id = conv.id
+            if conv.profile and conv.profile in self.settings.profiles:
+                self.profile_name = conv.profile
+                self.profile_chosen = True
+            if conv.thinking_mode in THINKING_MODES:
+                self.thinking = conv.thinking_mode
+            if conv.system_prompt is not None:
+                self.system_prompt = conv.system_prompt
+            self.messages, self.message_ids = history_from_store(self.store.messages(conv.id))
+            self.restored_tokens = self._restore_snapshot()
 
     def new(self) -> None:
-        self.close()
-        self.conversation_id = None
-        self.messages, self.message_ids = [], []
-        self.pending_attachments.clear()
-        self.last_usage = None
+        with self._one_stream():
+            self.close()
+            self.conversation_id = None
+            self.messages, self.message_ids = [], []
+            self.pending_attachments.clear()
+            self.last_usage = None
 
     def close(self) -> None:
         """Leave this conversation: snapshot the engine's KV state for instant resume.
@@ -130,20 +133,21 @@ class ChatSession:
         is a lost speed-up. The TUI and `glmchat ask` call this on exit; `new()` and `load()` call it
         when switching away. Safe to call more than once.
         """
-        from glmchat.engine.base import SnapshotCapable, Tokenizing
+        with self._one_stream():
+            from glmchat.engine.base import SnapshotCapable, Tokenizing
 
-        engine = self.engine
-        if self.conversation_id is None or not self._snapshots_on():
-            return
-        if not isinstance(engine, SnapshotCapable) or not isinstance(engine, Tokenizing):
-            return
-        try:
-            from glmchat.engine.kv_snapshot import SnapshotStore
+            engine = self.engine
+            if self.conversation_id is None or not self._snapshots_on():
+                return
+            if not isinstance(engine, SnapshotCapable) or not isinstance(engine, Tokenizing):
+                return
+            try:
+                from glmchat.engine.kv_snapshot import SnapshotStore
 
-            prompt = engine.tokenize(engine.render(self.build_request()))
-            SnapshotStore().save(engine, self.conversation_id, prompt_tokens=prompt)
-        except Exception:  # noqa: BLE001 - never lose the exit or the switch over a cache file
-            pass
+                prompt = engine.tokenize(engine.render(self.build_request()))
+                SnapshotStore().save(engine, self.conversation_id, prompt_tokens=prompt)
+            except Exception:  # noqa: BLE001 - never lose the exit or the switch over a cache file
+                pass
 
     def _snapshots_on(self) -> bool:
         return bool(getattr(self.settings.model, "resume_snapshots", True)) and self.store is not None
@@ -345,30 +349,33 @@ class ChatSession:
 
     def send(self, text: str, cancel: CancelToken | None = None, *, grammar: str | None = None) -> Iterator[SessionEvent]:
         """Add a user message and run the turn (with tool rounds) to its end."""
-        if self.pending_attachments:
-            parts = [f"{label}\n```\n{body.rstrip(chr(10))}\n```" for label, body in self.pending_attachments]
-            text = "\n\n".join([text] + parts) if text else "\n\n".join(parts)  # typed text first: it titles the chat
-            self.pending_attachments.clear()
-        self._ensure_conversation()
-        msg = {"role": "user", "content": text}
-        self.messages.append(msg)
-        self.message_ids.append(self._store_message(msg))
-        yield from self._exclusive(self._run(cancel or CancelToken(), grammar=grammar))
+        with self._one_stream():
+            if self.pending_attachments:
+                parts = [f"{label}\n```\n{body.rstrip(chr(10))}\n```" for label, body in self.pending_attachments]
+                text = "\n\n".join([text] + parts) if text else "\n\n".join(parts)  # typed text first: it titles the chat
+                self.pending_attachments.clear()
+            self._ensure_conversation()
+            msg = {"role": "user", "content": text}
+            self.messages.append(msg)
+            self.message_ids.append(self._store_message(msg))
+            yield from self._run(cancel or CancelToken(), grammar=grammar)
 
     def retry(self, cancel: CancelToken | None = None) -> Iterator[SessionEvent]:
         """Drop everything after the last user message and generate again."""
-        idx = self._last_user_index()
-        self._truncate_after(idx)
-        yield from self._exclusive(self._run(cancel or CancelToken()))
+        with self._one_stream():
+            idx = self._last_user_index()
+            self._truncate_after(idx)
+            yield from self._run(cancel or CancelToken())
 
     def edit_last(self, text: str, cancel: CancelToken | None = None) -> Iterator[SessionEvent]:
         """Replace the last user message with `text`, drop what followed, and generate again."""
-        idx = self._last_user_index()
-        self.messages[idx] = {"role": "user", "content": text}
-        if self.store is not None and self.message_ids[idx] is not None:
-            self.store.update_message(self.message_ids[idx], content=text)
-        self._truncate_after(idx)
-        yield from self._exclusive(self._run(cancel or CancelToken()))
+        with self._one_stream():
+            idx = self._last_user_index()
+            self.messages[idx] = {"role": "user", "content": text}
+            if self.store is not None and self.message_ids[idx] is not None:
+                self.store.update_message(self.message_ids[idx], content=text)
+            self._truncate_after(idx)
+            yield from self._run(cancel or CancelToken())
 
     def last_user_text(self) -> str | None:
         try:
@@ -390,13 +397,15 @@ class ChatSession:
         del self.message_ids[idx + 1 :]
         self.omitted_messages = min(self.omitted_messages, max(len(self.messages) - 1, 0))
 
-    def _exclusive(self, events: Iterator[SessionEvent]) -> Iterator[SessionEvent]:
-        """One stream at a time: a title being written is cancelled (and waited for) first."""
+    @contextmanager
+    def _one_stream(self) -> Iterator[None]:
+        """One stream at a time on the engine: a title being written is cancelled (and waited for)
+        before a turn, a switch of conversation or a KV snapshot; re-entrant (load() calls close())."""
         title = self._title_cancel
         if title is not None:
             title.cancel()
         with self._stream_lock:
-            yield from events
+            yield
 
     def _run(self, cancel: CancelToken, grammar: str | None = None) -> Iterator[SessionEvent]:
         max_rounds = self.settings.tools.max_rounds if self.tools_enabled else 1
@@ -522,42 +531,43 @@ class ChatSession:
 
     def compact(self, cancel: CancelToken | None = None, keep_last_turns: int = 1) -> Iterator[SessionEvent]:
         """Ask the model for a summary of older turns; the summary replaces them in the prompt."""
-        cut = compaction_cut(self.messages, keep_last_turns)
-        if cut is None:
-            yield Notice("Nothing to compact yet.")
-            return
-        older = self.messages[:cut]
-        saved = (self.messages, self.message_ids, self.thinking)
-        self.messages = summary_request(older)
-        self.message_ids = [None]
-        self.thinking = "off"
-        store, self.store = self.store, None
-        summary = ""
-        try:
-            for ev in self._exclusive(self._run(cancel or CancelToken())):
-                if isinstance(ev, TurnFinished):
-                    summary = ev.answer.strip()
-                    if ev.status != "complete" or not summary:
-                        yield Notice("Compaction stopped; nothing was changed.", "warning")
-                        summary = ""
-                elif isinstance(ev, (TurnFailed, Answer, TurnStarted)):
-                    yield ev
-        finally:
-            self.store = store
-            self.messages, self.message_ids, self.thinking = saved
-        if not summary:
-            return
-        content = summary_text(summary)
-        if self.store is not None and self.conversation_id is not None:
-            for mid in self.message_ids[:cut]:
-                if mid is not None:
-                    self.store.update_message(mid, meta={"compacted": True})
-            sm = self.store.add_message(self.conversation_id, "user", content, meta={"summary": True})
-            # summary goes first in the prompt; it is stored last, so order only matters in memory
-            new_id = sm.id
-        else:
-            new_id = None
-        self.messages = [{"role": "user", "content": content}, acknowledgement()] + self.messages[cut:]
-        self.message_ids = [new_id, None] + self.message_ids[cut:]
-        self.omitted_messages = 0
-        yield Notice(f"Compacted {len(older)} messages into a summary of {len(summary):,} characters.")
+        with self._one_stream():
+            cut = compaction_cut(self.messages, keep_last_turns)
+            if cut is None:
+                yield Notice("Nothing to compact yet.")
+                return
+            older = self.messages[:cut]
+            saved = (self.messages, self.message_ids, self.thinking)
+            self.messages = summary_request(older)
+            self.message_ids = [None]
+            self.thinking = "off"
+            store, self.store = self.store, None
+            summary = ""
+            try:
+                for ev in self._run(cancel or CancelToken()):
+                    if isinstance(ev, TurnFinished):
+                        summary = ev.answer.strip()
+                        if ev.status != "complete" or not summary:
+                            yield Notice("Compaction stopped; nothing was changed.", "warning")
+                            summary = ""
+                    elif isinstance(ev, (TurnFailed, Answer, TurnStarted)):
+                        yield ev
+            finally:
+                self.store = store
+                self.messages, self.message_ids, self.thinking = saved
+            if not summary:
+                return
+            content = summary_text(summary)
+            if self.store is not None and self.conversation_id is not None:
+                for mid in self.message_ids[:cut]:
+                    if mid is not None:
+                        self.store.update_message(mid, meta={"compacted": True})
+                sm = self.store.add_message(self.conversation_id, "user", content, meta={"summary": True})
+                # summary goes first in the prompt; it is stored last, so order only matters in memory
+                new_id = sm.id
+            else:
+                new_id = None
+            self.messages = [{"role": "user", "content": content}, acknowledgement()] + self.messages[cut:]
+            self.message_ids = [new_id, None] + self.message_ids[cut:]
+            self.omitted_messages = 0
+            yield Notice(f"Compacted {len(older)} messages into a summary of {len(summary):,} characters.")
