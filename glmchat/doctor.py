@@ -16,6 +16,7 @@ from typing import Any
 from glmchat.engine.devices import MachineInfo, detect
 from glmchat.engine.gguf_meta import GgufFormatError, read_gguf
 from glmchat.engine.planner import GIB, OffloadPlan, largest_context, layout_from_gguf, plan_for_machine, usable_vram
+from glmchat.regular_files import NotRegularFileError
 
 
 def rebuild_hint(machine: MachineInfo) -> str | None:
@@ -49,6 +50,9 @@ def check_file(path: Path, expected_sha256: str | None = None, verify: bool = Fa
         return entry
     except PermissionError:
         entry.update(ok=False, problem="not readable (permissions)")
+        return entry
+    except NotRegularFileError as exc:  # a FIFO or device: refused, never waited on
+        entry.update(ok=False, problem=f"{exc.kind}, not a file")
         return entry
     except GgufFormatError as exc:
         entry.update(ok=False, problem=str(exc))
@@ -100,7 +104,20 @@ def model_files(extra: list[Path], verify: bool = False) -> list[dict[str, Any]]
     return out
 
 
-def report(model: Path | None, n_ctx: int, kv_type: str = "f16", gpu_layers: Any = "auto", cpu_moe: Any = None, verify: bool = False) -> dict[str, Any]:
+def sandbox_report(settings: Any = None) -> dict[str, Any]:
+    """Whether run_shell / python run in bubblewrap under these settings' [tools], and why (not)."""
+    from glmchat.tools.sandbox import ProcessPolicy, sandbox_state
+
+    policy = ProcessPolicy() if settings is None else ProcessPolicy.from_settings(settings)
+    state = sandbox_state(policy)
+    return {"active": state.active, "detail": state.reason, "network": policy.network, "env_allow": list(policy.env_allow)}
+
+
+def report(
+    model: Path | None, n_ctx: int, kv_type: str = "f16", gpu_layers: Any = "auto", cpu_moe: Any = None, verify: bool = False,
+    settings: Any = None,
+) -> dict[str, Any]:
+    """The whole report; `settings` (a Settings) decides the tool sandbox line."""
     machine = detect()
     rep: dict[str, Any] = {
         "glmchat": __import__("glmchat").__version__,
@@ -115,6 +132,7 @@ def report(model: Path | None, n_ctx: int, kv_type: str = "f16", gpu_layers: Any
         "physical_cores": machine.physical_cores,
         "threads": machine.physical_cores,
         "rebuild_hint": rebuild_hint(machine),
+        "sandbox": sandbox_report(settings),
     }
     files = model_files([model] if model else [], verify=verify)
     rep["model_files"] = files
@@ -158,6 +176,7 @@ def render(rep: dict[str, Any]) -> str:
         lines.append(f"  {d['name']:<8} {d['kind']:<5} {d['description'][:40]:<40} {gib(d['free'])} free of {gib(d['total'])}")
     if rep.get("rebuild_hint"):
         lines.append(f"! {rep['rebuild_hint']}")
+    lines.append(sandbox_line(rep.get("sandbox")))
     lines.append("Model files:")
     if not rep["model_files"]:
         lines.append("  none downloaded yet (glmchat download, or --model PATH)")
@@ -177,3 +196,15 @@ def render(rep: dict[str, Any]) -> str:
     elif plan:
         lines.append(f"Offload plan: {plan.get('problem')}")
     return "\n".join(lines)
+
+
+def sandbox_line(box: dict[str, Any] | None) -> str:
+    """"Tool sandbox: active (…)" or "Tool sandbox: off — why", for the report."""
+    if not box:
+        return "Tool sandbox: unknown"
+    if box["active"]:
+        return f"Tool sandbox: active — {box['detail']}"
+    line = f"Tool sandbox: off — {box['detail']}; run_shell, python, /run and /py run without it (secrets still left out)"
+    if not box["network"]:
+        line += "; [tools] network = false: they are refused"
+    return line

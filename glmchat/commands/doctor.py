@@ -32,7 +32,11 @@ def register(app: typer.Typer) -> None:
             gpu_layers=settings.model.gpu_layers,
             cpu_moe=settings.model.cpu_moe,
             verify=verify,
+            settings=settings,
         )
-        typer.echo(json.dumps(rep, indent=2, default=str) if as_json else doc.render(rep))
+        from glmchat.terminal_text import visible
+
+        # file names and GGUF metadata are not glmchat's: their control characters are made visible
+        typer.echo(json.dumps(rep, indent=2, default=str) if as_json else visible(doc.render(rep)))
         if any(not f.get("ok") for f in rep["model_files"]):
             raise typer.Exit(1)

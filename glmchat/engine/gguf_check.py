@@ -1,7 +1,8 @@
 """Checks on a model file before llama.cpp sees it, so failures read as one clear line.
 
 `check_model_file(path)` catches the common mistakes (missing path, an unreachable folder, a directory,
-not a GGUF, a truncated download, an unreadable file) and raises `ModelError` with a hint.
+a FIFO, device or socket (refused at once: opening one could block), not a GGUF, a truncated
+download, an unreadable file) and raises `ModelError` with a hint.
 `read_header(path)` is `glmchat.engine.gguf_meta.read_gguf` with its errors turned into `ModelError`s,
 and `check_memory(path, n_ctx)` estimates the KV cache for a context size (per-layer figure from
 `glmchat.engine.planner.kv_bytes_per_token_layer`) and refuses contexts that cannot fit in RAM + VRAM.
@@ -10,12 +11,14 @@ and `check_memory(path, n_ctx)` estimates the KV cache for a context size (per-l
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from glmchat.engine.gguf_meta import GgufFormatError, GgufInfo, GgufTruncatedError, read_gguf
 from glmchat.errors import ModelError
+from glmchat.regular_files import NotRegularFileError, file_kind
 
 GgufHeader = GgufInfo  # the parsed header (kept as a name for callers of this module)
 
@@ -57,6 +60,10 @@ def _unreadable(path: Path) -> ModelError:
     return ModelError(f"Cannot read {path}: permission denied.", f"Make it readable: chmod a+r '{path}'.")
 
 
+def _not_regular(path: Path, kind: str) -> ModelError:
+    return ModelError(f"{path} is {kind}, not a model file.", "Point --model at a regular .gguf file (a FIFO or device is never opened).")
+
+
 def read_header(path: str | os.PathLike[str]) -> GgufInfo:
     """Parse the GGUF header of `path`; ModelError for anything that is not a complete GGUF header."""
     path = Path(path)
@@ -71,6 +78,8 @@ def read_header(path: str | os.PathLike[str]) -> GgufInfo:
         raise _not_gguf(path, why) from None
     except PermissionError:
         raise _unreadable(path) from None
+    except NotRegularFileError as exc:
+        raise _not_regular(path, exc.kind) from None
     except IsADirectoryError:
         raise ModelError(f"{path} is a directory, not a model file.", "Point --model at the .gguf file inside it.") from None
     except FileNotFoundError:
@@ -85,6 +94,7 @@ def check_model_file(path: str | os.PathLike[str]) -> Path:
     try:
         exists = p.exists()
         is_dir = exists and p.is_dir()
+        mode = p.stat().st_mode if exists else 0
     except PermissionError:  # a folder on the way cannot be searched (no x permission)
         raise ModelError(
             f"Cannot reach {p}: permission denied on a folder in its path.",
@@ -108,6 +118,8 @@ def check_model_file(path: str | os.PathLike[str]) -> Path:
             ggufs = []
         hint = f"Point --model at one of: {', '.join(ggufs)}." if ggufs else "Point --model at a .gguf file."
         raise ModelError(f"{p} is a directory, not a model file.", hint)
+    if not stat.S_ISREG(mode):
+        raise _not_regular(p, file_kind(mode))
     if not os.access(p, os.R_OK):
         raise _unreadable(p)
     header = read_header(p)

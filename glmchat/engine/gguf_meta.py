@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from glmchat.regular_files import open_regular
+
 GGUF_MAGIC = b"GGUF"
 
 # ggml type id → (elements per block, bytes per block)
@@ -168,11 +170,13 @@ def read_gguf(path: str | Path, *, max_array: int = 4096) -> GgufInfo:
     """Parse the header of `path`.
 
     Raises GgufTruncatedError for a header cut short, GgufFormatError for anything else that is not a
-    GGUF header, OSError for I/O (PermissionError, IsADirectoryError, FileNotFoundError).
+    GGUF header, OSError for I/O (PermissionError, IsADirectoryError, FileNotFoundError, and
+    NotRegularFileError for a FIFO, device or socket).
     """
     path = Path(path)
-    with open(path, "rb") as fh:
-        size = path.stat().st_size
+    fd, st = open_regular(path)  # a FIFO or device is refused (NotRegularFileError), never waited on
+    with open(fd, "rb") as fh:
+        size = st.st_size
         if size < 24:
             head = fh.read(4)
             if head != GGUF_MAGIC:

@@ -14,7 +14,6 @@ from glmchat.tools.policy import (
     DecisionKind,
     HeadlessApproval,
     headless_approval,
-    headless_decision,
     needs_approval,
     preview,
 )
@@ -37,7 +36,6 @@ __all__ = [
     "UndoLog",
     "Workspace",
     "headless_approval",
-    "headless_decision",
     "needs_approval",
     "preview",
 ]

@@ -1,8 +1,9 @@
 """The built-in tools: read_file, list_dir, glob, grep, write_file, edit_file, run_shell, python.
 
-Each tool is a thin wrapper around a plain function below that raises `ToolError` on expected
-failures; `glmchat.tools.direct` (the slash commands) and `glmchat.tools.policy` (previews) reuse
-those functions.
+Each tool is a thin wrapper around a plain function below (or in `glmchat.tools.search`: glob, grep)
+that raises `ToolError` on expected failures; `glmchat.tools.direct` (the slash commands) and
+`glmchat.tools.policy` (previews) reuse those functions. Files are opened and written through
+`glmchat.tools.safe_files` only (by directory fd, regular files only, writes by rename).
 """
 
 from __future__ import annotations
@@ -10,53 +11,40 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import stat
 from pathlib import Path
 from typing import Any
 
+from glmchat.tools import safe_files
 from glmchat.tools.base import Tool, ToolContext, ToolResult
+from glmchat.tools.search import MAX_GREP_MATCHES, glob_paths, glob_to_regex, grep_files, looks_binary  # noqa: F401 (re-exported)
 from glmchat.tools.shell import SHELL_CAP, process_result, run_python_code, run_shell_command
 from glmchat.tools.workspace import ToolError, Workspace
 
 MAX_READ_BYTES = 20 * 1024 * 1024  # files bigger than this are not read at all
 MAX_READ_LINES = 2000  # lines per read_file call
-MAX_LINE_CHARS = 2000  # longer lines are cut in read_file / grep output
+MAX_LINE_CHARS = 2000  # longer lines are cut in read_file output
 READ_CHAR_BUDGET = 28_000  # read_file output stays under the tool's cap (a note follows)
 MAX_LIST_ENTRIES = 1000
-MAX_GLOB_RESULTS = 500
-MAX_GREP_MATCHES = 200
-MAX_GREP_FILE_BYTES = 5 * 1024 * 1024
-GREP_LINE_CHARS = 300
-BINARY_SNIFF = 8192
-
-SKIPPED_DIRS = frozenset(
-    {".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv", "venv", ".mypy_cache",
-     ".pytest_cache", ".ruff_cache", ".tox", ".idea"}
-)
 
 # ---- reading --------------------------------------------------------------------------------------
 
 
-def looks_binary(data: bytes) -> bool:
-    """NUL bytes in the first few KB mark a file as binary."""
-    return b"\x00" in data[:BINARY_SNIFF]
+def _too_big(rel: str, size: int) -> ToolError:
+    return ToolError(
+        f"{rel} is too big to read ({size / 1e6:.1f} MB).",
+        "Search it with grep, or look at parts with run_shell (head, tail, sed -n).",
+    )
 
 
 def read_text_file(ws: Workspace, path: str) -> tuple[Path, str]:
-    """(resolved path, text) of a UTF-8 text file in the workspace; refuses dirs, binaries, huge files."""
-    p = ws.resolve(path)
-    rel = ws.display(p)
-    if not p.exists():
-        raise ToolError(f"No such file: {rel}.", "Check the name with list_dir or glob.")
-    if p.is_dir():
-        raise ToolError(f"{rel} is a directory, not a file.", "Use list_dir to see what it holds.")
-    size = p.stat().st_size
-    if size > MAX_READ_BYTES:
-        raise ToolError(
-            f"{rel} is too big to read ({size / 1e6:.1f} MB).",
-            "Search it with grep, or look at parts with run_shell (head, tail, sed -n).",
-        )
-    data = p.read_bytes()
+    """(resolved path, text) of a UTF-8 text file in the workspace; refuses dirs, FIFOs and devices, binaries, huge files."""
+    with safe_files.open_file(ws, path) as f:
+        p, rel, size = f.path, f.rel, f.st.st_size
+        if size > MAX_READ_BYTES:
+            raise _too_big(rel, size)
+        data = f.read(MAX_READ_BYTES)
+    if len(data) > MAX_READ_BYTES:
+        raise _too_big(rel, len(data))
     if looks_binary(data):
         raise ToolError(f"{rel} is a binary file ({size:,} bytes); it cannot be read as text.", "Only text files can be read.")
     try:
@@ -110,26 +98,28 @@ def numbered_lines(text: str, rel: str, start: int | None, end: int | None) -> s
 
 def list_directory(ws: Workspace, path: str = ".") -> str:
     """The entries of a directory: folders first (with a trailing /), then files with their sizes."""
-    p = ws.resolve(path)
-    rel = ws.display(p)
-    if not p.exists():
-        raise ToolError(f"No such directory: {rel}.", "Check the path with glob or list the parent directory.")
-    if not p.is_dir():
-        raise ToolError(f"{rel} is a file, not a directory.", "Use read_file to read it.")
+    try:
+        fd, where = safe_files.open_dir(ws, path)
+    except safe_files.NoSuchFileError as exc:
+        raise ToolError(f"No such directory: {exc.rel}.", "Check the path with glob or list the parent directory.") from None
+    rel = where.rel
     dirs: list[str] = []
     files: list[str] = []
-    with os.scandir(p) as it:
-        for entry in it:
-            try:
-                if entry.is_symlink():
-                    target = os.readlink(entry.path)
-                    (dirs if entry.is_dir() else files).append(f"{entry.name} -> {target}")
-                elif entry.is_dir():
-                    dirs.append(entry.name + "/")
-                else:
-                    files.append(f"{entry.name}  ({entry.stat().st_size:,} bytes)")
-            except OSError:
-                files.append(entry.name)
+    try:
+        with os.scandir(fd) as it:  # by fd: the folder listed is the one verified, whatever its name points to now
+            for entry in it:
+                try:
+                    if entry.is_symlink():
+                        target = os.readlink(entry.name, dir_fd=fd)
+                        (dirs if entry.is_dir() else files).append(f"{entry.name} -> {target}")
+                    elif entry.is_dir():
+                        dirs.append(entry.name + "/")
+                    else:
+                        files.append(f"{entry.name}  ({entry.stat().st_size:,} bytes)")
+                except OSError:
+                    files.append(entry.name)
+    finally:
+        os.close(fd)
     entries = sorted(dirs, key=str.lower) + sorted(files, key=str.lower)
     if not entries:
         return f"{rel}/ is empty"
@@ -142,143 +132,6 @@ def list_directory(ws: Workspace, path: str = ".") -> str:
 
 def _plural(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
-
-
-# ---- finding --------------------------------------------------------------------------------------
-
-
-def glob_to_regex(pattern: str) -> re.Pattern[str]:
-    """Compile a glob (`*`, `?`, `[abc]`, `{a,b}`, `**` for any depth) matching whole '/'-separated paths."""
-    out: list[str] = []
-    i, n = 0, len(pattern)
-    depth = 0
-    while i < n:
-        c = pattern[i]
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif c == "*":
-            out.append("[^/]*")
-            i += 1
-        elif c == "?":
-            out.append("[^/]")
-            i += 1
-        elif c == "[":
-            close = pattern.find("]", i + 2 if pattern[i + 1 : i + 2] in ("!", "]") else i + 1)
-            if close == -1:
-                out.append(re.escape(c))
-                i += 1
-            else:
-                body = pattern[i + 1 : close]
-                if body.startswith("!"):
-                    body = "^" + body[1:]
-                out.append("[" + body.replace("\\", "\\\\") + "]")
-                i = close + 1
-        elif c == "{":
-            out.append("(?:")
-            depth += 1
-            i += 1
-        elif c == "," and depth:
-            out.append("|")
-            i += 1
-        elif c == "}" and depth:
-            out.append(")")
-            depth -= 1
-            i += 1
-        else:
-            out.append(re.escape(c))
-            i += 1
-    out.append(")" * depth)
-    try:
-        return re.compile("".join(out) + r"\Z", re.DOTALL)
-    except re.error as exc:
-        raise ToolError(f"Bad glob pattern {pattern!r}: {exc}.", "Use *, ?, [abc], {a,b} and ** only.") from None
-
-
-def _walk(ws: Workspace, top: Path, ctx: ToolContext | None, dirs_too: bool = False):
-    """Yield (path, relative posix path) under `top`, skipping VCS/cache dirs and links pointing out."""
-    for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
-        if ctx is not None:
-            ctx.check()
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS)
-        base = Path(dirpath)
-        names = sorted(filenames) + (dirnames if dirs_too else [])
-        for name in names:
-            p = base / name
-            if p.is_symlink() and not ws.contains(p):
-                continue
-            yield p, ws.display(p)
-
-
-def glob_paths(ws: Workspace, pattern: str, ctx: ToolContext | None = None) -> tuple[list[str], int]:
-    """(matching paths relative to the root, sorted, capped; total number of matches)."""
-    pattern = pattern.strip()
-    if not pattern:
-        raise ToolError("The glob pattern is empty.", "Give a pattern such as **/*.py.")
-    if pattern.startswith("/") or ".." in Path(pattern).parts:
-        raise ToolError(f"Glob pattern {pattern!r} must stay inside the workspace.", "Use a relative pattern such as src/**/*.py.")
-    if pattern.startswith("./"):
-        pattern = pattern[2:]
-    rx = glob_to_regex(pattern)
-    found: list[str] = []
-    total = 0
-    for p, rel in _walk(ws, ws.root, ctx, dirs_too=True):
-        if rx.match(rel):
-            total += 1
-            if len(found) < MAX_GLOB_RESULTS:
-                found.append(rel + ("/" if p.is_dir() else ""))
-    return sorted(found), total
-
-
-def grep_files(ws: Workspace, pattern: str, path: str = ".", glob: str | None = None, ctx: ToolContext | None = None) -> str:
-    """`file:line: text` for every line matching the regex `pattern` under `path` (capped)."""
-    try:
-        rx = re.compile(pattern)
-    except re.error as exc:
-        raise ToolError(f"Bad regular expression {pattern!r}: {exc}.", "Use Python regex syntax; escape ( [ . * with a backslash for literal text.") from None
-    top = ws.resolve(path)
-    if not top.exists():
-        raise ToolError(f"No such file or directory: {ws.display(top)}.", "Check the path with list_dir.")
-    name_rx = glob_to_regex(glob) if glob else None
-    if top.is_file():
-        files = [(top, ws.display(top))]
-    else:
-        files = _walk(ws, top, ctx)
-    hits: list[str] = []
-    more = False
-    searched = 0
-    for p, rel in files:
-        if name_rx is not None:
-            subject = rel if "/" in (glob or "") else p.name
-            if not name_rx.match(subject):
-                continue
-        try:
-            if not stat.S_ISREG(p.stat().st_mode) or p.stat().st_size > MAX_GREP_FILE_BYTES:
-                continue
-            data = p.read_bytes()
-        except OSError:
-            continue
-        if looks_binary(data):
-            continue
-        searched += 1
-        for n, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
-            if rx.search(line):
-                if len(hits) >= MAX_GREP_MATCHES:
-                    more = True
-                    break
-                text = line if len(line) <= GREP_LINE_CHARS else line[:GREP_LINE_CHARS] + " […]"
-                hits.append(f"{rel}:{n}: {text}")
-        if more:
-            break
-    if not hits:
-        where = ws.display(top)
-        return f"No matches for {pattern!r} in {where} ({searched} text file{'s' if searched != 1 else ''} searched)."
-    if more:
-        hits.append(f"[more matches not shown: only the first {MAX_GREP_MATCHES} are listed; narrow the pattern, path or glob]")
-    return "\n".join(hits)
 
 
 # ---- changing -------------------------------------------------------------------------------------
@@ -300,26 +153,26 @@ def unified_diff(old: str | None, new: str, rel: str) -> str:
     return "".join(fixed)
 
 
-def _old_content(p: Path) -> tuple[bytes | None, str | None]:
-    """(raw bytes or None, text or None when binary / not UTF-8) of a file about to be changed."""
-    if not p.exists():
-        return None, None
-    data = p.read_bytes()
-    if looks_binary(data):
-        return data, None
+def _old_content(ws: Workspace, path: str) -> tuple[Path, str, bytes | None, str | None]:
+    """(target, its relative name, raw bytes or None, text or None when binary / not UTF-8) of a file about to be written."""
     try:
-        return data, data.decode("utf-8")
+        with safe_files.open_file(ws, path) as f:
+            p, rel, data = f.path, f.rel, f.read()
+    except safe_files.NoSuchFileError as exc:
+        return exc.path, exc.rel, None, None
+    except safe_files.IsADirectory as exc:
+        raise ToolError(f"{exc.rel} is a directory; write_file needs a file path.", "Give a file name inside it.") from None
+    if looks_binary(data):
+        return p, rel, data, None
+    try:
+        return p, rel, data, data.decode("utf-8")
     except UnicodeDecodeError:
-        return data, None
+        return p, rel, data, None
 
 
 def plan_write(ws: Workspace, path: str, content: str) -> tuple[Path, bytes | None, str]:
     """(target, its current bytes or None, diff) for write_file, without writing anything."""
-    p = ws.resolve(path)
-    rel = ws.display(p)
-    if p == ws.root or p.is_dir():
-        raise ToolError(f"{rel} is a directory; write_file needs a file path.", "Give a file name inside it.")
-    old_bytes, old_text = _old_content(p)
+    p, rel, old_bytes, old_text = _old_content(ws, path)
     if old_bytes is not None and old_text is None:
         diff = f"--- a/{rel}\n+++ b/{rel}\n(binary file replaced by {len(content.splitlines())} lines of text)\n"
     else:
@@ -353,18 +206,6 @@ def plan_edit(ws: Workspace, path: str, old_string: str, new_string: str) -> tup
         )
     new_text = text.replace(old_string, new_string, 1)
     return p, text, new_text, unified_diff(text, new_text, rel)
-
-
-def _write(p: Path, data: bytes) -> tuple[Path, ...]:
-    """Write `data` to `p`, creating missing parent folders; returns the folders created (outermost first)."""
-    created: list[Path] = []
-    parent = p.parent
-    while not parent.exists():
-        created.append(parent)
-        parent = parent.parent
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_bytes(data)
-    return tuple(reversed(created))
 
 
 def _diff_stats(diff: str) -> tuple[int, int]:
@@ -409,8 +250,8 @@ def _write_file(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
     data = content.encode("utf-8")
     if old_bytes == data:
         return ToolResult(f"No change: {rel} already has this content.", ok=True, meta={"path": rel})
-    created = _write(p, data)
-    ctx.undo.record(p, old_bytes, data, "write_file", created)
+    p, created = safe_files.write_atomic(ctx.workspace, args["path"], data)
+    ctx.undo.record(p, old_bytes, data, "write_file", created, workspace=ctx.workspace)
     n = len(content.splitlines())
     if old_bytes is None:
         msg = f"Created {rel} ({n} line{'s' if n != 1 else ''}, {len(data):,} bytes)."
@@ -424,8 +265,8 @@ def _edit_file(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
     p, text, new_text, diff = plan_edit(ctx.workspace, args["path"], args["old_string"], args["new_string"])
     rel = ctx.workspace.display(p)
     data = new_text.encode("utf-8")
-    _write(p, data)
-    ctx.undo.record(p, text.encode("utf-8"), data, "edit_file")
+    p, _ = safe_files.write_atomic(ctx.workspace, args["path"], data)
+    ctx.undo.record(p, text.encode("utf-8"), data, "edit_file", workspace=ctx.workspace)
     plus, minus = _diff_stats(diff)
     return ToolResult(f"Edited {rel}: +{plus} -{minus} lines.\n{diff}", ok=True, diff=diff, meta={"path": rel})
 
@@ -500,7 +341,8 @@ def _read_tools() -> list[Tool]:
         Tool(
             "grep",
             "Search text files for lines matching a Python regular expression. Returns 'file:line: text' "
-            "lines (at most 200). Binary files, .git, node_modules and __pycache__ are skipped.",
+            "lines (at most 200). Binary files, .git, node_modules and __pycache__ are skipped. A pattern "
+            "that runs longer than 1 s on one line (catastrophic backtracking) is stopped with an error.",
             {
                 "type": "object",
                 "properties": {

@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 from typing import Any
 
 from glmchat.errors import UsageError
-from glmchat.tools.base import ToolResult
-from glmchat.tools.builtin import grep_files, list_directory, read_text_file
+from glmchat.tools.base import ToolContext, ToolResult
+from glmchat.tools.builtin import list_directory, read_text_file
+from glmchat.tools.search import GREP_TIMEOUT, grep_files
 from glmchat.tools.registry import cap_text
 from glmchat.tools.shell import SHELL_CAP, process_result, run_process, run_python_code, run_shell_command
 from glmchat.tools.workspace import ToolError, Workspace
 
 MAX_ATTACH_CHARS = 64_000  # /read refuses more than this without a line range
 DEFAULT_TIMEOUT = 60.0
+_GIT_NO_HOOKS = ("-c", "core.fsmonitor=false")  # a repository's config must not start a program
+_GIT_DIFF_BUILTIN = ("--no-color", "--no-ext-diff", "--no-textconv")  # nor its diff driver or textconv
 _RANGE = re.compile(r"^(?P<path>.+?):(?P<a>\d+)?(?:(?P<dash>-)(?P<b>\d+)?)?$")
 
 
@@ -66,18 +70,19 @@ def read_attachment(spec: str, ws: Workspace) -> tuple[str, str]:
 
 
 def run_command(cmd: str, ws: Workspace, cancel: Any = None, timeout: float = DEFAULT_TIMEOUT) -> ToolResult:
-    """/run: run a shell command in the workspace (own process group, killed on cancel or timeout)."""
+    """/run: run the user's own shell command in the workspace (own process group, killed on cancel
+    or timeout, secrets filtered from its environment; not sandboxed: the user typed it)."""
     if not cmd.strip():
         raise UsageError("/run needs a command: /run CMD.", "Example: /run ls -la")
-    res = run_shell_command(cmd, ws.root, timeout, cancel, SHELL_CAP)
+    res = run_shell_command(cmd, ws.root, timeout, cancel, SHELL_CAP, sandbox=False)
     return process_result(res, timeout, "command")
 
 
 def run_python(code: str, ws: Workspace, cancel: Any = None, timeout: float = DEFAULT_TIMEOUT) -> ToolResult:
-    """/py: run Python code in a subprocess in the workspace."""
+    """/py: run the user's own Python code in a subprocess in the workspace (not sandboxed, as /run)."""
     if not code.strip():
         raise UsageError("/py needs code: /py CODE.", "Example: /py print(2**10)")
-    res = run_python_code(code, ws.root, timeout, cancel, SHELL_CAP)
+    res = run_python_code(code, ws.root, timeout, cancel, SHELL_CAP, sandbox=False)
     return process_result(res, timeout, "python code")
 
 
@@ -86,24 +91,30 @@ def list_path(path: str | None, ws: Workspace) -> str:
     return list_directory(ws, path or ".")
 
 
-def grep_text(pattern: str, path: str | None, ws: Workspace) -> str:
-    """/grep: `file:line: text` matches of a regex (capped)."""
+def grep_text(pattern: str, path: str | None, ws: Workspace, cancel: Any = None, timeout: float = GREP_TIMEOUT) -> str:
+    """/grep: `file:line: text` matches of a regex (capped); stops at `timeout` seconds or when `cancel` is set."""
     if not pattern:
         raise UsageError("/grep needs a pattern: /grep PATTERN [PATH].", "Example: /grep 'def main' src")
-    return grep_files(ws, pattern, path or ".")
+    ctx = ToolContext(ws, cancel=cancel, timeout=timeout, deadline=time.monotonic() + timeout)
+    return grep_files(ws, pattern, path or ".", ctx=ctx)
 
 
 def git_diff(ws: Workspace, cancel: Any = None) -> str:
-    """/diff: `git diff` of the workspace (staged changes too), to attach to the next message."""
+    """/diff: `git diff` of the workspace (staged changes too), to attach to the next message.
+
+    The repository's own configuration may name programs for diffs (diff.external, a diff driver's
+    command or textconv in .gitattributes); a repository glmchat did not make is not trusted to run
+    them, so git is asked for its built-in diff only (and to run no fsmonitor hook).
+    """
     git = shutil.which("git")
     if git is None:
         raise ToolError("git is not installed.", "Install git to use /diff.")
-    inside = run_process([git, "rev-parse", "--is-inside-work-tree"], ws.root, 20.0, cancel, 1000)
+    inside = run_process([git, *_GIT_NO_HOOKS, "rev-parse", "--is-inside-work-tree"], ws.root, 20.0, cancel, 1000)
     if inside.exit_code != 0 or inside.stdout.strip() != "true":
         raise ToolError(f"{ws.root} is not inside a git repository.", "/diff works in a git work tree; run `git init` first.")
     parts = []
     for title, extra in (("unstaged changes", []), ("staged changes", ["--cached"])):
-        res = run_process([git, "--no-pager", "diff", "--no-color", *extra], ws.root, 30.0, cancel, 400_000)
+        res = run_process([git, *_GIT_NO_HOOKS, "--no-pager", "diff", *_GIT_DIFF_BUILTIN, *extra], ws.root, 30.0, cancel, 400_000)
         if res.exit_code != 0:
             raise ToolError(f"git diff failed: {res.stderr.strip() or res.exit_code}.", "Run git diff in a shell to see why.")
         if res.stdout.strip():

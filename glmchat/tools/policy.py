@@ -1,7 +1,8 @@
 """Approval: which calls need the user's yes, what the user decided, and what the approval block shows.
 
 Policies (`[tools] approve`): "ask" — every call asks; "auto-read" (default) — read tools on paths
-inside the workspace run without asking, write and execute tools ask; "auto" — nothing asks.
+inside the workspace run without asking, write and execute tools ask; "auto" — nothing asks (in the
+TUI only: headless, write and execute tools need --yes whatever the policy, see `headless_approval`).
 "Allow for this session" adds the tool's name to `session_allowed`, after which it no longer asks.
 
 This module is the one home of that rule: `ChatSession` holds an `ApprovalPolicy` and calls
@@ -111,17 +112,6 @@ def needs_approval(tool: Tool, arguments: Any, policy: str, workspace: Workspace
     return not (tool.risk == "read" and _paths_inside(tool, arguments, workspace))
 
 
-def headless_decision(tool: Tool, yes: bool) -> Decision:
-    """Read tools run; write/execute tools run only with --yes.
-
-    Not what `glmchat ask` does today (see `headless_approval`): there a read outside the workspace,
-    or any call under policy "ask", is denied without --yes.
-    """
-    if yes or tool.risk == "read":
-        return Decision.allow_once()
-    return Decision.deny(f"{tool.name} is not allowed in this non-interactive run (it needs --yes).")
-
-
 @dataclass
 class ApprovalPolicy:
     """One session's approval state: the policy, the workspace and the tools allowed for the session.
@@ -170,21 +160,24 @@ class HeadlessApproval:
     """What a run with nobody to ask passes to `ChatSession(approver=..., approve_policy=...)`."""
 
     approver: Approver | None
-    policy: str | None  # None: the [tools] approve setting
+    policy: str  # never "auto" without --yes
 
 
-def headless_approval(yes: bool) -> HeadlessApproval:
-    """How `glmchat ask --tools` approves calls; use as
-    `ChatSession(..., approver=a.approver, approve_policy=a.policy)` with `a = headless_approval(yes)`.
+def headless_approval(yes: bool, configured: str = DEFAULT_POLICY) -> HeadlessApproval:
+    """How `glmchat ask --tools` approves calls, given the `[tools] approve` setting (`configured`);
+    use as `ChatSession(..., approver=a.approver, approve_policy=a.policy)`.
 
     --yes: policy "auto", every call runs unasked (events say decision "auto").
-    Without --yes: the `[tools] approve` setting decides which calls need approval, and those are
-    denied (`NO_APPROVER`), since nobody can be asked. With `approve = "auto"` in the settings every
-    call runs unasked even without --yes (issue #14 tracks that).
+    Without --yes: write and execute tools never run, whatever the setting says — `approve = "auto"`
+    is for the TUI, where the user watches; here it counts as "auto-read". `needs_approval` then
+    decides as everywhere, and what needs approval is denied (`NO_APPROVER`, which tells the model
+    to ask for --yes), since nobody can be asked: reads inside the workspace run ("auto-read"), or
+    nothing runs ("ask").
     """
     if yes:
         return HeadlessApproval(lambda call, risk, preview: Decision.allow_once(), "auto")
-    return HeadlessApproval(None, None)
+    policy = check_policy(configured)
+    return HeadlessApproval(None, "auto-read" if policy == "auto" else policy)
 
 
 def preview(tool: Tool, arguments: Any, workspace: Workspace) -> str:

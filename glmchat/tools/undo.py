@@ -1,4 +1,9 @@
-"""The undo log: every change write_file / edit_file made, newest last, so `/undo` can take it back."""
+"""The undo log: every change write_file / edit_file made, newest last, so `/undo` can take it back.
+
+Undo reads, restores and removes through `glmchat.tools.safe_files`, inside the workspace the change
+was made in (by directory fd, regular files only, restoring by rename): a file swapped for a FIFO or
+a folder swapped for a symlink since is refused, never waited on or written through.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from glmchat.tools.workspace import ToolError
+from glmchat.tools import safe_files
+from glmchat.tools.workspace import ToolError, Workspace
 
 
 def _digest(data: bytes) -> str:
@@ -25,6 +31,7 @@ class UndoEntry:
     tool: str = "write_file"
     created_dirs: tuple[Path, ...] = ()
     when: float = field(default_factory=time.time)
+    workspace: Workspace | None = None  # where the change was made (None: anywhere, from /)
 
 
 class UndoLog:
@@ -41,9 +48,11 @@ class UndoLog:
         written: bytes,
         tool: str = "write_file",
         created_dirs: tuple[Path, ...] = (),
+        *,
+        workspace: Workspace | None = None,
     ) -> None:
         """Remember that `path` held `previous` (None: did not exist) before `written` was put there."""
-        entry = UndoEntry(Path(path), previous, _digest(written), tool, tuple(created_dirs))
+        entry = UndoEntry(Path(path), previous, _digest(written), tool, tuple(created_dirs), workspace=workspace)
         with self._lock:
             self._entries.append(entry)
 
@@ -65,41 +74,39 @@ class UndoLog:
             if not self._entries:
                 return "Nothing to undo: no file was written or edited in this session."
             entry = self._entries[-1]
-            current = _read_or_none(entry.path)
-            if not force and (current is None or _digest(current) != entry.written_digest):
-                what = "was deleted" if current is None else "was changed again"
-                raise ToolError(
-                    f"Cannot undo the {entry.tool} of {entry.path}: the file {what} after it.",
-                    "Undoing now would lose those changes; restore it by hand (or undo with force).",
-                )
-            try:
-                if entry.previous is None:
-                    if current is not None:
-                        entry.path.unlink()
-                    for d in reversed(entry.created_dirs):
-                        try:
-                            d.rmdir()
-                        except OSError:
-                            break  # not empty any more: keep it and its parents
-                    message = f"Undid {entry.tool}: removed {entry.path} (the file did not exist before)."
-                else:
-                    entry.path.parent.mkdir(parents=True, exist_ok=True)
-                    entry.path.write_bytes(entry.previous)
-                    message = f"Undid {entry.tool}: restored {entry.path} to its previous content."
-            except OSError as exc:
-                raise ToolError(
-                    f"Cannot undo the change to {entry.path}: {exc.strerror or exc}.",
-                    "Check the file's permissions.",
-                ) from None
+            message = _undo_entry(entry, force)
             self._entries.pop()
             left = len(self._entries)
         return message + (f" {left} earlier change(s) can still be undone." if left else "")
 
 
-def _read_or_none(path: Path) -> bytes | None:
+def _undo_entry(entry: UndoEntry, force: bool) -> str:
+    """Take one change back; ToolError when the file changed since (unless `force`) or cannot be restored."""
+    ws = entry.workspace or Workspace("/")
     try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
-    except IsADirectoryError:
-        return None
+        current = safe_files.read_bytes_or_none(ws, entry.path)
+    except ToolError as exc:  # a folder, FIFO or device there now, or a path that leads out
+        raise ToolError(f"Cannot undo the {entry.tool} of {entry.path}: {exc.message}", "Restore it by hand.") from None
+    if not force and (current is None or _digest(current) != entry.written_digest):
+        what = "was deleted" if current is None else "was changed again"
+        raise ToolError(
+            f"Cannot undo the {entry.tool} of {entry.path}: the file {what} after it.",
+            "Undoing now would lose those changes; restore it by hand (or undo with force).",
+        )
+    try:
+        if entry.previous is not None:
+            safe_files.write_atomic(ws, entry.path, entry.previous)
+            return f"Undid {entry.tool}: restored {entry.path} to its previous content."
+        if current is not None:
+            safe_files.remove_entry(ws, entry.path)
+        for d in reversed(entry.created_dirs):
+            try:
+                safe_files.remove_entry(ws, d, directory=True)
+            except (OSError, ToolError):
+                break  # not empty any more: keep it and its parents
+        return f"Undid {entry.tool}: removed {entry.path} (the file did not exist before)."
+    except OSError as exc:
+        raise ToolError(
+            f"Cannot undo the change to {entry.path}: {exc.strerror or exc}.",
+            "Check the file's permissions.",
+        ) from None

@@ -2,7 +2,9 @@
 
 `Workspace.resolve()` turns a path the model (or the user) wrote into an absolute path, following
 symlinks, and refuses anything that lands outside the root: `../` climbs, absolute paths elsewhere,
-symlinks (to files or directories) pointing out.
+symlinks (to files or directories) pointing out. Its answer is for deciding and showing only: it
+can be stale by the time anything is opened (a folder swapped for a symlink in between), so every
+read and write goes through `glmchat.tools.safe_files`, which walks from the root by file descriptor.
 """
 
 from __future__ import annotations
@@ -39,8 +41,7 @@ class Workspace:
         text = os.fspath(path)
         if not isinstance(text, str):
             text = os.fsdecode(text)
-        if "\x00" in text:
-            raise ToolError(f"Path {text!r} contains a NUL character.", "Use a plain file name.")
+        check_text(text)
         raw = Path(text.strip() or ".").expanduser()
         candidate = raw if raw.is_absolute() else self.root / raw
         try:
@@ -48,12 +49,16 @@ class Workspace:
         except (OSError, RuntimeError) as exc:  # symlink loops
             raise ToolError(f"Cannot resolve path {text}: {exc}.", "Check for a symlink loop.") from None
         if not resolved.is_relative_to(self.root):
-            via = " (through a symlink)" if not _lexically_outside(candidate, self.root) else ""
-            raise OutsideWorkspaceError(
-                f"Path {text} is outside the workspace {self.root}{via}.",
-                "Only files inside the workspace can be used; give a path relative to it.",
-            )
+            raise self.outside(text, via_symlink=not _lexically_outside(candidate, self.root))
         return resolved
+
+    def outside(self, text: str, *, via_symlink: bool) -> OutsideWorkspaceError:
+        """The error for a path that leads out of the root (on its own, or through a symlink)."""
+        via = " (through a symlink)" if via_symlink else ""
+        return OutsideWorkspaceError(
+            f"Path {text} is outside the workspace {self.root}{via}.",
+            "Only files inside the workspace can be used; give a path relative to it.",
+        )
 
     def contains(self, path: str | os.PathLike[str]) -> bool:
         """True when `path` resolves inside the root (never raises)."""
@@ -70,6 +75,12 @@ class Workspace:
         except ValueError:
             return str(path)
         return rel.as_posix() or "."
+
+
+def check_text(text: str) -> None:
+    """Refuse a path with a NUL character (no file name can hold one)."""
+    if "\x00" in text:
+        raise ToolError(f"Path {text!r} contains a NUL character.", "Use a plain file name.")
 
 
 def _lexically_outside(candidate: Path, root: Path) -> bool:

@@ -103,7 +103,15 @@ def test_unreadable_at_open(smollm2_path, monkeypatch):
             raise PermissionError(13, "Permission denied")
         return real_open(file, *a, **k)
 
+    real_os_open = os.open
+
+    def deny_os(file, *a, **k):  # the header is opened with os.open (O_NONBLOCK, then fstat)
+        if str(file) == str(smollm2_path):
+            raise PermissionError(13, "Permission denied")
+        return real_os_open(file, *a, **k)
+
     monkeypatch.setattr(builtins, "open", deny)
+    monkeypatch.setattr(os, "open", deny_os)
     with pytest.raises(ModelError) as exc:
         read_header(smollm2_path)
     _assert_clear(exc.value, "permission denied")

@@ -18,7 +18,6 @@ from glmchat.tools import (
     UndoLog,
     Workspace,
     headless_approval,
-    headless_decision,
     needs_approval,
     preview,
 )
@@ -101,11 +100,18 @@ def test_decisions() -> None:
     assert Decision.deny("   ").message is None
 
 
-def test_headless_decisions(reg: ToolRegistry) -> None:
-    assert headless_decision(reg.get("grep"), yes=False).allowed
-    denied = headless_decision(reg.get("write_file"), yes=False)
-    assert not denied.allowed and "--yes" in denied.denial_text("write_file")
-    assert headless_decision(reg.get("run_shell"), yes=True).allowed
+@pytest.mark.parametrize("configured", ["auto", "auto-read", "ask"])
+def test_headless_without_yes_never_writes_or_executes_whatever_the_policy(reg: ToolRegistry, ws: Workspace, configured: str) -> None:
+    """One rule: headless, write and execute tools need --yes; `approve = "auto"` is for the TUI only."""
+    a = headless_approval(False, configured)
+    policy = ApprovalPolicy(a.policy, ws)
+    for name in ("write_file", "edit_file", "run_shell", "python"):
+        call = ToolCall(name, SAMPLE_ARGS[name], "")
+        assert policy.decide(reg.get(name), call, a.approver) == NO_APPROVER
+    read = policy.decide(reg.get("read_file"), ToolCall("read_file", {"path": "a.py"}, ""), a.approver)
+    assert read is None if configured != "ask" else read == NO_APPROVER  # reads inside the workspace as before
+    outside = policy.decide(reg.get("read_file"), ToolCall("read_file", {"path": "../x"}, ""), a.approver)
+    assert outside == NO_APPROVER
 
 
 def test_decision_kind_may_be_given_as_its_value() -> None:
@@ -153,7 +159,10 @@ def test_headless_approval_for_ask(reg: ToolRegistry) -> None:
     assert yes.policy == "auto"  # nothing asks: every call runs, decision "auto"
     assert yes.approver(ToolCall("python", {"code": "1"}, ""), "execute", "1") == Decision.allow_once()
     no = headless_approval(False)
-    assert no.approver is None and no.policy is None  # the [tools] approve setting; what would ask is denied
+    assert no.approver is None and no.policy == "auto-read"  # what would ask is denied
+    assert headless_approval(False, "auto").policy == "auto-read" and headless_approval(False, "ask").policy == "ask"
+    with pytest.raises(UsageError):
+        headless_approval(False, "sometimes")
 
 
 def test_preview_write_and_edit_show_diffs_without_writing(reg: ToolRegistry, ws: Workspace) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 import threading
@@ -14,6 +15,7 @@ import pytest
 
 from glmchat.engine.base import CancelToken
 from glmchat.tools import ToolContext, ToolRegistry, UndoLog, Workspace
+from glmchat.tools.sandbox import ProcessPolicy, sandbox_state, use_policy
 from glmchat.tools.shell import group_alive
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX process groups")
@@ -28,6 +30,17 @@ def ws(tmp_path: Path) -> Workspace:
 @pytest.fixture
 def reg() -> ToolRegistry:
     return ToolRegistry.builtin()
+
+
+@pytest.fixture(params=["off", "bwrap"])
+def mode(request):
+    """Each process test runs unsandboxed and, where bubblewrap works here, sandboxed."""
+    policy = ProcessPolicy(sandbox="off" if request.param == "off" else "auto")
+    if request.param == "bwrap" and not sandbox_state(policy).active:
+        pytest.skip(f"sandbox code path not exercised here: {sandbox_state(policy).reason}")
+    old = use_policy(policy)
+    yield request.param
+    use_policy(old)
 
 
 def live_processes_with(marker: str) -> list[str]:
@@ -125,11 +138,14 @@ def test_cancel_mid_way_kills_process_group(reg: ToolRegistry, ws: Workspace, ma
 
 
 @pytest.mark.slow
-def test_background_children_are_stopped_when_command_ends(reg: ToolRegistry, ws: Workspace) -> None:
+def test_background_children_are_stopped_when_command_ends(reg: ToolRegistry, ws: Workspace, mode: str) -> None:
     n, cmd = unique_sleep()
     t0 = time.monotonic()
     r = reg.execute("run_shell", {"command": f"{cmd} > /dev/null 2>&1 & {cmd} & echo started"}, ToolContext(ws))
-    assert r.ok and "started" in r.output and "background processes" in r.output
+    assert r.ok and "started" in r.output
+    assert r.meta["sandboxed"] == (mode == "bwrap")
+    # unsandboxed glmchat stops them and says so; in the sandbox they end with its PID namespace
+    assert ("background processes" in r.output) == (mode == "off")
     assert time.monotonic() - t0 < 5
     assert live_processes_with(n) == []
 
@@ -160,3 +176,130 @@ def test_timeout_argument_is_bounded(reg: ToolRegistry, ws: Workspace) -> None:
     assert effective_timeout(tool, {"timeout": 10_000}, ctx) == MAX_TIMEOUT
     assert effective_timeout(tool, {}, ctx) == 12
     assert effective_timeout(tool, {}, ToolContext(ws)) == 60
+
+
+# ---- the attack: descendants that leave the process group (setsid, start_new_session) -------------
+
+
+def escapers(cmd: str) -> str:
+    """A shell line that starts two `cmd` grandchildren outside the tool's process group, both holding
+    the output pipes: one through setsid(1), one through Popen(start_new_session=True)."""
+    popen = f"import subprocess; subprocess.Popen({cmd.split()!r}, start_new_session=True)"
+    return f"setsid {cmd} & {shlex.quote(sys.executable)} -c {shlex.quote(popen)}"
+
+
+def running(cmd: str) -> str:
+    """A shell line that prints how many `cmd` processes run at that moment, as "running=N"."""
+    return f'echo running=$(ps -eo args= | grep -cx "{cmd}")'
+
+
+def timed(reg: ToolRegistry, ws: Workspace, tool: str, args: dict) -> tuple:
+    """(result, seconds the call took)."""
+    t0 = time.monotonic()
+    r = reg.execute(tool, args, ToolContext(ws))
+    return r, time.monotonic() - t0
+
+
+def wait_for(n: str, count: int, timeout: float = 5.0) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while len(live_sleeps(n)) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return live_sleeps(n)
+
+
+@pytest.mark.slow
+def test_setsid_grandchildren_are_gone_when_the_command_ends(reg: ToolRegistry, ws: Workspace, mode: str) -> None:
+    n, cmd = unique_sleep()
+    r, took = timed(reg, ws, "run_shell", {"command": f"{escapers(cmd)}; sleep 0.5; {running(cmd)}", "timeout": 10})
+    assert r.ok and "running=2" in r.output, r.output  # both escaped the group and were running
+    assert live_sleeps(n) == []  # both left the group; neither outlived the call
+    assert took < 2.0, took  # the grandchildren held stdout/stderr: the call did not wait for them
+
+
+@pytest.mark.slow
+def test_setsid_grandchildren_die_on_timeout_within_timeout_plus_one_second(reg: ToolRegistry, ws: Workspace, mode: str) -> None:
+    n, cmd = unique_sleep()
+    r, took = timed(reg, ws, "run_shell", {"command": f"{escapers(cmd)}; {cmd}", "timeout": 2})
+    assert r.meta["timed_out"]
+    assert took < 2 + 1, took
+    assert live_sleeps(n) == []
+
+
+@pytest.mark.slow
+def test_python_tool_grandchildren_that_left_the_group_are_gone(reg: ToolRegistry, ws: Workspace, mode: str) -> None:
+    n, cmd = unique_sleep()
+    code = (
+        "import subprocess, time\n"
+        f"subprocess.Popen(['sleep', '{n}'], start_new_session=True)\n"
+        f"subprocess.Popen(['setsid', 'sleep', '{n}'])\n"
+        "print('started', flush=True)\n"
+    )
+    count = f"print(subprocess.run('{running(cmd)}', shell=True, capture_output=True, text=True).stdout)\n"
+    r, took = timed(reg, ws, "python", {"code": code + "time.sleep(0.5)\n" + count})
+    assert r.ok and "running=2" in r.output and took < 2.0, (r.output, took)
+    assert live_sleeps(n) == []
+    r, took = timed(reg, ws, "python", {"code": code + "time.sleep(60)\n", "timeout": 1.5})
+    assert r.meta["timed_out"] and "started" in r.output
+    assert took < 1.5 + 1, took
+    assert live_sleeps(n) == []
+
+
+@pytest.mark.slow
+def test_cancel_kills_setsid_grandchildren_and_returns_at_once(reg: ToolRegistry, ws: Workspace, mode: str) -> None:
+    n, cmd = unique_sleep()
+    cancel = threading.Event()
+    results = []
+    worker = threading.Thread(target=lambda: results.append(reg.execute("run_shell", {"command": f"{escapers(cmd)}; {cmd}"}, ToolContext(ws, cancel=cancel))))
+    worker.start()
+    assert len(wait_for(n, 3)) == 3  # the two escapers and the command's own sleep
+    t0 = time.monotonic()
+    cancel.set()
+    worker.join(10)
+    took = time.monotonic() - t0
+    assert results and results[0].meta["cancelled"]
+    assert took < 1.0, took
+    assert live_sleeps(n) == []
+
+
+@pytest.mark.slow
+def test_children_that_clear_their_environment_are_found_through_their_parent_and_session(reg: ToolRegistry, ws: Workspace, mode: str) -> None:
+    n, cmd = unique_sleep()
+    line = f"setsid sh -c 'env -i {cmd} & env -i {cmd}' & sleep 0.5; {running(cmd)}"
+    r, took = timed(reg, ws, "run_shell", {"command": line, "timeout": 10})
+    assert r.ok and "running=2" in r.output, r.output
+    assert took < 2.0, took
+    assert live_sleeps(n) == []
+
+
+@pytest.mark.slow
+def test_a_pipe_held_by_an_unfindable_process_does_not_hold_the_call(reg: ToolRegistry, ws: Workspace) -> None:
+    """Outside the sandbox, a double fork that also clears its environment leaves no trace to find it
+    by; it still keeps stdout open. The call returns on time anyway, with what was written before."""
+    n, cmd = unique_sleep()
+    old = use_policy(ProcessPolicy(sandbox="off"))
+    try:
+        r, took = timed(reg, ws, "run_shell", {"command": f"setsid sh -c '(env -i {cmd} &)'; sleep 0.3; {running(cmd)}", "timeout": 10})
+    finally:
+        use_policy(old)
+        for line in live_sleeps(n):
+            os.kill(int(line.split()[0]), 9)
+    assert r.ok and "running=1" in r.output, r.output
+    assert took < 2.0, took
+
+
+@pytest.mark.slow
+def test_in_the_sandbox_even_an_unfindable_process_dies_with_the_command(reg: ToolRegistry, ws: Workspace, mode: str) -> None:
+    if mode != "bwrap":
+        pytest.skip("the PID namespace is what catches this; outside the sandbox see the test above")
+    n, cmd = unique_sleep()
+    r = reg.execute("run_shell", {"command": f"setsid sh -c '(env -i {cmd} &)'; sleep 0.3; {running(cmd)}", "timeout": 10}, ToolContext(ws))
+    assert r.ok and "running=1" in r.output, r.output
+    assert live_sleeps(n) == []
+
+
+@pytest.mark.slow
+def test_a_command_that_keeps_forking_escapers_leaves_none_behind(reg: ToolRegistry, ws: Workspace, mode: str) -> None:
+    n, cmd = unique_sleep()
+    r, took = timed(reg, ws, "run_shell", {"command": f"while true; do setsid {cmd} & sleep 0.01; done", "timeout": 1})
+    assert r.meta["timed_out"] and took < 1 + 1, took
+    assert live_sleeps(n) == []
