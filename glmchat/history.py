@@ -15,16 +15,17 @@ library only; no Textual, no llama_cpp.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from glmchat.errors import UsageError
-from glmchat.store import Conversation, ImportFormatError, Message, SearchHit, Store
+from glmchat.private_files import private_dir, write_private
+from glmchat.store import Conversation, ImportFormatError, Message, SearchHit, Store, clean_text
 
 EXPORT_FORMATS = ("md", "json")
 EXPORT_HINT = "Pick another path: /export md PATH"  # the TUI's; `glmchat history export -o` passes its own
 IMPORT_HINT = "Import a file written by `glmchat history export ID --format json`."
+MAX_IMPORT_CHARS = 512 * 2**20  # an export larger than this is not one glmchat wrote
 
 
 class History:
@@ -35,16 +36,27 @@ class History:
     written. Usable as a context manager; `close()` closes the store.
     """
 
-    def __init__(self, store: Store | None = None) -> None:
-        """Wrap `store`, or open the default database (settings.db_path()) when none is given."""
-        self.store = store if store is not None else Store()
+    def __init__(self, store: Store | None = None, *, read_only_ok: bool = False) -> None:
+        """Wrap `store`, or open the default database (settings.db_path()) when none is given.
+
+        A database this user cannot write raises `UnwritableError` (its hint says what to do); with
+        `read_only_ok` (commands that only read) it opens read-only instead, `notice` says so, and
+        every change raises `UnwritableError`. It is never moved aside or replaced.
+        """
+        self.store = store if store is not None else Store(read_only_ok=read_only_ok)
 
     # ---- lifetime -------------------------------------------------------------------------------
 
     @property
     def notice(self) -> str | None:
-        """The store's startup notice (e.g. an unusable database was moved aside), shown once; or None."""
+        """The store's startup notice (a damaged database was moved aside, or it is open read-only), shown
+        once; or None."""
         return getattr(self.store, "notice", None)
+
+    @property
+    def read_only(self) -> bool:
+        """True when the database could only be opened read-only (see `__init__`)."""
+        return bool(getattr(self.store, "read_only", False))
 
     def close(self) -> None:
         """Close the store; the facade is unusable afterwards."""
@@ -91,12 +103,18 @@ class History:
     def import_text(self, text: str, source: str = "the input") -> Conversation:
         """Add a conversation from the text of a JSON export (it gets a new id).
 
-        `source` names where the text came from in the error when it is not JSON (ImportFormatError).
+        Anything wrong is one ImportFormatError naming `source` or the field (not JSON, over
+        MAX_IMPORT_CHARS, nested too deep, a bad type or range, see store.export.from_json), and then
+        nothing is written.
         """
+        if len(text) > MAX_IMPORT_CHARS:
+            raise ImportFormatError(f"{source} is larger than {MAX_IMPORT_CHARS // 2**20} MiB.", IMPORT_HINT)
         try:
             data = json.loads(text)
         except ValueError as exc:
             raise ImportFormatError(f"{source} is not JSON ({exc}).", IMPORT_HINT) from None
+        except RecursionError:
+            raise ImportFormatError(f"{source} nests JSON too deeply to be an export.", IMPORT_HINT) from None
         return self.store.import_json(data)
 
     # ---- export ---------------------------------------------------------------------------------
@@ -130,16 +148,11 @@ class History:
 def write_text(path: Path, text: str, hint: str) -> None:
     """Write `text` to `path` whole (a temporary file beside it, then a rename), creating its folder.
 
+    The file is private (0600) and folders it creates are 0700: an export holds the conversation.
     Raises UsageError("Cannot write PATH: REASON.", hint) on any OSError and leaves nothing behind.
     """
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        private_dir(path.parent)
+        write_private(path, clean_text(text).encode("utf-8"))
     except OSError as exc:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
         raise UsageError(f"Cannot write {path}: {exc.strerror or exc}.", hint) from None

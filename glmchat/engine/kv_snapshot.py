@@ -1,10 +1,15 @@
 """Instant resume: llama.cpp KV-cache snapshots of long conversations, kept in the cache directory.
 
+They live in `settings.cache_dir()/kv` ($GLMCHAT_CACHE_DIR, else $GLMCHAT_DATA_DIR/cache when that is
+set, else the user cache dir): a snapshot can always be made again, so it is cache, not data. The
+folder is 0700 and every file 0600 (a snapshot holds the conversation's evaluated text).
+
 When a conversation with a long history is closed, the engine's KV state (the evaluated prompt) is
 written next to a small JSON note; when that conversation is reopened on the same model file with the
 same context settings, the state is loaded back, so the first new turn evaluates only the new tokens
 instead of re-reading the whole history. Snapshots are keyed by conversation and by a fingerprint
-of model file + settings, capped in total size (oldest removed first) and removed after `max_age`.
+of model file + settings, capped in total size (`[model] snapshot_budget_mb`; the least recently
+used removed first) and removed after `max_age`.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from glmchat.engine.base import SnapshotCapable
-from glmchat.settings import cache_dir
+from glmchat.private_files import make_private, open_private, private_dir, write_private
+from glmchat.settings import Settings, cache_dir
 
 MIN_TOKENS = 512  # shorter histories re-evaluate in well under a second; not worth a file
 MAX_TOTAL_BYTES = 4 * 1024**3
@@ -68,6 +74,12 @@ class SnapshotStore:
     def __post_init__(self) -> None:
         self.root = Path(self.root) if self.root else snapshot_dir()
 
+    @classmethod
+    def for_settings(cls, settings: Settings) -> SnapshotStore:
+        """The default folder, with the size budget of `[model] snapshot_budget_mb`."""
+        budget_mb = getattr(settings.model, "snapshot_budget_mb", MAX_TOTAL_BYTES // 2**20)
+        return cls(max_total_bytes=max(0, int(budget_mb)) * 2**20)
+
     def _paths(self, conversation_id: int, fp: str) -> tuple[Path, Path]:
         base = self.root / f"conv{conversation_id}-{fp}"
         return base.with_suffix(".kv"), base.with_suffix(".json")
@@ -89,22 +101,24 @@ class SnapshotStore:
         A failed write leaves no file behind and returns 0.
         """
         fp = fingerprint(engine)
-        cached = engine.cached_tokens if fp is not None else []
-        if fp is None or len(cached) < self.min_tokens:
+        cached = engine.cached_tokens if fp is not None and self.max_total_bytes > 0 else []
+        if fp is None or len(cached) < self.min_tokens:  # also with no budget at all
             return 0
         if prompt_tokens is not None and shared_prefix(cached, prompt_tokens) < self.min_tokens:
             return 0
         kv, note = self._paths(conversation_id, fp)
         tmp = kv.with_suffix(".kv.tmp")
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            private_dir(self.root)
             for old in self.root.glob(f"conv{conversation_id}-*.kv"):  # one snapshot per conversation
                 self._remove(old)
+            os.close(open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC))  # llama.cpp's fopen keeps 0600
             n_tokens = engine.save_state(tmp)
+            make_private(tmp)
             size = tmp.stat().st_size
             os.replace(tmp, kv)
             info = {"conversation_id": conversation_id, "tokens": n_tokens, "bytes": size, "saved_at": time.time(), "model": engine.info.path}
-            note.write_text(json.dumps(info), encoding="utf-8")
+            write_private(note, json.dumps(info).encode("utf-8"))
         except Exception:  # noqa: BLE001 - disk full, read-only cache, engine busy: no snapshot
             tmp.unlink(missing_ok=True)
             self._remove(kv)

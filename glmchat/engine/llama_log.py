@@ -10,13 +10,63 @@ would call into freed memory.
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
 import threading
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
+
+from glmchat.private_files import open_private, private_dir
+
+MAX_BYTES = 10 * 2**20  # llama.log is rotated to llama.log.1 (one old generation) beyond this
+
+
+class RotatingLog:
+    """An append-only text file, private (0600, its folder 0700 when created), that rotates by size.
+
+    When a write would take it past `max_bytes` it is renamed to NAME.1 (replacing the older one)
+    and a new file is started, so the log takes at most about twice `max_bytes` on disk.
+    """
+
+    def __init__(self, path: Path, max_bytes: int = MAX_BYTES) -> None:
+        self.path = Path(path)
+        self.max_bytes = max_bytes
+        private_dir(self.path.parent)
+        self._fd = -1
+        self._size = 0
+        self._reopen()
+        if self._size >= self.max_bytes:
+            self.rotate()
+
+    def _reopen(self) -> None:
+        self._fd = open_private(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        self._size = os.fstat(self._fd).st_size
+
+    def write(self, data: bytes) -> None:
+        if self._size and self._size + len(data) > self.max_bytes:
+            self.rotate()
+        os.write(self._fd, data)
+        self._size += len(data)
+
+    def rotate(self) -> None:
+        """Move the file to NAME.1 and start an empty one (when the folder refuses: try again later)."""
+        old = self._fd
+        try:
+            os.replace(self.path, self.path.with_name(self.path.name + ".1"))
+            self._reopen()
+        except OSError:
+            self._fd, self._size = old, 0
+            return
+        os.close(old)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
 
 _lock = threading.Lock()
-_file: TextIO | None = None
+_file: RotatingLog | None = None
 _path: Path | None = None
 _verbose = False
 _callback: Any = None  # the live ctypes function pointer; must outlive every llama.cpp call
@@ -27,14 +77,11 @@ def _write(level: int, text: bytes | None, user_data: Any) -> None:
     if not text:
         return
     try:
-        s = text.decode("utf-8", errors="replace")
         with _lock:
             if _file is not None:
-                _file.write(s)
-                if s.endswith("\n"):
-                    _file.flush()
+                _file.write(text)  # unbuffered: the log tail is complete when an error names it
             if _verbose:
-                sys.stderr.write(s)
+                sys.stderr.write(text.decode("utf-8", errors="replace"))
                 sys.stderr.flush()
     except Exception:  # noqa: BLE001 - an exception cannot cross back into C
         pass
@@ -43,7 +90,8 @@ def _write(level: int, text: bytes | None, user_data: Any) -> None:
 def install(path: str | Path | None = None, *, verbose: bool = False) -> Path:
     """Route llama.cpp's log to `path` (default: settings.log_path()); returns the log file path.
 
-    Safe to call again: switches file and verbosity, keeping one callback.
+    Safe to call again: switches file and verbosity, keeping one callback. The file is private
+    (0600) and rotates at MAX_BYTES (see RotatingLog).
     """
     global _file, _path, _verbose, _callback
     import llama_cpp
@@ -53,12 +101,11 @@ def install(path: str | Path | None = None, *, verbose: bool = False) -> Path:
 
         path = log_path()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     with _lock:
         if _path != path or _file is None:
             if _file is not None:
                 _file.close()
-            _file = open(path, "a", encoding="utf-8")
+            _file = RotatingLog(path)
             _path = path
         _verbose = verbose
     if _callback is None:
@@ -73,9 +120,7 @@ def log_file() -> Path | None:
 
 
 def flush() -> None:
-    with _lock:
-        if _file is not None:
-            _file.flush()
+    """Nothing to do: every piece is written as it comes (kept for callers)."""
 
 
 def tail(n: int = 20) -> list[str]:

@@ -9,12 +9,13 @@
 """
 
 from glmchat.store.db import Store
-from glmchat.store.errors import ImportFormatError, NotFoundError, StoreError
+from glmchat.store.errors import ImportFormatError, NotFoundError, StoreError, UnwritableError
 from glmchat.store.models import ROLES, STATUSES, Conversation, Message, SearchHit
+from glmchat.store.rows import clean_text
 from glmchat.store.titles import auto_title
 from glmchat.store.writer import StreamWriter
 
 __all__ = [
     "Store", "StreamWriter", "Conversation", "Message", "SearchHit", "StoreError", "NotFoundError",
-    "ImportFormatError", "ROLES", "STATUSES", "auto_title",
+    "ImportFormatError", "UnwritableError", "ROLES", "STATUSES", "auto_title", "clean_text",
 ]

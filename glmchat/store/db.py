@@ -3,12 +3,14 @@
 Every operation runs in its own transaction on a pooled connection (one per concurrent caller), so a
 writer thread and UI reads never wait on each other inside this process. Writes start with
 BEGIN IMMEDIATE and are retried on SQLITE_BUSY until `lock_timeout` runs out, so two glmchat
-processes writing at once both succeed.
+processes writing at once both succeed. Text is made storable at this boundary (`clean_text`): text
+that is not valid Unicode (lone surrogates, e.g. a file name that is not UTF-8) is saved with U+FFFD
+in its place, never refused. Opening, and what is done about a damaged or read-only file, is in
+connection.py.
 """
 
 from __future__ import annotations
 
-import os
 import random
 import sqlite3
 import threading
@@ -18,16 +20,33 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
 from glmchat.errors import UsageError
+from glmchat.private_files import private_dir
 from glmchat.store import export as _export
 from glmchat.store import migrations
-from glmchat.store.errors import NotFoundError, StoreError
+from glmchat.store.connection import (
+    access_hint,
+    cannot_save,
+    connect,
+    create_private,
+    damage_confirmed,
+    is_busy,
+    is_corrupt,
+    is_unwritable,
+    move_aside,
+    read_only_notice,
+)
+from glmchat.store.errors import NotFoundError, StoreError, UnwritableError
 from glmchat.store.liveness import writer_alive, writer_info
 from glmchat.store.models import ROLES, STATUSES, Conversation, Message, SearchHit, normalize_tool_calls
 from glmchat.store.rows import (
     CONV_SELECT,
     CONVERSATION_COLUMNS,
+    INSERT_CONVERSATION,
+    INSERT_MESSAGE,
     MESSAGE_COLUMNS,
     MSG_SELECT,
+    clean_fields,
+    clean_text,
     dumps,
     loads,
     row_conversation,
@@ -41,42 +60,30 @@ from glmchat.store.writer import StreamWriter
 T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 10_000
-_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_CORRUPT, _SQLITE_NOTADB = 5, 6, 11, 26
-
-
-def _errcode(exc: sqlite3.Error) -> int | None:
-    code = getattr(exc, "sqlite_errorcode", None)
-    return code & 0xFF if isinstance(code, int) else None
-
-
-def _is_busy(exc: sqlite3.Error) -> bool:
-    code = _errcode(exc)
-    if code is not None:
-        return code in (_SQLITE_BUSY, _SQLITE_LOCKED)
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
-
-
-def _is_corrupt(exc: sqlite3.Error) -> bool:
-    code = _errcode(exc)
-    if code is not None:
-        return code in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
-    text = str(exc).lower()
-    return "not a database" in text or "malformed" in text
 
 
 class Store:
-    """Conversations and their messages in SQLite. Open once per process; close() when done."""
+    """Conversations and their messages in SQLite. Open once per process; close() when done.
 
-    def __init__(self, path: Path | str | None = None, *, lock_timeout: float = 30.0):
+    A database this user cannot write is never moved aside or replaced: opening it raises
+    `UnwritableError` (what to do in its hint), or, with `read_only_ok` (the reading commands of
+    `glmchat history`), opens it read-only: `read_only` is then True, `notice` says why, and every
+    change raises `UnwritableError`.
+    """
+
+    def __init__(self, path: Path | str | None = None, *, lock_timeout: float = 30.0, read_only_ok: bool = False):
         if path is None:
             from glmchat.settings import db_path
 
             path = db_path()
         self.path = Path(path).expanduser()
         self.lock_timeout = lock_timeout
+        self.read_only_ok = read_only_ok
+        self.read_only = False
         self.notice: str | None = None  # shown once by the UI/CLI (e.g. "the old file was moved aside")
         self.recovered: list[int] = []  # ids of messages marked interrupted at open
+        self._why_read_only: BaseException | None = None
+        self._immutable = False
         self._pool_lock = threading.Lock()
         self._idle: list[sqlite3.Connection] = []
         self._all: list[sqlite3.Connection] = []
@@ -87,50 +94,32 @@ class Store:
 
     def _connect(self) -> sqlite3.Connection:
         busy_ms = max(1, min(BUSY_TIMEOUT_MS, int(self.lock_timeout * 1000)))
-        conn = sqlite3.connect(str(self.path), timeout=busy_ms / 1000, isolation_level=None,
-                               check_same_thread=False)
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise StoreError(f"Cannot switch {self.path} to WAL mode (it stays in {mode!r}).",
-                                 "Put the data directory on a local disk (GLMCHAT_DATA_DIR).")
-            conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA synchronous = NORMAL")
-        except BaseException:
-            conn.close()
-            raise
+        conn = connect(self.path, busy_ms, read_only=self.read_only, immutable=self._immutable)
         with self._pool_lock:
             self._all.append(conn)
         return conn
 
     def _open(self) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent)
         except OSError as exc:
             raise StoreError(f"Cannot create {self.path.parent}: {exc.strerror or exc}.",
                              "Check the permissions, or set GLMCHAT_DATA_DIR to a writable folder.") from None
-        if self.path.exists() and not os.access(self.path, os.R_OK | os.W_OK):
-            self._move_aside("it cannot be read and written")
+        create_private(self.path)
         try:
             self._prepare()
+        except UnwritableError as exc:
+            self._close_all()
+            self._unwritable(exc.cause or exc)
         except StoreError:
             self._close_all()
             raise
         except sqlite3.DatabaseError as exc:
-            if not _is_corrupt(exc):
-                self._close_all()
-                raise self._translate(exc) from None
             self._close_all()
-            self._move_aside(f"it is damaged ({exc})")
-            try:
-                self._prepare()
-            except StoreError:
-                self._close_all()
-                raise
-            except sqlite3.DatabaseError as exc2:
-                self._close_all()
-                raise self._translate(exc2) from None
+            if is_unwritable(exc):
+                self._unwritable(exc)
+            else:
+                self._damaged(exc)
 
     def _prepare(self) -> None:
         """Check the version, run pending migrations, then mark crashed streams interrupted."""
@@ -141,6 +130,60 @@ class Store:
         if migrations.user_version(conn) < migrations.SCHEMA_VERSION:
             self._tx(self._migrate)
         self.recovered = self._tx(self._recover_partials)
+
+    def _damaged(self, exc: sqlite3.DatabaseError) -> None:
+        """Move the file aside and start afresh, but only when SQLite confirms the damage."""
+        if not damage_confirmed(self.path, exc):
+            raise self._translate(exc) from None
+        self.notice = move_aside(self.path, str(exc))
+        create_private(self.path)
+        try:
+            self._prepare()
+        except StoreError:
+            self._close_all()
+            raise
+        except sqlite3.DatabaseError as exc2:
+            self._close_all()
+            raise self._translate(exc2) from None
+
+    def _unwritable(self, exc: BaseException) -> None:
+        """This user cannot write the file or its folder: refuse, or open it read-only when allowed."""
+        if not self.path.is_file():
+            raise UnwritableError(f"Cannot create the conversation database {self.path} ({exc}).",
+                                  access_hint(self.path), cause=exc)
+        if not self.read_only_ok:
+            raise cannot_save(self.path, exc)
+        self.read_only, self._why_read_only = True, exc
+        try:
+            conn = self._connect_read_only()
+            version = migrations.user_version(conn)
+        except sqlite3.DatabaseError as exc2:
+            self._close_all()
+            raise StoreError(f"Cannot read the conversation database {self.path} ({exc2}).",
+                             access_hint(self.path)) from None
+        self._check_version(version)
+        if version < migrations.SCHEMA_VERSION:
+            self._close_all()
+            raise StoreError(f"{self.path} needs an upgrade to this glmchat's schema, which cannot be done while "
+                             "it is read-only.", access_hint(self.path))
+        self._idle.append(conn)
+        self.notice = read_only_notice(self.path, exc)
+
+    def _connect_read_only(self) -> sqlite3.Connection:
+        """`mode=ro`; in a read-only folder without -wal/-shm files SQLite also needs `immutable=1`."""
+        try:
+            conn = self._connect()
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.DatabaseError as exc:
+            self._close_all()
+            wal = Path(str(self.path) + "-wal")
+            if not is_unwritable(exc) or (wal.exists() and wal.stat().st_size > 0):
+                raise
+        self._immutable = True  # nothing waits in a -wal file: the main file holds every commit
+        conn = self._connect()
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
 
     def _check_version(self, version: int) -> None:
         if version > migrations.SCHEMA_VERSION:
@@ -156,6 +199,8 @@ class Store:
             migrations.apply(conn, number, fn)
 
     def _recover_partials(self, conn: sqlite3.Connection) -> list[int]:
+        # A write that changes nothing: SQLITE_READONLY here, at open, rather than at the first save.
+        conn.execute("UPDATE messages SET status = status WHERE 0")
         dead: list[int] = []
         for msg_id, meta_text in conn.execute("SELECT id, meta FROM messages WHERE status = 'partial'").fetchall():
             meta = loads(meta_text, {})
@@ -165,25 +210,6 @@ class Store:
             conn.execute("UPDATE messages SET status = 'interrupted', meta = ? WHERE id = ?", (dumps(meta), msg_id))
             dead.append(msg_id)
         return dead
-
-    def _move_aside(self, why: str) -> None:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
-        n = 1
-        while target.exists():
-            n += 1
-            target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
-        try:
-            os.replace(self.path, target)
-            for suffix in ("-wal", "-shm"):
-                side = Path(str(self.path) + suffix)
-                if side.exists():
-                    os.replace(side, Path(str(target) + suffix))
-        except OSError as exc:
-            raise StoreError(f"{self.path} is unusable ({why}) and could not be moved aside: {exc.strerror or exc}.",
-                             "Move or remove it yourself, then start glmchat again.") from None
-        self.notice = (f"The conversation database {self.path} was unusable ({why}); it was moved to "
-                       f"{target.name} and a new one was started.")
 
     # ---- connections and transactions ---------------------------------------------------------
 
@@ -211,10 +237,12 @@ class Store:
                     self._idle.append(conn)
 
     def _translate(self, exc: sqlite3.Error) -> StoreError:
-        if _is_busy(exc):
+        if is_unwritable(exc):
+            return cannot_save(self.path, exc)
+        if is_busy(exc):
             return StoreError(f"The conversation database {self.path} stayed locked for {self.lock_timeout:.0f} s.",
                               "Another program holds it; close other glmchat windows and try again.")
-        if _is_corrupt(exc):
+        if is_corrupt(exc):
             return StoreError(f"The conversation database {self.path} is damaged ({exc}).",
                               "Quit glmchat and move the file aside; a fresh one is started on the next run.")
         if "full" in str(exc).lower():
@@ -224,6 +252,8 @@ class Store:
 
     def _tx(self, fn: Callable[[sqlite3.Connection], T], write: bool = True) -> T:
         """Run `fn` in one transaction, retrying the whole transaction while the database is busy."""
+        if write and self.read_only:
+            raise cannot_save(self.path, self._why_read_only or OSError("opened read-only"))
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.002
         while True:
@@ -234,7 +264,7 @@ class Store:
                     conn.execute("COMMIT")
                     return result
             except sqlite3.OperationalError as exc:
-                if not _is_busy(exc) or time.monotonic() >= deadline:
+                if not is_busy(exc) or time.monotonic() >= deadline:
                     raise self._translate(exc) from None
             except sqlite3.DatabaseError as exc:
                 raise self._translate(exc) from None
@@ -294,13 +324,14 @@ class Store:
                             profile: str | None = None, thinking_mode: str = "on", system_prompt: str | None = None,
                             settings: dict[str, Any] | None = None) -> Conversation:
         now = time.time()
+        text = clean_fields({"title": (title or "").strip(), "model": model, "quant": quant, "profile": profile,
+                             "thinking_mode": thinking_mode, "system_prompt": system_prompt})
 
         def run(conn: sqlite3.Connection) -> Conversation:
             cur = conn.execute(
-                "INSERT INTO conversations (title, created_at, updated_at, last_activity, model, quant, profile,"
-                " thinking_mode, system_prompt, settings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                ((title or "").strip(), now, now, now, model, quant, profile, thinking_mode, system_prompt,
-                 dumps(dict(settings or {}))),
+                INSERT_CONVERSATION,
+                (text["title"], now, now, now, text["model"], text["quant"], text["profile"], text["thinking_mode"],
+                 text["system_prompt"], dumps(dict(settings or {}))),
             )
             return self._conv(conn, cur.lastrowid)
 
@@ -311,7 +342,7 @@ class Store:
         sql = CONV_SELECT
         args: list[Any] = []
         if query:
-            escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            escaped = clean_text(query).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             sql += " WHERE c.title LIKE ? ESCAPE '\\'"
             args.append(f"%{escaped}%")
         sql += " ORDER BY c.last_activity DESC, c.id DESC"
@@ -336,6 +367,7 @@ class Store:
             fields["settings"] = dumps(dict(fields["settings"] or {}))
         if "title" in fields:
             fields["title"] = (fields["title"] or "").strip()
+        fields = clean_fields(fields)
         now = time.time()
 
         def run(conn: sqlite3.Connection) -> Conversation:
@@ -389,6 +421,8 @@ class Store:
         if status == "partial":
             meta.setdefault("writer", writer_info())
         usage_d = usage_dict(usage)
+        content = clean_text(content or "")
+        reasoning, tool_call_id, name = (clean_text(v) if isinstance(v, str) else v for v in (reasoning, tool_call_id, name))
         now = time.time()
 
         def run(conn: sqlite3.Connection) -> Message:
@@ -396,13 +430,12 @@ class Store:
             seq = conn.execute("SELECT coalesce(max(seq), 0) + 1 FROM messages WHERE conversation_id = ?",
                                (conv_id,)).fetchone()[0]
             cur = conn.execute(
-                "INSERT INTO messages (conversation_id, seq, role, content, reasoning, tool_calls, tool_call_id,"
-                " name, status, usage, created_at, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (conv_id, seq, role, content or "", reasoning, dumps(calls), tool_call_id, name, status,
+                INSERT_MESSAGE,
+                (conv_id, seq, role, content, reasoning, dumps(calls), tool_call_id, name, status,
                  dumps(usage_d), now, dumps(meta)),
             )
             self._touch(conn, conv_id, now)
-            if role == "user" and not conv.title and (content or "").strip():
+            if role == "user" and not conv.title and content.strip():
                 conn.execute("UPDATE conversations SET title = ? WHERE id = ?", (auto_title(content), conv_id))
             return self._msg(conn, cur.lastrowid)
 
@@ -422,6 +455,7 @@ class Store:
             values["usage"] = dumps(usage_dict(values["usage"]))
         if "content" in values:
             values["content"] = values["content"] or ""
+        values = clean_fields(values)
         now = time.time()
 
         def run(conn: sqlite3.Connection) -> Message:
@@ -446,7 +480,8 @@ class Store:
 
         def run(conn: sqlite3.Connection) -> None:
             conn.execute("UPDATE messages SET content = ?, reasoning = ?, tool_calls = ? WHERE id = ?",
-                         (content, reasoning, dumps(tool_calls), msg_id))
+                         (clean_text(content), clean_text(reasoning) if reasoning else reasoning, dumps(tool_calls),
+                          msg_id))
 
         self._tx(run)
 
@@ -486,8 +521,7 @@ class Store:
             seq = self._seq_in(conn, conv_id, at_message_id)
             title = f"{src.title} (fork)" if src.title else ""
             cur = conn.execute(
-                "INSERT INTO conversations (title, created_at, updated_at, last_activity, model, quant, profile,"
-                " thinking_mode, system_prompt, settings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                INSERT_CONVERSATION,
                 (title, now, now, now, src.model, src.quant, src.profile, src.thinking_mode, src.system_prompt,
                  dumps(src.settings)),
             )
@@ -513,7 +547,7 @@ class Store:
         Every word must occur (the last may be the start of a word). The snippet wraps the matched
         words in `markers`.
         """
-        query = search_query(text, limit, conversation_id, markers)
+        query = search_query(clean_text(text), limit, conversation_id, markers)
         if query is None:
             return []
         return self._read(lambda conn: [SearchHit(*row) for row in conn.execute(*query).fetchall()])
@@ -540,16 +574,14 @@ class Store:
 
         def run(conn: sqlite3.Connection) -> Conversation:
             cur = conn.execute(
-                "INSERT INTO conversations (title, created_at, updated_at, last_activity, model, quant, profile,"
-                " thinking_mode, system_prompt, settings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                INSERT_CONVERSATION,
                 (conv["title"], conv["created_at"], conv["updated_at"], conv["last_activity"], conv["model"],
                  conv["quant"], conv["profile"], conv["thinking_mode"], conv["system_prompt"],
                  dumps(conv["settings"])),
             )
             new_id = cur.lastrowid
             conn.executemany(
-                "INSERT INTO messages (conversation_id, seq, role, content, reasoning, tool_calls, tool_call_id,"
-                " name, status, usage, created_at, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                INSERT_MESSAGE,
                 [(new_id, m["seq"], m["role"], m["content"], m["reasoning"], dumps(m["tool_calls"]),
                   m["tool_call_id"], m["name"], m["status"], dumps(m["usage"]), m["created_at"], dumps(m["meta"]))
                  for m in msgs],

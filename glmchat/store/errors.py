@@ -18,3 +18,14 @@ class NotFoundError(StoreError, KeyError):
 
 class ImportFormatError(StoreError):
     """A file handed to import is not a glmchat conversation export."""
+
+
+class UnwritableError(StoreError):
+    """The database (or its folder) cannot be written by this user: permissions, never damage.
+
+    `cause` is what SQLite or the OS said. The file is left where it is, with every conversation in it.
+    """
+
+    def __init__(self, message: str, hint: str | None = None, *, cause: BaseException | None = None):
+        super().__init__(message, hint)
+        self.cause = cause

@@ -180,14 +180,19 @@ def test_path_that_cannot_be_opened_is_a_clean_error(tmp_path):
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads any file")
-def test_unreadable_file_is_moved_aside(tmp_path):
+def test_unreadable_file_is_a_clean_error_and_stays_where_it_is(tmp_path):
     path = tmp_path / "conv.db"
     with Store(path):
         pass
     path.chmod(0)
-    with Store(path) as store:
-        assert store.notice and "moved" in store.notice
-    assert len(list(tmp_path.glob("conv.db.corrupt-*"))) == 1
+    try:
+        for read_only_ok in (False, True):
+            with pytest.raises(StoreError) as info:
+                Store(path, read_only_ok=read_only_ok)
+            assert "chown" in info.value.hint
+        assert path.exists() and list(tmp_path.glob("conv.db.corrupt-*")) == []  # permissions are not damage
+    finally:
+        path.chmod(0o600)
 
 
 def test_write_waits_for_a_lock_held_briefly_by_another_process(tmp_path):
