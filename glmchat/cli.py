@@ -73,9 +73,11 @@ def root(
     from glmchat.engine.factory import open_engine
     from glmchat.history import History
     from glmchat.settings import load_settings
+    from glmchat.tools.sandbox import use_settings
     from glmchat.tui.app import run_app
 
     settings = load_settings()
+    use_settings(settings)  # [tools] sandbox, network, env_allow: every tool process and /run, /py
     apply_placement(settings, gpu_layers, cpu_moe)
     if profile:
         settings.profile(profile)
@@ -129,7 +131,11 @@ def ask(
     cpu_moe: Optional[str] = CPU_MOE_OPT,
     verbose: bool = VERBOSE_OPT,
 ) -> None:
-    """Ask one question headless; the answer streams to stdout."""
+    """Ask one question headless; the answer streams to stdout.
+
+    On a terminal, control characters and escape sequences in the model's text (and in tool output)
+    are shown made visible (ESC as ␛); to a pipe or a file the answer is written unchanged, byte for byte.
+    """
     from glmchat.commands.ask import AskOptions, run_ask
 
     code = run_ask(AskOptions(

@@ -16,7 +16,7 @@ approval rule (tools/policy.py), /compact (compaction.py) and model-written titl
 from __future__ import annotations
 
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, Iterator
 
 from glmchat.compaction import acknowledgement, compaction_cut, history_from_store, summary_request, summary_text
@@ -27,6 +27,7 @@ from glmchat.model_titles import title_from, title_request
 from glmchat.reply import StreamedReply, call_dict, tool_message
 from glmchat.session_events import Notice, SessionEvent, ToolResultEvent, TurnFailed, TurnFinished, TurnStarted
 from glmchat.settings import THINKING_MODES, Settings
+from glmchat.store.rows import clean_text
 from glmchat.tools.base import ToolContext
 from glmchat.tools.policy import ApprovalPolicy, Approver, Decision
 from glmchat.tools.workspace import Workspace
@@ -81,6 +82,8 @@ class ChatSession:
         self.seed = seed
         self.tools = tools
         self.tools_enabled = tools_enabled
+        if tools_enabled:
+            self.tool_registry()  # enabled with no tools given (`glmchat --tools`): the built-in ones
         # which calls ask, what was allowed for the session; workspace None: the current directory at the first call
         self.approval = ApprovalPolicy(approve_policy or settings.tools.approve, workspace)
         self.approver = approver  # asked when approval decides a call needs the user; None: such calls are denied
@@ -145,7 +148,7 @@ class ChatSession:
                 from glmchat.engine.kv_snapshot import SnapshotStore
 
                 prompt = engine.tokenize(engine.render(self.build_request()))
-                SnapshotStore().save(engine, self.conversation_id, prompt_tokens=prompt)
+                SnapshotStore.for_settings(self.settings).save(engine, self.conversation_id, prompt_tokens=prompt)
             except Exception:  # noqa: BLE001 - never lose the exit or the switch over a cache file
                 pass
 
@@ -250,8 +253,12 @@ class ChatSession:
         if self.store is not None and self.conversation_id is not None:
             self.store.update_conversation(self.conversation_id, **fields)
 
-    def _ensure_conversation(self) -> None:
+    @contextmanager
+    def _ensure_conversation(self) -> Iterator[None]:
+        """A stored conversation for the block's message; one made here is deleted if the block fails
+        (a turn failing before anything is stored leaves no empty "(untitled)" conversation)."""
         if self.store is None or self.conversation_id is not None:
+            yield
             return
         conv = self.store.create_conversation(
             model=self.engine.info.model,
@@ -261,8 +268,18 @@ class ChatSession:
             system_prompt=self.system_prompt,
         )
         self.conversation_id = conv.id
+        try:
+            yield
+        except BaseException:
+            self.conversation_id = None
+            with suppress(GlmchatError):
+                self.store.delete(conv.id)
+            raise
 
     def _store_message(self, msg: dict[str, Any], **extra: Any) -> int | None:
+        # not-UTF-8 text (e.g. file names) as the store keeps it (U+FFFD), in memory too: engines encode it
+        if isinstance(msg.get("content"), str):
+            msg["content"] = clean_text(msg["content"])
         if self.store is None or self.conversation_id is None:
             return None
         calls = [
@@ -297,7 +314,7 @@ class ChatSession:
         enable, clear = thinking_flags(self.thinking)
         head = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
         body = self.messages[self.omitted_messages :] if self.omitted_messages else list(self.messages)
-        tools = self.tools.schemas() if (self.tools is not None and self.tools_enabled) else None
+        tools = self.tool_registry().schemas() if self.tools_enabled else None
         return ChatRequest(
             messages=head + body,
             sampling=self.sampling(),
@@ -354,10 +371,11 @@ class ChatSession:
                 parts = [f"{label}\n```\n{body.rstrip(chr(10))}\n```" for label, body in self.pending_attachments]
                 text = "\n\n".join([text] + parts) if text else "\n\n".join(parts)  # typed text first: it titles the chat
                 self.pending_attachments.clear()
-            self._ensure_conversation()
             msg = {"role": "user", "content": text}
+            with self._ensure_conversation():
+                message_id = self._store_message(msg)
             self.messages.append(msg)
-            self.message_ids.append(self._store_message(msg))
+            self.message_ids.append(message_id)
             yield from self._run(cancel or CancelToken(), grammar=grammar)
 
     def retry(self, cancel: CancelToken | None = None) -> Iterator[SessionEvent]:

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from glmchat.engine.base import SamplingParams
+from glmchat.engine.urls import shown_url
 from glmchat.errors import ConfigError, UsageError
+from glmchat.private_files import private_dir
 
 APP = "glmchat"
 
@@ -41,6 +43,10 @@ def data_dir() -> Path:
 
 
 def cache_dir() -> Path:
+    """$GLMCHAT_CACHE_DIR; else, when $GLMCHAT_DATA_DIR moves glmchat's data, a `cache` folder inside it
+    (so nothing goes to ~/.cache then); else platformdirs' user cache dir. KV snapshots live here."""
+    if not os.environ.get("GLMCHAT_CACHE_DIR") and os.environ.get("GLMCHAT_DATA_DIR"):
+        return data_dir() / "cache"
     return _user_dir("GLMCHAT_CACHE_DIR", "cache")
 
 
@@ -111,6 +117,11 @@ def _bool(v: Any) -> str | None:
     return None if isinstance(v, bool) else "must be true or false"
 
 
+def _str_list(v: Any) -> str | None:
+    ok = isinstance(v, list) and all(isinstance(x, str) and x.strip() for x in v)
+    return None if ok else 'must be a list of names, e.g. ["GITHUB_TOKEN"]'
+
+
 def _int_or_word(*words: str) -> Callable[[Any], str | None]:
     def check(v: Any) -> str | None:
         if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
@@ -143,6 +154,7 @@ SCHEMA: dict[str, dict[str, Callable[[Any], str | None]]] = {
         "flash_attn": _bool,
         "kv_cache_type": _str(KV_CACHE_TYPES),
         "resume_snapshots": _bool,
+        "snapshot_budget_mb": _int(0),
     },
     "chat": {
         "profile": _str(),
@@ -152,7 +164,10 @@ SCHEMA: dict[str, dict[str, Callable[[Any], str | None]]] = {
         "model_titles": _bool,
     },
     "ui": {"theme": _str(), "sidebar": _bool, "show_thinking": _bool},
-    "tools": {"enabled": _bool, "approve": _str(APPROVE_POLICIES), "max_rounds": _int(1, 200), "timeout": _num(0.1)},
+    "tools": {
+        "enabled": _bool, "approve": _str(APPROVE_POLICIES), "max_rounds": _int(1, 200), "timeout": _num(0.1),
+        "sandbox": _str(("auto", "off")), "network": _bool, "env_allow": _str_list,
+    },
     "remote": {"base_url": _str(), "api_key_env": _str(), "model": _str(), "timeout": _num(0.1)},
     # [profiles.NAME] and [keys] are checked separately (open-ended names)
 }
@@ -169,6 +184,7 @@ class ModelSettings:
     flash_attn: bool = True
     kv_cache_type: str = "f16"
     resume_snapshots: bool = True  # save/restore the KV cache of long conversations (instant resume)
+    snapshot_budget_mb: int = 4096  # KV snapshots kept in cache_dir()/kv at most; the oldest go first
 
 
 @dataclass
@@ -193,6 +209,9 @@ class ToolSettings:
     approve: str = "auto-read"
     max_rounds: int = 20
     timeout: float = 60.0
+    sandbox: str = "auto"  # run_shell / python in bubblewrap where it works (glmchat.tools.sandbox); "off"
+    network: bool = True  # false: those processes get no network (needs the sandbox)
+    env_allow: list[str] = field(default_factory=list)  # secret-looking variables tool processes still get
 
 
 @dataclass
@@ -225,10 +244,13 @@ class Settings:
             ) from None
 
     def as_dict(self) -> dict[str, Any]:
+        """The settings as `glmchat config` shows them (an endpoint URL without its credentials)."""
         out: dict[str, Any] = {}
         for section in ("model", "chat", "ui", "tools", "remote"):
             obj = getattr(self, section)
             out[section] = {f.name: getattr(obj, f.name) for f in fields(obj)}
+        if self.remote.base_url:
+            out["remote"]["base_url"] = shown_url(self.remote.base_url)
         out["profiles"] = {k: v.to_dict() for k, v in self.profiles.items()}
         out["keys"] = dict(self.keys)
         return out
@@ -354,7 +376,7 @@ def save_ui_choice(key: str, value: Any, path: Path | None = None) -> None:
     Rewrites only that one key's line (or appends it), keeping the user's comments and layout.
     """
     path = Path(path) if path else config_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     rendered = f"{key} = " + ("true" if value is True else "false" if value is False else f'"{value}"' if isinstance(value, str) else str(value))
     lines = text.splitlines()

@@ -9,7 +9,8 @@
 Replies are consumed in order, one per POST /chat/completions; when none is queued the default
 reply (a short vLLM answer) is used. GET /models lists `models`. Faults: `Error(status, body)`,
 `Hang()` (accepts and never answers), `SSE(..., cut=True)` (connection dropped mid-stream),
-`SSE(..., stall=True)` (chunks sent, then silence with the connection open).
+`SSE(..., stall=True)` (chunks sent, then silence with the connection open), `Flood()` (one line
+that never ends).
 """
 
 from __future__ import annotations
@@ -45,6 +46,16 @@ class Error:
 @dataclass
 class Hang:
     seconds: float = 30.0  # answer nothing for this long (or until the server stops)
+
+
+@dataclass
+class Flood:
+    """A 200 event stream whose first line never ends: `data: xxxx…` with no newline, sent until the
+    client hangs up (or `limit` bytes, or the server stops). `sent` counts the bytes it got out."""
+
+    limit: int = 1 << 40
+    piece: int = 256 * 1024
+    sent: int = 0
 
 
 # ---- chunk builders ------------------------------------------------------------------------------
@@ -229,12 +240,29 @@ class _Handler(BaseHTTPRequestHandler):
         elif isinstance(reply, Hang):
             st.stopping.wait(reply.seconds)
             self.close_connection = True
+        elif isinstance(reply, Flood):
+            self._flood(reply)
         else:
             self._sse(reply)
 
     def _send_chunk(self, data: bytes) -> None:
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
         self.wfile.flush()
+
+    def _flood(self, reply: Flood) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.close_connection = True
+        piece = b"x" * reply.piece
+        try:
+            self._send_chunk(b"data: ")
+            while reply.sent < reply.limit and not self.server.state.stopping.is_set():
+                self._send_chunk(piece)
+                reply.sent += len(piece)
+        except OSError:  # the client hung up
+            pass
 
     def _sse(self, reply: SSE) -> None:
         self.send_response(200)

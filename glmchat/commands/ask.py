@@ -34,7 +34,9 @@ from glmchat.session_events import (
     TurnStarted,
 )
 from glmchat.settings import Settings, load_settings
+from glmchat.terminal_text import for_stream, is_terminal, visible_json
 from glmchat.tools import ToolRegistry, headless_approval
+from glmchat.tools.sandbox import use_settings
 
 INTERRUPTED = 130  # exit code after Ctrl-C (the partial answer is kept)
 TIMING_KEYS = ("time_to_first_token", "prompt_time", "generation_time", "prompt_tokens_per_second",
@@ -88,11 +90,18 @@ def run_ask(opts: AskOptions) -> int:
 
 
 def read_prompt(prompt: Optional[str]) -> str:
-    """The question: the argument, else stdin (not a terminal). UsageError when missing or blank."""
+    """The question: the argument, else stdin (not a terminal). UsageError when missing or blank.
+
+    Bytes that are not UTF-8 (on stdin, or in the argument) are carried as U+FFFD, never an error.
+    """
+    from glmchat.store import clean_text
+
     if prompt is None:
         if sys.stdin.isatty():
             raise UsageError("No question given.", 'Pass it as an argument (glmchat ask "…") or on stdin.')
-        prompt = sys.stdin.read().rstrip("\n")
+        raw = getattr(sys.stdin, "buffer", None)
+        prompt = (raw.read().decode("utf-8", errors="replace") if raw is not None else sys.stdin.read()).rstrip("\n")
+    prompt = clean_text(prompt)
     if not prompt.strip():
         raise UsageError("The question is empty.", 'Pass some text: glmchat ask "…".')
     return prompt
@@ -109,6 +118,7 @@ def thinking_mode(opts: AskOptions) -> Optional[str]:
 
 def _settings(opts: AskOptions, mode: Optional[str]) -> Settings:
     settings = load_settings()
+    use_settings(settings)  # [tools] sandbox, network, env_allow for the tool processes
     apply_placement(settings, opts.gpu_layers, opts.cpu_moe)
     if opts.profile:
         settings.profile(opts.profile)
@@ -149,7 +159,8 @@ def _open_engine(settings: Settings, opts: AskOptions) -> Engine:
 def _start_session(engine: Engine, settings: Settings, opts: AskOptions, mode: Optional[str],
                    history: Optional[History], conv_id: Optional[int], registry: Any, ws: Any) -> ChatSession:
     """The session for this question; closes the engine when it cannot be made."""
-    approval = headless_approval(opts.yes)  # --yes: every tool call runs; without it, those needing approval are denied
+    # --yes: every tool call runs; without it write/execute calls are denied, even with [tools] approve = "auto"
+    approval = headless_approval(opts.yes, settings.tools.approve)
     try:
         session = ChatSession(
             engine,
@@ -223,10 +234,13 @@ class EventPrinter:
     The answer streams to `out`; the thinking (with show_thinking, dimmed on a terminal), tool calls,
     tool results and notices go to `err`. With as_json only notices and incomplete tool calls are
     written while streaming. One handler per event type (`HANDLERS`); other events print nothing.
+    Text written to a terminal has its control characters made visible (glmchat.terminal_text), piece
+    by piece as it streams; to a pipe or a file it is written unchanged (byte-exact).
     """
 
     def __init__(self, out: TextIO, err: TextIO, *, show_thinking: bool = False, as_json: bool = False) -> None:
         self.out, self.err = out, err
+        self.shown_out, self.shown_err = for_stream(out), for_stream(err)  # visible() on a terminal, else as is
         self.show_thinking, self.as_json = show_thinking, as_json
         self.dim = "\x1b[2m" if err.isatty() else ""
         self.reset = "\x1b[0m" if self.dim else ""
@@ -259,7 +273,7 @@ class EventPrinter:
     def _thinking(self, ev: Thinking) -> None:
         self.thinking_parts.append(ev.text)
         if self.show_thinking:
-            self.err.write(self.dim + ev.text + self.reset)
+            self.err.write(self.dim + self.shown_err(ev.text) + self.reset)
             self.err.flush()
             self.thinking_open = True
 
@@ -269,24 +283,24 @@ class EventPrinter:
             self.err.write("\n")
             self.thinking_open = False
         if not self.as_json:
-            self.out.write(ev.text)
+            self.out.write(self.shown_out(ev.text))
             self.out.flush()
 
     def _tool_call(self, ev: ToolCall) -> None:
         self.tool_calls.append({"name": ev.name, "arguments": ev.arguments})
         if not self.as_json:
-            self.err.write(f"\n[tool call] {ev.name} {json.dumps(ev.arguments, ensure_ascii=False)}\n")
+            self.err.write(self.shown_err(f"\n[tool call] {ev.name} {json.dumps(ev.arguments, ensure_ascii=False)}\n"))
 
     def _incomplete_tool_call(self, ev: IncompleteToolCall) -> None:
-        self.err.write(f"\n[incomplete tool call, not run] {ev.raw[:200]}\n")
+        self.err.write(self.shown_err(f"\n[incomplete tool call, not run] {ev.raw[:200]}\n"))
 
     def _tool_result(self, ev: ToolResultEvent) -> None:
         if not self.as_json:
             head = ev.output.strip().splitlines()[:1]
-            self.err.write(f"[tool {ev.decision}] {ev.call.name}: {head[0][:120] if head else ''}\n")
+            self.err.write(self.shown_err(f"[tool {ev.decision}] {ev.call.name}: {head[0][:120] if head else ''}\n"))
 
     def _notice(self, ev: Notice) -> None:
-        self.err.write(f"{ev.text}\n")
+        self.err.write(self.shown_err(f"{ev.text}\n"))
 
     def _turn_finished(self, ev: TurnFinished) -> None:
         self.finished = ev
@@ -342,7 +356,8 @@ def _report(printer: EventPrinter, session: ChatSession, engine: Engine, as_json
     """End stdout (the --json object, or the answer's last newline), then say how the turn ended."""
     out = printer.out
     if as_json:
-        out.write(json.dumps(ask_json(printer, session, engine), ensure_ascii=False) + "\n")
+        text = json.dumps(ask_json(printer, session, engine), ensure_ascii=False)
+        out.write((visible_json(text) if is_terminal(out) else text) + "\n")
     elif printer.answer_parts and not printer.answer.endswith("\n"):
         out.write("\n")
     out.flush()

@@ -14,8 +14,11 @@ from glmchat.errors import UsageError
 
 
 def err(text: str) -> None:
-    """One line to stderr, flushed."""
-    sys.stderr.write(text + "\n")
+    """One line to stderr, flushed (on a terminal with control characters made visible: messages
+    name files, models and servers)."""
+    from glmchat.terminal_text import for_stream
+
+    sys.stderr.write(for_stream(sys.stderr)(text) + "\n")
     sys.stderr.flush()
 
 

@@ -2,6 +2,11 @@
 
 Every command goes through `glmchat.history.History`, the facade the TUI uses too. Only typer is
 imported here; the facade (and with it the store), rich and json load inside the commands.
+
+Stored text is not glmchat's (model output, tool output, imports): list, show and search print it
+with its terminal control characters made visible (glmchat.terminal_text.visible), their --json
+writes those characters as \\u escapes (the same JSON value), and export to a terminal is made
+visible too, while export to a pipe or a file is written as stored.
 """
 
 import sys
@@ -13,16 +18,26 @@ import typer
 _HL = ("\x02", "\x03")  # snippet markers for human output, turned into highlight styling
 
 
+def _shown(text: str) -> str:
+    from glmchat.terminal_text import visible
+
+    return visible(text)
+
+
 def _interactive() -> bool:
     """Can we ask the person at the keyboard? (not in scripts and pipes)"""
     return sys.stdin.isatty()
 
 
 def _history() -> Any:
-    """The shared conversation facade (glmchat.history.History); its startup notice goes to stderr."""
+    """The shared conversation facade (glmchat.history.History); its startup notice goes to stderr.
+
+    A database this user cannot write opens read-only (the notice says what to do): reading works,
+    and rename, delete and import refuse with the same hint.
+    """
     from glmchat.history import History
 
-    history = History()
+    history = History(read_only_ok=True)
     if history.notice:
         typer.echo(f"Note: {history.notice}", err=True)
     return history
@@ -31,7 +46,9 @@ def _history() -> Any:
 def _json_out(data: Any) -> None:
     import json
 
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    from glmchat.terminal_text import visible_json
+
+    typer.echo(visible_json(json.dumps(data, ensure_ascii=False, indent=2)))
 
 
 def _when(ts: float) -> str:
@@ -54,12 +71,12 @@ def _highlighted(snippet: str) -> Any:
     while True:
         start = rest.find(_HL[0])
         if start < 0:
-            text.append(rest)
+            text.append(_shown(rest))
             return text
         end = rest.find(_HL[1], start)
         end = len(rest) if end < 0 else end
-        text.append(rest[:start])
-        text.append(rest[start + 1:end], style="bold reverse")
+        text.append(_shown(rest[:start]))
+        text.append(_shown(rest[start + 1:end]), style="bold reverse")
         rest = rest[end + 1:]
 
 
@@ -95,9 +112,9 @@ def _conversation_table(convs: list[Any], wide: bool) -> Any:
     if wide:
         table.add_column("Model", no_wrap=True, overflow="ellipsis", max_width=28)
     for c in convs:
-        row = [str(c.id), c.title or "(untitled)", str(c.message_count), _when(c.last_activity)]
+        row = [str(c.id), _shown(c.title or "(untitled)"), str(c.message_count), _when(c.last_activity)]
         if wide:
-            row.append((c.model or "") + (f" {c.quant}" if c.quant else ""))
+            row.append(_shown((c.model or "") + (f" {c.quant}" if c.quant else "")))
         table.add_row(*row)
     return table
 
@@ -128,23 +145,23 @@ def _print_transcript(conv: Any, msgs: list[Any], thinking: bool) -> None:
     from rich.text import Text
 
     console = _console()
-    console.print(Rule(Text(f"{conv.title or '(untitled)'}  ·  #{conv.id}", style="bold")))
+    console.print(Rule(Text(_shown(f"{conv.title or '(untitled)'}  ·  #{conv.id}"), style="bold")))
     if conv.system_prompt and not any(m.role == "system" for m in msgs):
         console.print(Text("system prompt", style="bold magenta"))
-        console.print(Text(conv.system_prompt, style="dim"))
+        console.print(Text(_shown(conv.system_prompt), style="dim"))
     for m in msgs:
-        head = Text(m.role + (f" · {m.name}" if m.role == "tool" and m.name else ""), style=_ROLE_STYLES[m.role])
+        head = Text(_shown(m.role + (f" · {m.name}" if m.role == "tool" and m.name else "")), style=_ROLE_STYLES[m.role])
         if m.status != "complete":
             head.append(f"  ({m.status})", style="red")
         console.print()
         console.print(head)
         if thinking and m.reasoning:
-            console.print(Text(m.reasoning.strip(), style="dim italic"))
+            console.print(Text(_shown(m.reasoning.strip()), style="dim italic"))
         if m.content:
-            console.print(Text(m.content))
+            console.print(Text(_shown(m.content)))
         for tc in m.tool_calls or []:
             args = json.dumps(tc.get("arguments") or {}, ensure_ascii=False)
-            console.print(Text(f"→ {tc['name']} {args}", style="yellow"))
+            console.print(Text(_shown(f"→ {tc['name']} {args}"), style="yellow"))
 
 
 def search(
@@ -170,7 +187,7 @@ def search(
     table.add_column("Role")
     table.add_column("Found")
     for h in hits:
-        table.add_row(str(h.conversation_id), h.conversation_title or "(untitled)", h.role, _highlighted(h.snippet))
+        table.add_row(str(h.conversation_id), _shown(h.conversation_title or "(untitled)"), h.role, _highlighted(h.snippet))
     console.print(table)
 
 
@@ -189,11 +206,26 @@ def export(
     if fmt not in ("md", "json"):
         raise UsageError(f"Unknown export format {fmt!r}.", "Use --format md or --format json.")
     with _history() as history:
-        if output is None:
-            sys.stdout.write(history.render(conv_id, fmt, thinking=thinking))
+        if output is None:  # to a terminal with control characters made visible; to a pipe as stored
+            from glmchat.terminal_text import for_stream
+
+            sys.stdout.write(for_stream(sys.stdout)(history.render(conv_id, fmt, thinking=thinking)))
             return
         history.export(conv_id, fmt, output, thinking=thinking, hint="Choose another file with -o.")
     typer.echo(f"Exported conversation {conv_id} to {output}", err=True)
+
+
+def _read_regular_file(path: Path) -> str:
+    """A file's text; a FIFO, device or socket (`/dev/zero`) is refused at once instead of read forever."""
+    import os
+
+    from glmchat.regular_files import open_regular, read_fd
+
+    fd, _ = open_regular(path)
+    try:
+        return read_fd(fd).decode("utf-8")
+    finally:
+        os.close(fd)
 
 
 def import_(
@@ -203,13 +235,13 @@ def import_(
     from glmchat.errors import UsageError
 
     try:
-        raw = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
+        raw = sys.stdin.read() if str(file) == "-" else _read_regular_file(file)
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"Cannot read {file}: {getattr(exc, 'strerror', None) or exc}.",
                          "Give the path of a file written by `glmchat history export ID --format json`.") from None
     with _history() as history:
         conv = history.import_text(raw, source=str(file))
-    typer.echo(f"Imported as conversation {conv.id}: {conv.title or '(untitled)'} ({conv.message_count} messages)")
+    typer.echo(_shown(f"Imported as conversation {conv.id}: {conv.title or '(untitled)'} ({conv.message_count} messages)"))
 
 
 def rename(

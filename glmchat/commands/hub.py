@@ -40,10 +40,14 @@ def _remote_models(endpoint: str, as_json: bool) -> None:
         raise UsageError("Listing a remote server's models is not available in this build.", "Leave out --endpoint.") from None
     names = remote.list_models(endpoint)
     if as_json:
-        typer.echo(json.dumps({"endpoint": endpoint, "models": names}, indent=2))
+        from glmchat.engine.urls import shown_url
+
+        typer.echo(json.dumps({"endpoint": shown_url(endpoint), "models": names}, indent=2))
     else:
-        for name in names:
-            typer.echo(name)
+        from glmchat.terminal_text import visible
+
+        for name in names:  # a server's names: control characters made visible
+            typer.echo(visible(name))
 
 
 def models_report(n_ctx: int, ram: int, vram: int, offline: bool | None = None) -> dict[str, Any]:
@@ -101,12 +105,14 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(title=f"{report['repo']} — fit for {_gb(report['ram_bytes'])} RAM + {_gb(vram_b)} VRAM at {n_ctx:,} tokens")
+        from glmchat.terminal_text import visible  # names and paths come from the Hub and the disk
+
+        table = Table(title=visible(report['repo']) + f" — fit for {_gb(report['ram_bytes'])} RAM + {_gb(vram_b)} VRAM at {n_ctx:,} tokens")
         for col, justify in (("quant", "left"), ("size", "right"), ("bits/weight", "right"), ("downloaded", "center"), ("fits", "center"), ("", "left")):
             table.add_column(col, justify=justify)  # type: ignore[arg-type]
         for q in report["quants"]:
             table.add_row(
-                q["name"] + (f" ({len(q['files'])} files)" if len(q["files"]) > 1 else ""),
+                visible(q["name"]) + (f" ({len(q['files'])} files)" if len(q["files"]) > 1 else ""),
                 _gb(q["size"]),
                 f"{q['bits_per_weight']:.2f}",
                 "yes" if q["downloaded"] else "-",

@@ -43,9 +43,10 @@ def open_engine(
     endpoint = endpoint or settings.remote.base_url
     if endpoint and not model:
         from glmchat.engine.remote import RemoteEngine
+        from glmchat.engine.urls import shown_url
 
         if progress:
-            progress(0.0, f"Connecting to {endpoint}…")
+            progress(0.0, f"Connecting to {shown_url(endpoint)}…")
         engine = RemoteEngine.from_settings(settings.remote, base_url=endpoint)
         if progress:
             progress(1.0, "Connected")

@@ -25,6 +25,21 @@ def check_load_args(kv_cache_type: str, n_threads: int | None, n_batch: int) -> 
         raise UsageError(f"n_batch must be at least 1 (got {n_batch}).", "The default is 512.")
 
 
+def choose_threads(n_threads: int | None, notes: list[str], usable: int | None = None) -> int:
+    """The threads llama.cpp gets: the physical cores when unset; more than the CPUs this process may
+    use (`usable`, by default its affinity mask) are clamped to them — llama.cpp crashes on counts
+    such as 100000, and threads beyond the CPUs only wait for each other."""
+    from glmchat.engine.devices import physical_cores, usable_cpus
+
+    if n_threads is None:
+        return physical_cores()
+    cpus = max(1, usable if usable is not None else usable_cpus())
+    if n_threads > cpus:
+        notes.append(f"threads {n_threads} clamped to the {cpus} CPUs this process may use")
+        return cpus
+    return n_threads
+
+
 def fit_context(n_ctx: int, n_ctx_train: int, notes: list[str]) -> int:
     """The context to create: `n_ctx <= 0` means the trained one; larger than trained is clamped."""
     if n_ctx <= 0:

@@ -32,7 +32,7 @@ from glmchat.engine.base import CancelToken, ChatRequest, EngineInfo, Finished, 
 from glmchat.engine.compute_thread import ComputeThread, EitherCancel
 from glmchat.engine.devices import physical_cores
 from glmchat.engine.kv_state import load_sequence, save_sequence
-from glmchat.engine.llama_params import backend_name, check_load_args, choose_offload, context_params, fit_context, model_params
+from glmchat.engine.llama_params import backend_name, check_load_args, choose_offload, choose_threads, context_params, fit_context, model_params
 from glmchat.engine.sampler import build_sampler_chain, logit_ban_sampler
 from glmchat.engine.utf8_stream import Utf8Stream
 from glmchat.errors import EngineError, ModelError
@@ -120,7 +120,7 @@ class LocalEngine:
         mem = gguf_check.check_memory(model_path, n_ctx, kv_cache_type=kv_cache_type, vram_bytes=vram, header=header)
         n_gpu_layers, flash_attn = choose_offload(gpu, n_gpu_layers, flash_attn, kv_cache_type, notes)
         on_gpu = gpu and n_gpu_layers != 0
-        threads = n_threads or physical_cores()
+        threads = choose_threads(n_threads, notes)
 
         self = cls()
         self._llama = llama_cpp

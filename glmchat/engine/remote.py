@@ -31,6 +31,7 @@ Failures follow the protocol: `Started`, the partial text, `Finished(stop_reason
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import queue
@@ -56,7 +57,8 @@ from glmchat.engine.base import (
     Usage,
 )
 from glmchat.engine.chat_body import build_body
-from glmchat.engine.sse_reader import SseReader, parse_sse_line
+from glmchat.engine.sse_reader import ResponseTooLarge, SseReader, parse_sse_line, read_capped
+from glmchat.engine.urls import shown_url, url_credentials
 from glmchat.errors import EngineError
 from glmchat.glm.template import is_glm_model
 
@@ -73,31 +75,36 @@ __all__ = ["RemoteEngine", "build_body", "list_models", "DEFAULT_API_KEY_ENV"]
 class _Endpoint:
     """A parsed base URL such as http://gpu-box:8000/v1."""
 
-    url: str
+    url: str  # as shown: never with the credentials the given URL may carry (glmchat.engine.urls)
     scheme: str
     host: str
     port: int
     path: str  # base path without a trailing slash, e.g. "/v1"
+    credentials: tuple[str, str] | None = field(default=None, repr=False)  # user:password@ → HTTP basic auth
 
     @classmethod
     def parse(cls, base_url: str) -> "_Endpoint":
         raw = base_url.strip()
         if "://" not in raw:
             raw = "http://" + raw
-        parts = urllib.parse.urlsplit(raw)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:
+            parts = urllib.parse.urlsplit(raw)
+            ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        except ValueError:  # e.g. an unclosed "[" of an IPv6 address
+            ok = False
+        if not ok:
             raise EngineError(
-                f"Not an endpoint URL: {base_url!r}.", "Give one like http://127.0.0.1:8000/v1."
+                f"Not an endpoint URL: {shown_url(base_url)!r}.", "Give one like http://127.0.0.1:8000/v1."
             )
         try:
             port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError:
-            raise EngineError(f"Bad port in endpoint URL {base_url!r}.", "Give one like http://127.0.0.1:8000/v1.") from None
+            raise EngineError(f"Bad port in endpoint URL {shown_url(base_url)!r}.", "Give one like http://127.0.0.1:8000/v1.") from None
         path = parts.path.rstrip("/")
         if not path:
             path = "/v1"  # OpenAI-compatible servers all mount the API under /v1
-        url = f"{parts.scheme}://{parts.netloc}{path}"
-        return cls(url=url, scheme=parts.scheme, host=parts.hostname, port=port, path=path)
+        url = shown_url(f"{parts.scheme}://{parts.netloc}{path}")
+        return cls(url=url, scheme=parts.scheme, host=parts.hostname, port=port, path=path, credentials=url_credentials(raw))
 
     @property
     def where(self) -> str:
@@ -110,18 +117,26 @@ class _Endpoint:
         return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
 
 
-def _headers(api_key: str | None, json_body: bool = False) -> dict[str, str]:
+def _headers(api_key: str | None, json_body: bool = False, credentials: tuple[str, str] | None = None) -> dict[str, str]:
+    """Request headers; the API key as a bearer token, else the URL's user:password as basic auth."""
     h = {"Accept": "application/json", "User-Agent": "glmchat"}
     if json_body:
         h["Content-Type"] = "application/json"
         h["Accept"] = "text/event-stream"
     if api_key:
         h["Authorization"] = f"Bearer {api_key}"
+    elif credentials:
+        h["Authorization"] = "Basic " + base64.b64encode(":".join(credentials).encode("utf-8")).decode("ascii")
     return h
 
 
 def _network_error(ep: _Endpoint, exc: BaseException, timeout: float) -> EngineError:
-    """An OSError from connecting or reading, as a message people can act on."""
+    """An OSError from connecting or reading (or an oversized answer), as a message people can act on."""
+    if isinstance(exc, ResponseTooLarge):
+        return EngineError(
+            f"{ep.url} sent {exc.what} of more than {exc.limit // (1024 * 1024)} MiB; glmchat stopped reading it.",
+            "Check that the endpoint URL points at an OpenAI-compatible API (it usually ends in /v1).",
+        )
     if isinstance(exc, ConnectionRefusedError):
         return EngineError(f"Cannot reach {ep.url}: connection refused.", "Is the server running? Check the host and port.")
     if isinstance(exc, socket.gaierror):
@@ -163,10 +178,10 @@ def _request_json(ep: _Endpoint, path: str, api_key: str | None, timeout: float)
     """GET `path` under the endpoint; returns (status, body). Raises EngineError on network failure."""
     conn = ep.connection(timeout)
     try:
-        conn.request("GET", ep.path + path, headers=_headers(api_key))
+        conn.request("GET", ep.path + path, headers=_headers(api_key, credentials=ep.credentials))
         resp = conn.getresponse()
-        return resp.status, resp.read(4 * 1024 * 1024)
-    except (OSError, http.client.HTTPException) as exc:
+        return resp.status, read_capped(resp, what=f"an answer to GET {path}")
+    except (OSError, http.client.HTTPException, ResponseTooLarge) as exc:
         raise _network_error(ep, exc, timeout) from None
     finally:
         conn.close()
@@ -389,7 +404,7 @@ class RemoteEngine:
         """POST the request on a reading thread (registered so that `close()` can end it)."""
         body = json.dumps(build_body(request, self.model, self._top_k_off), ensure_ascii=False).encode("utf-8")
         ep, timeout = self._ep, self.timeout + 1.0
-        reader = SseReader(lambda: ep.connection(timeout), ep.path + "/chat/completions", body, _headers(self.api_key, json_body=True))
+        reader = SseReader(lambda: ep.connection(timeout), ep.path + "/chat/completions", body, _headers(self.api_key, json_body=True, credentials=ep.credentials))
         with self._readers_lock:
             self._readers.add(reader)
         reader.start()
@@ -528,7 +543,7 @@ class RemoteEngine:
         model_fault = "model" in low and (status == 404 or self.model.lower() in low)
         if status in (400, 404, 422) and model_fault:
             try:
-                served = list_models(ep.url, self.api_key, 10.0, api_key_env=self.api_key_env)
+                served = [m["id"] for m in _served_models(ep, self.api_key, 10.0, self.api_key_env)]
                 names = ", ".join(served) if served else "none"
             except EngineError:
                 names = "unknown (GET /models failed)"

@@ -13,14 +13,34 @@ import socket
 import threading
 from typing import Any, Callable
 
-MAX_ERROR_BODY = 64 * 1024
+MAX_ERROR_BODY = 64 * 1024  # of a non-200 answer: enough for any error message, the rest is not read
+MAX_LINE = 8 * 1024 * 1024  # one event-stream line; a longer one (no newline in sight) ends the stream
+MAX_BODY = 4 * 1024 * 1024  # a plain (non-streaming) answer such as GET /models
+
+
+class ResponseTooLarge(Exception):
+    """The server sent more than glmchat reads in one piece: `what` ("a line …") over `limit` bytes."""
+
+    def __init__(self, what: str, limit: int) -> None:
+        super().__init__(f"{what} over {limit} bytes")
+        self.what = what
+        self.limit = limit
+
+
+def read_capped(resp: http.client.HTTPResponse, limit: int = MAX_BODY, what: str = "an answer") -> bytes:
+    """The whole body of `resp`, or ResponseTooLarge when it is longer than `limit` (never more read)."""
+    body = resp.read(limit + 1)
+    if len(body) > limit:
+        raise ResponseTooLarge(what, limit)
+    return body
 
 
 class SseReader(threading.Thread):
     """POSTs the request and puts what comes back on a queue, line by line.
 
-    Queue items: ("status", code, body) for a non-200 answer, ("line", bytes), ("eof",) and
-    ("error", exc), or ("closed",) once `close()` was called. `close()` (from any thread) shuts the socket so a blocked read returns at once.
+    Queue items: ("status", code, body) for a non-200 answer (the body's first `MAX_ERROR_BODY`
+    bytes), ("line", bytes), ("eof",) and ("error", exc) — `ResponseTooLarge` for a line over
+    `MAX_LINE` bytes —, or ("closed",) once `close()` was called. `close()` (from any thread) shuts the socket so a blocked read returns at once.
     `connect` makes the (not yet connected) connection; `path` is the URL path to POST to.
     """
 
@@ -57,10 +77,12 @@ class SseReader(threading.Thread):
                 self.items.put(("status", resp.status, resp.read(MAX_ERROR_BODY)))
                 return
             while True:
-                line = resp.readline()
+                line = resp.readline(MAX_LINE + 1)  # bounded: a server that never sends a newline cannot fill memory
                 if not line:
                     self.items.put(("closed",) if self._closed.is_set() else ("eof",))
                     return
+                if len(line) > MAX_LINE:
+                    raise ResponseTooLarge("an event-stream line", MAX_LINE)
                 self.items.put(("line", line))
         except http.client.IncompleteRead:
             self.items.put(("closed",) if self._closed.is_set() else ("eof",))

@@ -57,7 +57,7 @@ async def grep(screen: ChatScreen, raw: str, args: list[str]) -> None:
     pattern = words[0] if words else ""
     path = words[1] if len(words) > 1 else None
     ws = screen.direct.workspace()
-    await screen.direct.start(f"grep {pattern!r} {path or '.'}", lambda cancel: direct.grep_text(pattern, path, ws))
+    await screen.direct.start(f"grep {pattern!r} {path or '.'}", lambda cancel: direct.grep_text(pattern, path, ws, cancel), cancellable=True)
 
 
 async def diff(screen: ChatScreen, raw: str, args: list[str]) -> None:

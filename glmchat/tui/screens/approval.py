@@ -10,6 +10,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from glmchat.terminal_text import visible
+
 
 class ApprovalScreen(ModalScreen["tuple[str, str | None]"]):
     """Dismisses with (decision, message): allow_once | allow_session | deny."""
@@ -32,11 +34,11 @@ class ApprovalScreen(ModalScreen["tuple[str, str | None]"]):
     def compose(self) -> ComposeResult:
         args = json.dumps(self.arguments, ensure_ascii=False, indent=2)
         with Vertical(classes="dialog approval"):
-            yield Label(f"The model wants to run {self.tool} ({self.risk})", classes="approval-title", markup=False)
+            yield Label(visible(f"The model wants to run {self.tool} ({self.risk})"), classes="approval-title", markup=False)
             with VerticalScroll(classes="approval-body"):
-                yield Static(args, classes="approval-args", markup=False)
+                yield Static(visible(args), classes="approval-args", markup=False)
                 if self.preview:
-                    yield Static(self.preview, classes="approval-preview", markup=False)
+                    yield Static(visible(self.preview), classes="approval-preview", markup=False)
             yield Input(placeholder="m: type a message for the model, Enter denies with it", id="deny-message")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Allow once (a)", id="allow_once", variant="success")

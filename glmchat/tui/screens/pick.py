@@ -9,6 +9,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
+from glmchat.terminal_text import visible
+
 
 class PickScreen(ModalScreen["str | None"]):
     """Pick one item: list of (id, label). Enter picks, Esc cancels."""
@@ -23,11 +25,11 @@ class PickScreen(ModalScreen["str | None"]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.title_text, markup=False)
-            if self.items:
-                yield OptionList(*(Option(label, id=item_id) for item_id, label in self.items), id="pick-list")
+            yield Label(visible(self.title_text), markup=False)
+            if self.items:  # labels name files: shown with their control characters made visible
+                yield OptionList(*(Option(visible(label), id=item_id) for item_id, label in self.items), id="pick-list", markup=False)
             else:
-                yield Label(self.empty, markup=False)
+                yield Label(visible(self.empty), markup=False)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)

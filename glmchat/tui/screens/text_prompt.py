@@ -8,6 +8,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
+from glmchat.terminal_text import visible
+
 
 class TextPromptScreen(ModalScreen["str | None"]):
     """Ask for one line of text (e.g. a new title). Enter accepts, Esc cancels."""
@@ -21,8 +23,8 @@ class TextPromptScreen(ModalScreen["str | None"]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.question, markup=False)
-            yield Input(value=self.value, id="dialog-input")
+            yield Label(visible(self.question), markup=False)
+            yield Input(value=visible(self.value), id="dialog-input")  # what is shown is what is kept
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value)

@@ -11,6 +11,7 @@ from textual.message import Message
 from textual.widgets import Markdown, Static
 from textual.widgets._markdown import MarkdownStream
 
+from glmchat.terminal_text import visible
 from glmchat.tui.markdown_segments import SEGMENT_CHARS, block_starts, code_blocks, rendered_correctly, split_points
 from glmchat.tui.widgets.answer_markdown import AnswerMarkdown
 from glmchat.tui.widgets.messages import Copy
@@ -40,7 +41,7 @@ class AssistantMessage(Vertical, can_focus=True):
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
-        self.answer = ""
+        self.answer = ""  # as shown: terminal controls made visible (the history keeps the text as written)
         self.thinking: ThinkingPane | None = None
         self.segments: list[AnswerMarkdown | PendingSegment] = [AnswerMarkdown(classes="answer")]
         self._seg_start = 0  # offset in self.answer where the last segment begins
@@ -77,6 +78,7 @@ class AssistantMessage(Vertical, can_focus=True):
         self.thinking.append(text, tokens)
 
     async def add_answer(self, text: str) -> None:
+        text = visible(text)  # `answer` is what is shown: control characters made visible, piece by piece
         if not self.answer:
             text = text.lstrip("\n")
             if not text:
@@ -206,7 +208,7 @@ class AssistantMessage(Vertical, can_focus=True):
         self.status = status
         if note:
             mark = self.query_one(".message-mark", Static)
-            mark.update(note)
+            mark.update(visible(note))
             mark.display = True
             self.add_class(f"-{status}")
 

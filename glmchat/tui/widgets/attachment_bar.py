@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
+from glmchat.terminal_text import visible
+
 
 def describe_attachment(label: str, text: str) -> str:
     """'README.md (123 lines)' — how an attachment is named in chips and notices."""
@@ -25,4 +27,4 @@ class AttachmentBar(Static):
         self.labels = [describe_attachment(label, text) for label, text in attachments]
         self.display = bool(self.labels)
         if self.labels:
-            self.update("📎 " + "  ·  ".join(self.labels) + "   (sent with your next message)")
+            self.update("📎 " + visible("  ·  ".join(self.labels)) + "   (sent with your next message)")

@@ -6,6 +6,7 @@ from typing import Any
 
 from textual.containers import VerticalScroll
 
+from glmchat.terminal_text import visible
 from glmchat.tui.widgets.assistant_message import AssistantMessage
 from glmchat.tui.widgets.notice_block import NoticeBlock
 from glmchat.tui.widgets.tool_block import ToolBlock
@@ -91,7 +92,7 @@ class ChatLog(VerticalScroll):
                 await msg.add_thinking(m.reasoning, 0)
                 msg.thinking.finish(0.0)
                 msg.thinking.set_expanded(False)
-            msg.answer = m.content or ""
+            msg.answer = visible(m.content or "")  # shown, so control characters made visible
             note = {"cancelled": "⏹ Stopped — partial answer", "error": "✖ Failed — partial answer"}.get(m.status)
             await msg.finish(m.status if note else "complete", note)
         for c in m.tool_calls or []:

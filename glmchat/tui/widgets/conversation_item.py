@@ -8,6 +8,8 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.widgets import Label, ListItem
 
+from glmchat.terminal_text import visible
+
 
 def relative_time(then: float, now: float) -> str:
     """'just now', '5 min ago', '3 h ago', 'yesterday', '4 d ago', or a date."""
@@ -37,5 +39,5 @@ class ConversationItem(ListItem):
 
     def compose(self) -> ComposeResult:
         when = getattr(self.conv, "last_activity", 0) or getattr(self.conv, "updated_at", 0)
-        yield Label(display_title(self.conv), classes="conv-title", markup=False)
+        yield Label(visible(display_title(self.conv)), classes="conv-title", markup=False)
         yield Label(relative_time(when, self.now), classes="conv-time")

@@ -11,6 +11,8 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, ProgressBar, Static
 
+from glmchat.terminal_text import visible
+
 
 def human_bytes(n: float) -> str:
     for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
@@ -78,13 +80,13 @@ class DownloadPanel(Vertical, can_focus=False):
         shards = f" in {len(o.files)} files" if len(o.files) > 1 else ""
         yield Static("First run: no GLM-4.7-Flash model is downloaded yet.", classes="download-title", markup=False)
         yield Static(
-            f"Recommended for this machine: {o.quant} · {human_bytes(o.total)}{shards}" + (f" · {o.fits_note}" if o.fits_note else ""),
+            visible(f"Recommended for this machine: {o.quant} · {human_bytes(o.total)}{shards}" + (f" · {o.fits_note}" if o.fits_note else "")),
             classes="download-offer",
             markup=False,
         )
         for i, f in enumerate(o.files):
             with Horizontal(classes="download-row"):
-                yield Static(f.path.rsplit("/", 1)[-1], classes="download-name", markup=False)
+                yield Static(visible(f.path.rsplit("/", 1)[-1]), classes="download-name", markup=False)
                 yield ProgressBar(total=max(f.size, 1), show_eta=False, id=f"dl-bar-{i}")
                 yield Static("", id=f"dl-text-{i}", classes="download-figures", markup=False)
         if len(o.files) > 1:

@@ -7,6 +7,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Button, Static
 
+from glmchat.terminal_text import visible
 from glmchat.tui.widgets.messages import AttachRequested, Copy
 
 
@@ -32,7 +33,7 @@ class OutputBlock(Vertical, can_focus=True):
         self.attached = False
 
     def compose(self) -> ComposeResult:
-        yield Static(f"⚙ {self.title}", classes="tool-title", markup=False)
+        yield Static(visible(f"⚙ {self.title}"), classes="tool-title", markup=False)
         yield Static("running… (Esc stops it)", classes="tool-output", markup=False)
         yield Button("Attach to next message (a)", classes="attach-button", compact=True)
 
@@ -53,7 +54,7 @@ class OutputBlock(Vertical, can_focus=True):
         if len(lines) > self.MAX_LINES:
             shown += f"\n… {len(lines) - self.MAX_LINES} more lines (attach or copy to get all of them)"
         text = "\n".join(part for part in (f"[{status}]" if status else "", shown or "(no output)") if part)
-        self.query_one(".tool-output", Static).update(text)
+        self.query_one(".tool-output", Static).update(visible(text))
         self.set_class(not ok, "-failed")
         self.query_one(".attach-button").display = self.attachable and bool(output.strip())
 

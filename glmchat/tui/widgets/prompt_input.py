@@ -6,6 +6,7 @@ from textual import events
 from textual.message import Message
 from textual.widgets import TextArea
 
+from glmchat.terminal_text import visible
 from glmchat.tui.widgets.slash_popup import SlashPopup
 
 
@@ -25,6 +26,16 @@ class PromptInput(TextArea):
         self.prompt_history: list[str] = []
         self._recall: int | None = None  # index into history while recalling
         self.popup: SlashPopup | None = None
+
+    # ---- text from outside: a paste, a stored message (/edit) -------------------------------------
+    # The editor shows what it holds, and sends what it shows: control characters made visible.
+
+    def load_text(self, text: str) -> None:
+        super().load_text(visible(text))
+
+    async def _on_paste(self, event: events.Paste) -> None:
+        event.text = visible(event.text)
+        await super()._on_paste(event)
 
     # ---- history ---------------------------------------------------------------------------------
 

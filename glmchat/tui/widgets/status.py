@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widgets import Static
 
+from glmchat.terminal_text import visible
+
 WARN_FRACTION = 0.8
 
 
@@ -70,16 +72,17 @@ class StatusBar(Static):
     def _line(self, level: int) -> Text:
         """Level 0 says everything; 1–4 shorten the model, the plan, the gauge and the speed."""
         i = self.info
+        model, backend = visible(i.model), visible(i.backend)  # names from GGUF metadata or a server
         t = Text(no_wrap=True, overflow="ellipsis")
-        t.append(f" {shorten(i.model, (40, 22, 16, 10, 10)[level])}", style="bold")
+        t.append(f" {shorten(model, (40, 22, 16, 10, 10)[level])}", style="bold")
         if i.quant and level < 2:
-            t.append(f" {i.quant}")
-        if i.backend and level < 3:
-            t.append(f" · {shorten(i.backend, (60, 24, 12)[level])}")
-        elif i.backend and level == 3:
-            t.append(f" · {shorten(i.backend.split()[0], 8)}")  # "CUDA", "CPU", "remote"
+            t.append(f" {visible(i.quant)}")
+        if backend and level < 3:
+            t.append(f" · {shorten(backend, (60, 24, 12)[level])}")
+        elif backend and level == 3:
+            t.append(f" · {shorten(backend.split()[0], 8)}")  # "CUDA", "CPU", "remote"
         if i.profile:
-            t.append(f" · {i.profile}")
+            t.append(f" · {visible(i.profile)}")
         if i.thinking:
             t.append(f" · think {i.thinking}")
         if i.tools:
@@ -105,7 +108,7 @@ class StatusBar(Static):
             else:
                 t.append(f" · {i.last_tps:.1f} tok/s")
         if i.state:
-            t.append(f" · {i.state}")
+            t.append(f" · {visible(i.state)}")
         return t
 
     def on_resize(self) -> None:

@@ -8,6 +8,8 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static
 
+from glmchat.terminal_text import visible
+
 
 class ThinkingPane(Vertical):
     """Live reasoning; collapses to one summary line when the answer starts. Enter/click toggles."""
@@ -28,7 +30,7 @@ class ThinkingPane(Vertical):
         yield Static("", classes="thinking-body", markup=False)
 
     def append(self, text: str, tokens: int) -> None:
-        self.text += text
+        self.text += visible(text)  # what is shown (a stream can be sanitized piece by piece)
         self.tokens += tokens
         if self.expanded:
             self.query_one(".thinking-body", Static).update(self.text.strip("\n"))

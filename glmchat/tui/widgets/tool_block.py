@@ -9,6 +9,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static
 
+from glmchat.terminal_text import visible
 from glmchat.tui.widgets.messages import Copy
 
 
@@ -27,7 +28,7 @@ class ToolBlock(Vertical, can_focus=True):
         args = json.dumps(self.arguments, ensure_ascii=False)
         if len(args) > 300:
             args = args[:300] + "…"
-        yield Static(f"⚙ {self.tool_name} {args}", classes="tool-title", markup=False)
+        yield Static(visible(f"⚙ {self.tool_name} {args}"), classes="tool-title", markup=False)
         yield Static("waiting…", classes="tool-output", markup=False)
 
     def set_result(self, output: str, ok: bool, decision: str, diff: str | None = None) -> None:
@@ -41,7 +42,7 @@ class ToolBlock(Vertical, can_focus=True):
         text = f"{head}\n{shown}" if shown else head
         if diff:
             text += "\n" + diff.rstrip()
-        self.query_one(".tool-output", Static).update(text)
+        self.query_one(".tool-output", Static).update(visible(text))
         self.set_class(not ok, "-failed")
         self.set_class(decision == "deny", "-denied")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.binding import Binding
 from textual.widgets import Static
 
+from glmchat.terminal_text import visible
 from glmchat.tui.widgets.messages import Copy
 
 
@@ -15,7 +16,7 @@ class UserMessage(Static, can_focus=True):
 
     def __init__(self, text: str, attachments: list[str] | None = None, **kw) -> None:
         shown = text + "".join(f"\n📎 {a}" for a in attachments or [])
-        super().__init__(shown, markup=False, **kw)
+        super().__init__(visible(shown), markup=False, **kw)
         self.text = text
         self.attachments = list(attachments or [])
 

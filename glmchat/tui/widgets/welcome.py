@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
+from glmchat.terminal_text import visible
+
 
 class Welcome(Static):
     """Shown on an empty chat: which model, and where to find help."""
@@ -14,7 +16,7 @@ class Welcome(Static):
 
     def set_model(self, model: str | None) -> None:
         self.model = model
-        head = f"glmchat · {model}" if model else "glmchat · loading the model…"
+        head = f"glmchat · {visible(model)}" if model else "glmchat · loading the model…"
         self.update(
             f"{head}\n\n"
             "Type a message; Enter sends, Shift+Enter or Ctrl+J adds a line.\n"
