@@ -367,13 +367,15 @@ class ChatSession:
     def send(self, text: str, cancel: CancelToken | None = None, *, grammar: str | None = None) -> Iterator[SessionEvent]:
         """Add a user message and run the turn (with tool rounds) to its end."""
         with self._one_stream():
+            title = next((line for line in text.splitlines() if line.strip()), "")  # the typed text's first line
             if self.pending_attachments:
+                title = title or self.pending_attachments[0][0]  # attachments only: the first one's label
                 parts = [f"{label}\n```\n{body.rstrip(chr(10))}\n```" for label, body in self.pending_attachments]
-                text = "\n\n".join([text] + parts) if text else "\n\n".join(parts)  # typed text first: it titles the chat
+                text = "\n\n".join([text] + parts) if text else "\n\n".join(parts)
                 self.pending_attachments.clear()
             msg = {"role": "user", "content": text}
             with self._ensure_conversation():
-                message_id = self._store_message(msg)
+                message_id = self._store_message(msg, title_source=title)
             self.messages.append(msg)
             self.message_ids.append(message_id)
             yield from self._run(cancel or CancelToken(), grammar=grammar)

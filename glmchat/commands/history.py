@@ -98,24 +98,47 @@ def list_(
     if not convs:
         console.print("No conversations yet.")
         return
-    console.print(_conversation_table(convs, wide=console.width >= 90))  # the model column only where it fits
+    console.print(_conversation_table(convs, console.width))
 
 
-def _conversation_table(convs: list[Any], wide: bool) -> Any:
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_TITLE_MIN = 32  # the title keeps at least this much before optional columns are shown
+
+
+def _conversation_table(convs: list[Any], width: int) -> Any:
+    """ID and Title always; Msgs, Last activity and Model only while the title keeps `_TITLE_MIN`.
+
+    Every column but the title is as wide as its widest cell (never cut), so at any terminal
+    width the IDs that `show`, `export` and `delete` take stay whole; the title takes the rest.
+    """
+    from rich.cells import cell_len
     from rich.table import Table
 
+    rows = [{"ID": str(c.id), "Title": _shown(c.title or "(untitled)"), "Msgs": str(c.message_count),
+             "Last activity": _when(c.last_activity),
+             "Model": _cut(_shown((c.model or "") + (f" {c.quant}" if c.quant else "")), 28)} for c in convs]
+
+    def fit(name: str) -> int:
+        return max([len(name)] + [cell_len(r[name]) for r in rows])
+
+    used = fit("ID") + 2 + _TITLE_MIN + 2  # each column is padded by one space on both sides
+    shown = []
+    for name in ("Msgs", "Last activity", "Model"):  # in the order they give way (the last first)
+        if used + fit(name) + 2 > width:
+            break
+        shown.append(name)
+        used += fit(name) + 2
+    title = max(min(fit("Title"), width - (used - _TITLE_MIN) - 1), 1)  # the rest, less a column for safety
     table = Table(box=None, header_style="bold")
-    table.add_column("ID", justify="right", no_wrap=True)
-    table.add_column("Title", no_wrap=True, overflow="ellipsis", min_width=10)
-    table.add_column("Msgs", justify="right", no_wrap=True)
-    table.add_column("Last activity", no_wrap=True)
-    if wide:
-        table.add_column("Model", no_wrap=True, overflow="ellipsis", max_width=28)
-    for c in convs:
-        row = [str(c.id), _shown(c.title or "(untitled)"), str(c.message_count), _when(c.last_activity)]
-        if wide:
-            row.append(_shown((c.model or "") + (f" {c.quant}" if c.quant else "")))
-        table.add_row(*row)
+    table.add_column("ID", justify="right", no_wrap=True, width=fit("ID"))
+    table.add_column("Title", no_wrap=True, overflow="ellipsis", width=title)
+    for name in shown:
+        table.add_column(name, justify="right" if name == "Msgs" else "left", no_wrap=True, width=fit(name))
+    for r in rows:
+        table.add_row(r["ID"], r["Title"], *(r[name] for name in shown))
     return table
 
 

@@ -410,8 +410,9 @@ class Store:
     def add_message(self, conv_id: int, role: str, content: str = "", *, reasoning: str | None = None,
                     tool_calls: list[dict[str, Any]] | None = None, tool_call_id: str | None = None,
                     name: str | None = None, status: str = "complete", usage: Any = None,
-                    meta: dict[str, Any] | None = None) -> Message:
-        """Append a message; the first user message titles an untitled conversation."""
+                    meta: dict[str, Any] | None = None, title_source: str | None = None) -> Message:
+        """Append a message; the first user message titles an untitled conversation (from
+        `title_source` when given, e.g. the typed text without the attached files, else `content`)."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {ROLES}, not {role!r}")
         if status not in STATUSES:
@@ -422,6 +423,7 @@ class Store:
             meta.setdefault("writer", writer_info())
         usage_d = usage_dict(usage)
         content = clean_text(content or "")
+        title_source = content if title_source is None else clean_text(title_source)
         reasoning, tool_call_id, name = (clean_text(v) if isinstance(v, str) else v for v in (reasoning, tool_call_id, name))
         now = time.time()
 
@@ -435,8 +437,8 @@ class Store:
                  dumps(usage_d), now, dumps(meta)),
             )
             self._touch(conn, conv_id, now)
-            if role == "user" and not conv.title and content.strip():
-                conn.execute("UPDATE conversations SET title = ? WHERE id = ?", (auto_title(content), conv_id))
+            if role == "user" and not conv.title and title_source.strip():
+                conn.execute("UPDATE conversations SET title = ? WHERE id = ?", (auto_title(title_source), conv_id))
             return self._msg(conn, cur.lastrowid)
 
         return self._tx(run)

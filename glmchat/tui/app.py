@@ -162,7 +162,8 @@ class GlmchatApp(App[int]):
             self.push_screen(HelpScreen(self.settings.keys))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        # Textual's own "Theme" entry lists every theme; glmchat offers its own "Theme: …" entries
+        yield from (c for c in super().get_system_commands(screen) if c.title != "Theme")
         yield SystemCommand("New conversation", "Start a new conversation (Ctrl+N)", self.action_new_conversation)
         yield SystemCommand("Toggle sidebar", "Show or hide the conversations (Ctrl+B)", self.action_toggle_sidebar)
         yield SystemCommand("Toggle thinking", "Show or hide the thinking panes (Ctrl+T)", self.action_toggle_thinking)

@@ -10,6 +10,7 @@ import difflib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from glmchat.compaction import compaction_cut
 from glmchat.errors import GlmchatError, UsageError
 from glmchat.tui.screens.pick import PickScreen
 
@@ -132,6 +133,9 @@ async def theme(screen: ChatScreen, raw: str, args: list[str]) -> None:
 
 async def compact(screen: ChatScreen, raw: str, args: list[str]) -> None:
     session = screen.session
+    if compaction_cut(session.messages, 1) is None:  # what ChatSession.compact checks, without a turn
+        await screen.show_notice("Nothing to compact yet.")
+        return
     await screen.show_notice("Compacting: asking the model for a summary of the older turns…")
     screen.start_turn(lambda cancel: session.compact(cancel))
 

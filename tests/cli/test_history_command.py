@@ -65,6 +65,27 @@ def test_list_empty(app, isolated_dirs):
     assert json.loads(run(app, "list", "--json").output) == []
 
 
+@pytest.mark.parametrize("columns", [80, 60])
+def test_list_keeps_ids_and_titles_on_narrow_terminals(app, isolated_dirs, columns):
+    """The IDs that show/export/delete take, and the titles, stay; Model, dates and counts give way."""
+    with Store() as s:
+        ids = []
+        for n in range(12):  # two-digit IDs, long titles and a long model name, as after a week of use
+            c = s.create_conversation(model="GLM-4.7-Flash-with-a-long-name", quant="UD-Q4_K_XL",
+                                      title=f"Conversation {n} about a subject with a rather long description")
+            s.add_message(c.id, "user", "hi")
+            ids.append(c.id)
+    res = CliRunner().invoke(app, ["history", "list"], env={"COLUMNS": str(columns)})
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert lines[0].split()[:2] == ["ID", "Title"]
+    assert all(len(line) <= columns for line in lines)
+    rows = {int(line.split()[0]): line for line in lines[1:]}
+    assert sorted(rows) == sorted(ids)  # every ID, whole, at the start of its row
+    for conv_id, line in rows.items():
+        assert "Conversation" in line and "GLM" not in line  # the title shows; the model gave way
+
+
 def test_show(app, filled):
     res = run(app, "show", str(filled["a"]))
     assert res.exit_code == 0, res.output

@@ -172,6 +172,22 @@ def test_turns_are_stored_with_reasoning_title_and_usage(tmp_path):
     assert a.usage["completion_tokens"] > 0
 
 
+def test_auto_title_comes_from_the_typed_text_not_the_attachments(tmp_path):
+    """An attached file's name and contents stay out of the title; the typed text's first line titles it."""
+    store = make_store(tmp_path)
+    engine = ScriptedEngine(["</think>3.12", "</think>A readme."])
+    s = ChatSession(engine, load_settings(), store=store)
+    s.attach("README.md", "# glmchat\nA TUI.\n")
+    run(s, "What Python version does this need?\nI have 3.11 installed.")
+    conv = store.get_conversation(s.conversation_id)
+    assert conv.title == "What Python version does this need?"
+    assert "README.md" in store.messages(conv.id)[0].content  # the file still goes to the model and the store
+    s2 = ChatSession(engine, load_settings(), store=store)
+    s2.attach("README.md", "# glmchat\nA TUI.\n")
+    run(s2, "")  # attachments only: the first one's label titles it
+    assert store.get_conversation(s2.conversation_id).title == "README.md"
+
+
 def test_reopened_conversation_rebuilds_the_same_prompt(tmp_path):
     store = make_store(tmp_path)
     engine = ScriptedEngine(["r1</think>a1", "r2</think>a2", "r3</think>a3"])

@@ -108,3 +108,20 @@ async def test_compact_and_quit_and_model_without_factory(tmp_path):
         await pilot.press("enter")
         await pilot.pause()
     assert not app.is_running
+
+
+async def test_compact_with_nothing_to_compact_says_so_at_once_without_a_turn(tmp_path):
+    app = make_app(tmp_path, ["</think>a1", "</think>must not be asked"])
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot, app)
+        for expected in (1, 2):  # an empty conversation, then one with a single exchange
+            if expected == 2:
+                await send(pilot, app, "one")
+            done = app.chat_screen.turns.turns_done
+            await app.chat_screen.run_slash("/compact")
+            await pilot.pause()
+            assert notices(app).count("Nothing to compact yet.") == expected, notices(app)
+            assert not any(n.startswith("Compacting") for n in notices(app)), notices(app)
+            await pilot.pause(0.2)
+            assert app.chat_screen.turns.turns_done == done  # no turn was started
+        assert [m["role"] for m in app.chat_screen.session.messages] == ["user", "assistant"]

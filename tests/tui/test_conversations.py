@@ -116,3 +116,36 @@ async def test_quitting_closes_the_session_for_instant_resume(tmp_path):
         await pilot.pause()
     app.shutdown()
     assert closed == [app.chat_screen.conversation_id] and engine_closed == [True]
+
+
+async def test_sidebar_keys_panel_names_d_for_delete_as_readme_does(tmp_path):
+    from io import StringIO
+    from pathlib import Path
+
+    from rich.console import Console
+    from textual.widgets._key_panel import BindingsTable
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert "d deletes" in readme
+    app = make_app(tmp_path, ["</think>a", "</think>b"])
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot, app)
+        await send(pilot, app, "keep")
+        await pilot.press("ctrl+n")
+        await send(pilot, app, "drop")
+        lv = app.chat_screen.sidebar.query_one("#conversation-list")
+        lv.focus()
+        await pilot.pause()
+        app.action_show_help_panel()
+        await pilot.pause()
+        console = Console(file=StringIO(), width=60)
+        console.print(app.screen.query_one(BindingsTable).render_bindings_table())
+        panel = [line.split() for line in console.file.getvalue().splitlines() if "Delete" in line]
+        assert panel == [["d", "Delete"]], panel
+        # both d and the Delete key still ask to delete the highlighted conversation
+        for key in ("d", "delete"):
+            lv.focus()
+            await pilot.press(key)
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen))

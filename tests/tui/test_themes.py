@@ -37,3 +37,13 @@ async def test_user_theme_from_config_dir_and_broken_one_reported(tmp_path):
         await wait_ready(pilot, app)
         assert app.theme == "mine"
         assert any("bad.toml" in n for n in notices(app))
+
+
+async def test_palette_lists_glmchat_themes_but_not_textuals_generic_theme_command(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot, app)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Theme: glm-dark" in titles and "Theme: glm-light" in titles
+        assert not {"Theme", "Change theme"} & set(titles), titles
+        assert "Quit" in titles and "Keys" in titles  # Textual's other commands stay

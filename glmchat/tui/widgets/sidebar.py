@@ -20,7 +20,8 @@ class Sidebar(Vertical):
     BINDINGS = [
         Binding("n", "new", "New"),
         Binding("r", "rename", "Rename"),
-        Binding("delete,d", "delete", "Delete"),
+        Binding("d", "delete", "Delete"),  # the key README and the keys panel name
+        Binding("delete", "delete", "Delete", show=False, system=True),  # works too, not listed
     ]
 
     class Open(Message):
