@@ -142,8 +142,7 @@ async def compact(screen: ChatScreen, raw: str, args: list[str]) -> None:
 
 async def model(screen: ChatScreen, raw: str, args: list[str]) -> None:
     loader = screen.loader
-    if loader.model_factory is None:
-        raise GlmchatError("Switching models is not available here.", "Restart glmchat with --model PATH or --quant NAME.")
+    loader.require_model_factory()  # before the picker: say at once when switching is not available
     from glmchat.tui.model_choices import model_choices
 
     current = screen.engine.info.path if screen.engine is not None else None

@@ -98,7 +98,7 @@ class DirectRunner:
         screen.chat.keep_up()
 
     def cancel(self) -> bool:
-        """Esc: stop a running /run or /py. True when there was one."""
+        """Esc: stop the running cancellable command (/run, /py, /grep). True when there was one."""
         if self.cancel_event is not None and not self.cancel_event.is_set():
             self.cancel_event.set()
             self.screen.status.update_info(state="stopping the command")

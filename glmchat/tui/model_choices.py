@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from glmchat.private_files import private_dir, write_private
+
 MAX_RECENT = 12
 
 
@@ -44,10 +46,8 @@ def remember_model(path: str | os.PathLike[str]) -> None:
     items = [p] + [x for x in recent_models() if x != p]
     target = recent_file()
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(items[:MAX_RECENT], indent=1), encoding="utf-8")
-        os.replace(tmp, target)
+        private_dir(target.parent)
+        write_private(target, json.dumps(items[:MAX_RECENT], indent=1).encode("utf-8"))
     except OSError:
         pass
 

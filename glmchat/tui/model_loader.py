@@ -68,11 +68,15 @@ class ModelLoader:
         job = factory or self.factory
         self.screen.run_worker(lambda: self._load(job), thread=True, exclusive=True, group="load")
 
+    def require_model_factory(self) -> ModelFactory:
+        """What /model loads with; a GlmchatError saying so where switching is not available."""
+        if self.model_factory is None:
+            raise GlmchatError("Switching models is not available here.", "Restart glmchat with --model PATH or --quant NAME.")
+        return self.model_factory
+
     async def switch_model(self, path: str) -> None:
         """/model: load another file in the background; the current model answers until it is ready."""
-        factory = self.model_factory
-        if factory is None:
-            raise GlmchatError("Switching models is not available here.", "Restart glmchat with --model PATH or --quant NAME.")
+        factory = self.require_model_factory()
         if self.loading:
             raise GlmchatError("A model is already loading.", "Wait for it to finish, then pick again.")
         await self.screen.show_notice(f"Loading {Path(path).name} in the background…")
