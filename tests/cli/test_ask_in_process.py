@@ -12,6 +12,7 @@ import json
 
 import pytest
 
+from glmchat.commands.event_printer import EventPrinter
 from glmchat.commands import ask
 from glmchat.engine.scripted import ScriptedEngine
 from glmchat.errors import GlmchatError
@@ -76,9 +77,9 @@ def test_a_failed_turn_raises_after_printing(monkeypatch, tmp_path, capsys):
     assert out.startswith("partial") and out.endswith("\n") and "fails" not in out  # the line is ended first
 
 
-def printer(**kw) -> tuple[ask.EventPrinter, io.StringIO, io.StringIO]:
+def printer(**kw) -> tuple[EventPrinter, io.StringIO, io.StringIO]:
     out, err = io.StringIO(), io.StringIO()
-    return ask.EventPrinter(out, err, **kw), out, err
+    return EventPrinter(out, err, **kw), out, err
 
 
 def test_printer_one_handler_per_event_type():

@@ -17,6 +17,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from glmchat.commands.event_printer import EventPrinter
 from glmchat.commands import ask, history
 from glmchat.engine.scripted import ScriptedEngine
 from glmchat.glm import Answer, IncompleteToolCall, Thinking, ToolCall
@@ -80,7 +81,7 @@ def hostile_events() -> list:
 
 def test_ask_printer_on_a_terminal_writes_the_attack_as_text(pty_):
     with open(pty_.slave, "w", closefd=False) as term:
-        printer = ask.EventPrinter(term, term, show_thinking=True)
+        printer = EventPrinter(term, term, show_thinking=True)
         for ev in hostile_events():
             printer.handle(ev)
         term.flush()
@@ -93,7 +94,7 @@ def test_ask_printer_on_a_terminal_writes_the_attack_as_text(pty_):
 def test_ask_printer_to_a_pipe_writes_the_answer_byte_exact():
     r, w = os.pipe()
     with os.fdopen(w, "w") as out, open(os.devnull, "w") as err:
-        printer = ask.EventPrinter(out, err)
+        printer = EventPrinter(out, err)
         for ev in hostile_events():
             printer.handle(ev)
     with os.fdopen(r) as pipe:
