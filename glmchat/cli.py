@@ -8,7 +8,6 @@ Heavy modules (llama_cpp, textual, sqlite work) are imported inside the commands
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import sys
 from pathlib import Path
@@ -72,6 +71,7 @@ def root(
         raise UsageError("The chat TUI needs a terminal (stdin or stdout is not one).", 'For scripts and pipes use: glmchat ask "…" (see glmchat ask --help).')
     from glmchat.engine.factory import open_engine
     from glmchat.history import History
+    from glmchat.run_settings import continue_on
     from glmchat.settings import load_settings
     from glmchat.tools.sandbox import use_settings
     from glmchat.tui.app import run_app
@@ -84,15 +84,22 @@ def root(
         settings.chat.profile = profile
     history = History()
     ws = open_workspace(workspace)
+    if continue_last and conversation is None:
+        recent = history.most_recent()
+        conversation = recent.id if recent else None
+    # a reopened conversation runs on what it ran on (a file that is gone: exit 1), unless options say otherwise
+    engine_args = continue_on(history, conversation, settings, model=model, quant=quant, endpoint=endpoint,
+                              n_ctx=n_ctx).prepare(settings)
+    if profile and conversation is not None:
+        history.keep_profile(conversation, profile)  # an explicit --profile wins over the conversation's
 
     def engine_factory(progress, download_progress=None):  # the TUI passes its download panel's progress
-        return open_engine(
-            settings, model=model, quant=quant, endpoint=endpoint, n_ctx=n_ctx, verbose=verbose, progress=progress,
-            interactive=False, download_progress=download_progress,
-        )
+        return open_engine(settings, **engine_args, verbose=verbose, progress=progress, interactive=False,
+                           download_progress=download_progress)
 
     def model_factory(path, progress):  # /model: switch to another GGUF in the background
-        return open_engine(settings, model=path, n_ctx=n_ctx, verbose=verbose, progress=progress, interactive=False)
+        return open_engine(settings, model=path, n_ctx=engine_args["n_ctx"], verbose=verbose, progress=progress,
+                           interactive=False)
 
     code = run_app(
         settings,
@@ -109,7 +116,7 @@ def root(
 
 @app.command()
 def ask(
-    prompt: Optional[str] = typer.Argument(None, help="The question. Read from stdin when omitted."),
+    prompt: Optional[str] = typer.Argument(None, help="The question. Read from stdin when omitted; with it, piped stdin is sent after it."),
     model: Optional[Path] = MODEL_OPT,
     quant: Optional[str] = QUANT_OPT,
     endpoint: Optional[str] = ENDPOINT_OPT,
@@ -123,15 +130,26 @@ def ask(
     show_thinking: bool = typer.Option(False, "--show-thinking", help="Print the model's thinking to stderr."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object with answer, thinking, tool calls, usage and timings."),
     continue_last: bool = typer.Option(False, "--continue", "-c", help="Continue the most recent conversation."),
+    conversation: Optional[int] = typer.Option(None, "--conversation", help="Continue conversation ID (glmchat history list)."),
     no_history: bool = typer.Option(False, "--no-history", help="Do not record this exchange."),
+    files: Optional[list[str]] = typer.Option(None, "--file", "-f", metavar="PATH", help="Attach a text file (PATH or PATH:A-B lines), as /read does; repeatable."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature, 0-5 (this call only; default: the profile's)."),
+    top_p: Optional[float] = typer.Option(None, "--top-p", help="Nucleus sampling, 0-1 (this call only)."),
+    top_k: Optional[int] = typer.Option(None, "--top-k", help="Top-k sampling, 0 = off (this call only)."),
+    min_p: Optional[float] = typer.Option(None, "--min-p", help="Min-p sampling, 0-1 (this call only)."),
     tools: bool = typer.Option(False, "--tools", help="Let the model call tools; write/execute tools need --yes."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Allow write and execute tools without asking."),
     workspace: Optional[Path] = typer.Option(None, "--workspace", help="Directory tools may touch (default: current directory)."),
+    download: bool = typer.Option(False, "--download", help="Download the GLM-4.7-Flash quant first if it is not on disk (never by default)."),
     gpu_layers: Optional[str] = GPU_LAYERS_OPT,
     cpu_moe: Optional[str] = CPU_MOE_OPT,
     verbose: bool = VERBOSE_OPT,
 ) -> None:
     """Ask one question headless; the answer streams to stdout.
+
+    `printf code | glmchat ask "Explain this"` sends the question, then the piped text (at most 1 MiB;
+    bytes that are not UTF-8 arrive as U+FFFD, binary input is refused). Without a model on disk it
+    says which quant to download and exits 1, unless --download consents.
 
     On a terminal, control characters and escape sequences in the model's text (and in tool output)
     are shown made visible (ESC as ␛); to a pipe or a file the answer is written unchanged, byte for byte.
@@ -142,43 +160,11 @@ def ask(
         prompt=prompt, model=model, quant=quant, endpoint=endpoint, profile=profile, system=system,
         max_tokens=max_tokens, seed=seed, n_ctx=n_ctx, no_think=no_think, think=think, show_thinking=show_thinking,
         as_json=as_json, continue_last=continue_last, no_history=no_history, tools=tools, yes=yes,
-        workspace=workspace, gpu_layers=gpu_layers, cpu_moe=cpu_moe, verbose=verbose,
+        workspace=workspace, gpu_layers=gpu_layers, cpu_moe=cpu_moe, verbose=verbose, temperature=temperature,
+        top_p=top_p, top_k=top_k, min_p=min_p, conversation=conversation, files=files or [], download=download,
     ))
     if code:
         raise typer.Exit(code)
-
-
-@app.command()
-def config(as_json: bool = typer.Option(False, "--json", help="Print the paths and settings as JSON.")) -> None:
-    """Show where glmchat keeps things and the settings in effect."""
-    from glmchat import settings as s
-
-    cfg = s.load_settings()
-    paths = {
-        "config file": str(cfg.path) + ("" if cfg.exists else "  (not created; defaults in effect)"),
-        "config dir": str(s.config_dir()),
-        "data dir": str(s.data_dir()),
-        "cache dir": str(s.cache_dir()),
-        "conversations": str(s.db_path()),
-        "llama.cpp log": str(s.log_path()),
-    }
-    data = cfg.as_dict()
-    if as_json:
-        typer.echo(json.dumps({"paths": paths, "settings": data}, indent=2, default=str))
-        return
-    width = max(map(len, paths))
-    typer.echo("Paths")
-    for k, v in paths.items():
-        typer.echo(f"  {k:<{width}}  {v}")
-    typer.echo("\nSettings in effect")
-    for section, values in data.items():
-        if section == "profiles":
-            for name, prof in values.items():
-                typer.echo(f"  [profiles.{name}]  " + ", ".join(f"{k}={v}" for k, v in prof.items()))
-            continue
-        if not values:
-            continue
-        typer.echo(f"  [{section}]  " + ", ".join(f"{k}={v!r}" for k, v in values.items()))
 
 
 def _register_commands() -> None:

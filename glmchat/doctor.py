@@ -15,8 +15,9 @@ from typing import Any
 
 from glmchat.engine.devices import MachineInfo, detect
 from glmchat.engine.gguf_meta import GgufFormatError, read_gguf
-from glmchat.engine.planner import GIB, OffloadPlan, largest_context, layout_from_gguf, plan_for_machine, usable_vram
+from glmchat.engine.planner import OffloadPlan, largest_context, layout_from_gguf, plan_for_machine, usable_vram
 from glmchat.regular_files import NotRegularFileError
+from glmchat.units import size_text
 
 
 def rebuild_hint(machine: MachineInfo) -> str | None:
@@ -165,15 +166,14 @@ def report(
 
 
 def render(rep: dict[str, Any]) -> str:
-    gib = lambda b: f"{b / GIB:.1f} GiB"  # noqa: E731
     lines = [
         f"glmchat {rep['glmchat']} · Python {rep['python']} · {rep['platform']}",
         f"llama-cpp-python {rep['llama_cpp_python']} · backend {rep['backend']} · GPU offload {'yes' if rep['gpu_offload'] else 'no'}",
-        f"RAM {gib(rep['ram_total'])} ({gib(rep['ram_available'])} available) · {rep['physical_cores']} physical cores → {rep['threads']} threads",
+        f"RAM {size_text(rep['ram_available'])} available of {size_text(rep['ram_total'])} · {rep['physical_cores']} physical cores → {rep['threads']} threads",
         "Devices:",
     ]
     for d in rep["devices"]:
-        lines.append(f"  {d['name']:<8} {d['kind']:<5} {d['description'][:40]:<40} {gib(d['free'])} free of {gib(d['total'])}")
+        lines.append(f"  {d['name']:<8} {d['kind']:<5} {d['description'][:40]:<40} {device_memory(d)}")
     if rep.get("rebuild_hint"):
         lines.append(f"! {rep['rebuild_hint']}")
     lines.append(sandbox_line(rep.get("sandbox")))
@@ -183,19 +183,26 @@ def render(rep: dict[str, Any]) -> str:
     for f in rep["model_files"]:
         status = ("ok" if not f.get("problem") else f"note: {f['problem']}") if f.get("ok") else f"PROBLEM: {f.get('problem')}"
         label = f"[{f['quant']}] " if f.get("quant") else ""
-        size = f" {gib(f['size'])}" if f.get("size") else ""
+        size = f" {size_text(f['size'])}" if f.get("size") else ""
         lines.append(f"  {label}{f['path']}{size} · {f.get('architecture', '?')} · {status}")
     plan = rep.get("plan")
     if plan and "summary" in plan:
         lines += [
             f"Offload plan for {Path(plan['model']).name} at {plan['n_ctx']:,} tokens: {plan['summary']}",
             f"  why: {plan['reason']}",
-            f"  GPU {gib(plan['gpu_bytes'])} · RAM {gib(plan['ram_bytes'])} · KV cache {gib(plan['kv_bytes'])} · flash attention {'on' if plan['flash_attn'] else 'off'}",
+            f"  GPU {size_text(plan['gpu_bytes'])} · RAM {size_text(plan['ram_bytes'])} · KV cache {size_text(plan['kv_bytes'])} · flash attention {'on' if plan['flash_attn'] else 'off'}",
             f"  largest context that fits: {plan['largest_context']:,} tokens",
         ]
     elif plan:
         lines.append(f"Offload plan: {plan.get('problem')}")
     return "\n".join(lines)
+
+
+def device_memory(d: dict[str, Any]) -> str:
+    """A device's memory for the report; the CPU's is the system RAM, reported once on the RAM line."""
+    if d["kind"] == "CPU":
+        return "uses the RAM above"
+    return f"{size_text(d['free'])} free of {size_text(d['total'])}"
 
 
 def sandbox_line(box: dict[str, Any] | None) -> str:

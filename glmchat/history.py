@@ -20,6 +20,7 @@ from typing import Any
 
 from glmchat.errors import UsageError
 from glmchat.private_files import private_dir, write_private
+from glmchat.run_settings import RunSettings
 from glmchat.store import Conversation, ImportFormatError, Message, SearchHit, Store, clean_text
 
 EXPORT_FORMATS = ("md", "json")
@@ -81,6 +82,15 @@ class History:
     def get(self, cid: int) -> Conversation:
         """One conversation's record (title, model, counts). Raises NotFoundError."""
         return self.store.get_conversation(cid)
+
+    def run_settings(self, cid: int) -> RunSettings:
+        """What conversation `cid` ran on (model file or quant, endpoint, context, profile, thinking),
+        the one lookup `ask -c`, `glmchat -c` and `bench` continue from. Raises NotFoundError."""
+        return RunSettings.of(self.store.get_conversation(cid))
+
+    def keep_profile(self, cid: int, profile: str) -> None:
+        """Record that conversation `cid` goes on with `profile` (an explicit --profile when reopened)."""
+        self.store.update_conversation(cid, profile=profile)
 
     def messages(self, cid: int) -> list[Message]:
         """The stored messages of conversation `cid`, in order, for rendering a transcript."""

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Iterator
 
-from glmchat.engine.base import AnswerText, Finished, RawText, ReasoningText, Started, StreamItem, ToolCallDelta, Usage
+from glmchat.engine.base import AnswerText, Finished, PromptProgress, RawText, ReasoningText, Started, StreamItem, ToolCallDelta, Usage
 from glmchat.errors import GlmchatError
 from glmchat.glm import Answer, GlmStreamParser, IncompleteToolCall, Thinking, ToolCall
-from glmchat.session_events import SessionEvent, TurnStarted
+from glmchat.session_events import PromptProgressed, SessionEvent, TurnStarted
 
 
 def call_dict(call: ToolCall) -> dict[str, Any]:
@@ -64,6 +64,8 @@ class StreamedReply:
         elif isinstance(item, Started):
             self.parser = GlmStreamParser(tools=self.tools, thinking=item.in_thinking)
             yield TurnStarted(item.prompt_tokens, item.cached_prompt_tokens, self.round_no)
+        elif isinstance(item, PromptProgress):
+            yield PromptProgressed(item.done, item.total, item.cached, item.elapsed)
         elif isinstance(item, ReasoningText):
             yield from self._take([Thinking(item.text)])
         elif isinstance(item, AnswerText):

@@ -25,11 +25,13 @@ from glmchat.errors import EngineError, GlmchatError, UsageError
 from glmchat.glm import Answer, ToolCall
 from glmchat.model_titles import title_from, title_request
 from glmchat.reply import StreamedReply, call_dict, tool_message
-from glmchat.session_events import Notice, SessionEvent, ToolResultEvent, TurnFailed, TurnFinished, TurnStarted
+from glmchat.run_settings import record_engine, turn_meta
+from glmchat.session_events import Notice, PromptProgressed, SessionEvent, ToolResultEvent, TurnFailed, TurnFinished, TurnStarted
 from glmchat.settings import THINKING_MODES, Settings
 from glmchat.store.rows import clean_text
 from glmchat.tools.base import ToolContext
 from glmchat.tools.policy import ApprovalPolicy, Approver, Decision
+from glmchat.tools.rules import user_rules
 from glmchat.tools.workspace import Workspace
 
 # The decision an approver returns: `Approval("allow_once")`, `Approval("deny", "why")`. One type with
@@ -85,7 +87,7 @@ class ChatSession:
         if tools_enabled:
             self.tool_registry()  # enabled with no tools given (`glmchat --tools`): the built-in ones
         # which calls ask, what was allowed for the session; workspace None: the current directory at the first call
-        self.approval = ApprovalPolicy(approve_policy or settings.tools.approve, workspace)
+        self.approval = ApprovalPolicy(approve_policy or settings.tools.approve, workspace, rules=user_rules(settings))
         self.approver = approver  # asked when approval decides a call needs the user; None: such calls are denied
         self.undo_log: Any | None = None
         self.messages: list[dict[str, Any]] = []  # template-form history (no system prompt)
@@ -227,7 +229,7 @@ class ChatSession:
         if self.tools is None:
             from glmchat.tools.registry import ToolRegistry
 
-            self.tools = ToolRegistry.builtin()
+            self.tools = ToolRegistry.builtin(self.settings.tools.web)
         return self.tools
 
     def enable_tools(self, on: bool) -> None:
@@ -449,6 +451,8 @@ class ChatSession:
                 if cancel.cancelled:
                     break
                 output, ok, decision, diff = self._execute(call, cancel)
+                for text in self.approval.take_notices():  # e.g. a project's allow rule, ignored
+                    yield Notice(text, "warning")
                 yield ToolResultEvent(call, output, ok, decision, diff)
             if cancel.cancelled:
                 yield TurnFinished(usage, "cancelled", answer, thinking, [call_dict(c) for c in complete_calls], rounds)
@@ -467,7 +471,8 @@ class ChatSession:
         request = self.build_request(grammar)
         writer = None
         if self.store is not None and self.conversation_id is not None:
-            writer = self.store.stream_writer(self.conversation_id)
+            record_engine(self.store, self.conversation_id, self.engine)  # what it runs on, as of this turn
+            writer = self.store.stream_writer(self.conversation_id, meta=turn_meta(self.profile, self.thinking))
         reply = StreamedReply(request.tools, round_no, writer)
         error: GlmchatError | None = None
         try:
@@ -570,7 +575,7 @@ class ChatSession:
                         if ev.status != "complete" or not summary:
                             yield Notice("Compaction stopped; nothing was changed.", "warning")
                             summary = ""
-                    elif isinstance(ev, (TurnFailed, Answer, TurnStarted)):
+                    elif isinstance(ev, (TurnFailed, Answer, TurnStarted, PromptProgressed)):
                         yield ev
             finally:
                 self.store = store

@@ -2,6 +2,7 @@
 
 The parser's own events (`Thinking`, `Answer`, `ToolCall`, `IncompleteToolCall`) pass through as
 they stream; the session adds the turn's frame (`TurnStarted`, `TurnFinished`, `TurnFailed`), the
+engine's progress through a long prompt before the first token (`PromptProgressed`), the
 result of each tool call (`ToolResultEvent`) and `Notice`s. A UI handles each type; nothing else is
 ever yielded.
 """
@@ -18,6 +19,7 @@ __all__ = [
     "Answer",
     "IncompleteToolCall",
     "Notice",
+    "PromptProgressed",
     "SessionEvent",
     "Thinking",
     "ToolCall",
@@ -33,6 +35,37 @@ class TurnStarted:
     prompt_tokens: int
     cached_prompt_tokens: int
     round: int = 1  # tool-loop round (1 = the first generation of this turn)
+
+
+@dataclass
+class PromptProgressed:
+    """The engine has read `done` of the prompt's `total` tokens (`cached` of them reused from the
+    KV cache) in `elapsed` seconds; only before the first token of a long prompt."""
+
+    done: int
+    total: int
+    cached: int = 0
+    elapsed: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        """Prompt tokens read per second (0.0 before it can tell)."""
+        return (self.done - self.cached) / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left for the rest of the prompt, or None before a rate is known."""
+        rate = self.rate
+        return (self.total - self.done) / rate if rate > 0 else None
+
+    def describe(self, *, compact: bool = False) -> str:
+        """'reading the prompt 1,024/4,700 tok · 85 tok/s · ~43 s left' (the rate and time once known);
+        `compact` (a status bar): 'prompt 1,024/4,700 · 85 tok/s · ~43 s'."""
+        text = f"prompt {self.done:,}/{self.total:,}" if compact else f"reading the prompt {self.done:,}/{self.total:,} tok"
+        eta = self.eta
+        if eta is not None and self.elapsed >= 0.5:
+            text += f" · {self.rate:,.0f} tok/s · ~{eta:,.0f} s" + ("" if compact else " left")
+        return text
 
 
 @dataclass
@@ -68,6 +101,7 @@ class TurnFailed:
 
 SessionEvent = Union[
     TurnStarted,
+    PromptProgressed,
     Thinking,
     Answer,
     ToolCall,

@@ -122,6 +122,18 @@ def _str_list(v: Any) -> str | None:
     return None if ok else 'must be a list of names, e.g. ["GITHUB_TOKEN"]'
 
 
+def _tool_rules(v: Any) -> str | None:
+    from glmchat.tools.rules import check_rules  # only when [tools.rules] is used
+
+    return check_rules(v)
+
+
+def _tool_web(v: Any) -> str | None:
+    from glmchat.tools.web import check_web_settings  # only when [tools.web] is used
+
+    return check_web_settings(v)
+
+
 def _int_or_word(*words: str) -> Callable[[Any], str | None]:
     def check(v: Any) -> str | None:
         if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
@@ -163,13 +175,70 @@ SCHEMA: dict[str, dict[str, Callable[[Any], str | None]]] = {
         "history": _bool,
         "model_titles": _bool,
     },
-    "ui": {"theme": _str(), "sidebar": _bool, "show_thinking": _bool},
+    "ui": {"theme": _str(), "sidebar": _bool, "show_thinking": _bool, "notify": _bool},
     "tools": {
         "enabled": _bool, "approve": _str(APPROVE_POLICIES), "max_rounds": _int(1, 200), "timeout": _num(0.1),
         "sandbox": _str(("auto", "off")), "network": _bool, "env_allow": _str_list,
+        "rules": _tool_rules, "web": _tool_web,
     },
     "remote": {"base_url": _str(), "api_key_env": _str(), "model": _str(), "timeout": _num(0.1)},
     # [profiles.NAME] and [keys] are checked separately (open-ended names)
+}
+
+# One line per key of SCHEMA and PROFILE_KEYS: what it does (the comments `glmchat config init` writes;
+# tests/cli/test_config_command.py fails for a key without one).
+DESCRIPTIONS: dict[str, dict[str, str]] = {
+    "model": {
+        "path": "A GGUF file to run instead of a downloaded quant (unset: a quant from the Hub).",
+        "quant": 'Which Unsloth quant of GLM-4.7-Flash to run, e.g. "UD-Q4_K_XL" (unset: the one that fits this machine).',
+        "n_ctx": "Context size in tokens, 256 to 202752; the KV cache grows with it.",
+        "threads": "CPU threads for generation (unset: the physical cores).",
+        "gpu_layers": 'Layers on the GPU: a number, "auto" (planned from free memory) or "all".',
+        "cpu_moe": 'Keep the routed experts of the first N layers (or "all") in RAM (unset: as planned).',
+        "flash_attn": "Flash attention, where the backend has it.",
+        "kv_cache_type": 'KV cache precision: "f16", "q8_0" or "q4_0" (smaller, slightly less exact).',
+        "resume_snapshots": "Save the KV cache of long conversations so reopening one is instant.",
+        "snapshot_budget_mb": "Disk space (MiB) those KV snapshots may take; the least recently used go first (0: none).",
+    },
+    "chat": {
+        "profile": 'Sampling profile: "general", "tool" or a [profiles.NAME] below.',
+        "thinking": 'Thinking: "on", "off", or "preserve" (earlier turns keep their thinking in the prompt).',
+        "system_prompt": "A system prompt before every conversation (unset: none).",
+        "history": "Keep conversations in the history database.",
+        "model_titles": "Let the model title a conversation after its first exchange.",
+    },
+    "ui": {
+        "theme": "Theme of the TUI (glm-dark, glm-light, glm-nord, or one from the config directory's themes/).",
+        "sidebar": "Show the conversation sidebar at start.",
+        "show_thinking": "Show the model's thinking in the chat.",
+        "notify": "Bell or terminal notification when a long answer ends or an approval waits while the terminal is unfocused.",
+    },
+    "tools": {
+        "enabled": "Let the model call tools (read, search, edit files, run commands) at start.",
+        "approve": 'Approvals: "ask" for everything, "auto-read" (reads run, changes ask) or "auto".',
+        "max_rounds": "Tool calls the model may chain in one turn, 1 to 200.",
+        "timeout": "Seconds a tool call may run.",
+        "sandbox": 'run_shell and python in bubblewrap where it works ("auto") or never ("off").',
+        "network": "Network for those processes (false needs the sandbox).",
+        "env_allow": 'Secret-looking environment variables tool processes still get, e.g. ["GITHUB_TOKEN"].',
+        "rules": 'Permission rules per tool, first match wins, e.g. run_shell = { "git status*" = "allow", "rm *" = "deny" }.',
+        "web": 'web_search\'s endpoint, a SearxNG-style JSON API: { search_url = "http://localhost:8888/search" } (unset: no web_search).',
+    },
+    "remote": {
+        "base_url": "An OpenAI-compatible server to use instead of llama.cpp, e.g. http://host:8000/v1 (unset: local).",
+        "api_key_env": "Name of the environment variable holding that server's API key.",
+        "model": "Model name to ask that server for (unset: the one it serves).",
+        "timeout": "Seconds to wait for that server.",
+    },
+    "profiles": {
+        "temperature": "Sampling temperature, 0 to 5.",
+        "top_p": "Nucleus sampling: keep the most likely tokens up to this probability, 0 to 1.",
+        "top_k": "Keep only the k most likely tokens (0: off).",
+        "min_p": "Drop tokens less likely than min_p times the most likely one, 0 to 1.",
+        "repeat_penalty": "Penalty on repeated tokens (1.0: off).",
+        "max_tokens": "Longest answer in tokens (unset: until the model stops or the context is full).",
+        "seed": "Random seed, for repeatable answers (unset: random).",
+    },
 }
 
 
@@ -201,6 +270,7 @@ class UISettings:
     theme: str = "glm-dark"
     sidebar: bool = True
     show_thinking: bool = True
+    notify: bool = True  # a bell or the terminal's notification when a long answer ends or an approval waits, while unfocused
 
 
 @dataclass
@@ -212,6 +282,8 @@ class ToolSettings:
     sandbox: str = "auto"  # run_shell / python in bubblewrap where it works (glmchat.tools.sandbox); "off"
     network: bool = True  # false: those processes get no network (needs the sandbox)
     env_allow: list[str] = field(default_factory=list)  # secret-looking variables tool processes still get
+    rules: dict[str, dict[str, str]] = field(default_factory=dict)  # [tools.rules]: tool → {pattern: allow|ask|deny}
+    web: dict[str, str] = field(default_factory=dict)  # [tools.web]: search_url (web_search is offered once set)
 
 
 @dataclass
@@ -289,8 +361,12 @@ def _line_of(text: str, table: list[str], key: str | None) -> int | None:
             continue
         if in_table and key is not None and re.match(r"^\s*" + re.escape(key) + r"\s*=", line):
             return i
-    # dotted or inline form: search for the key anywhere
+    # a sub-table of its own ([tools.rules]), else the dotted or inline form: search for the key anywhere
     if key is not None:
+        sub_re = re.compile(r"^\s*\[\s*" + r"\s*\.\s*".join(re.escape(t) for t in [*table, key]) + r"\s*\]")
+        for i, line in enumerate(lines, 1):
+            if sub_re.match(line):
+                return i
         for i, line in enumerate(lines, 1):
             if re.search(r"(^|[\s.{,])" + re.escape(key) + r"\s*=", line):
                 return i

@@ -7,7 +7,9 @@
         srv.requests[-1]  # the JSON body the engine POSTed
 
 Replies are consumed in order, one per POST /chat/completions; when none is queued the default
-reply (a short vLLM answer) is used. GET /models lists `models`. Faults: `Error(status, body)`,
+reply (a short vLLM answer) is used. GET /models lists `models` (404 with `list_models=False`);
+GET /props answers `props` as llama-server does (404 when None); POST /extras/tokenize answers with
+`tokenize(text)` as llama-cpp-python's server does (404 when None). Faults: `Error(status, body)`,
 `Hang()` (accepts and never answers), `SSE(..., cut=True)` (connection dropped mid-stream),
 `SSE(..., stall=True)` (chunks sent, then silence with the connection open), `Flood()` (one line
 that never ends).
@@ -175,6 +177,9 @@ class _State:
     models: list[dict[str, Any]]
     api_key: str | None = None
     strict_model: bool = True
+    props: dict[str, Any] | None = None  # llama-server's GET /props (its chat_template); None: 404
+    list_models: bool = True  # False: GET /v1/models answers 404
+    tokenize: Any = None  # text -> list of token ids, for POST /extras/tokenize; None: 404
     replies: list[Any] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
@@ -207,8 +212,11 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if not self._authorised():
             return
-        if self.path.rstrip("/") == "/v1/models":
-            self._json(200, {"object": "list", "data": self.server.state.models})
+        st = self.server.state
+        if self.path.rstrip("/") == "/v1/models" and st.list_models:
+            self._json(200, {"object": "list", "data": st.models})
+        elif self.path.split("?")[0] == "/props" and st.props is not None:
+            self._json(200, st.props)
         else:
             self._json(404, {"detail": "Not Found"})
 
@@ -224,6 +232,9 @@ class _Handler(BaseHTTPRequestHandler):
             st.requests.append(body)
             st.headers.append(dict(self.headers))
         if not self._authorised():
+            return
+        if self.path == "/extras/tokenize" and st.tokenize is not None:
+            self._json(200, {"tokens": st.tokenize(body.get("input", ""))})
             return
         if self.path.rstrip("/") != "/v1/chat/completions":
             self._json(404, {"detail": "Not Found"})
@@ -300,10 +311,18 @@ class _Server(ThreadingHTTPServer):
 class ScriptedServer:
     """A threaded OpenAI-compatible server on 127.0.0.1 that replays scripted replies."""
 
-    def __init__(self, models: list[dict[str, Any]] | None = None, api_key: str | None = None, strict_model: bool = True):
+    def __init__(
+        self,
+        models: list[dict[str, Any]] | None = None,
+        api_key: str | None = None,
+        strict_model: bool = True,
+        props: dict[str, Any] | None = None,
+        list_models: bool = True,
+        tokenize: Any = None,
+    ):
         if models is None:
             models = [{"id": GLM, "object": "model", "created": 0, "owned_by": "vllm", "root": GLM, "parent": None, "max_model_len": 202752}]
-        self.state = _State(models=models, api_key=api_key, strict_model=strict_model)
+        self.state = _State(models=models, api_key=api_key, strict_model=strict_model, props=props, list_models=list_models, tokenize=tokenize)
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.state = self.state
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)

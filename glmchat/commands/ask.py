@@ -11,16 +11,19 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
+from glmchat.commands.ask_input import gather_input
 from glmchat.commands.common import apply_placement, err, open_workspace, stderr_progress
 from glmchat.commands.event_printer import EventPrinter
 from glmchat.engine.base import CancelToken, Engine
 from glmchat.engine.factory import open_engine
 from glmchat.errors import GlmchatError, ModelError, UsageError
 from glmchat.history import History
+from glmchat.hub.errors import NotDownloaded
+from glmchat.run_settings import EngineChoice, continue_on
 from glmchat.session import ChatSession, thinking_flags
 from glmchat.settings import Settings, load_settings
 from glmchat.terminal_text import is_terminal, visible_json
@@ -57,43 +60,60 @@ class AskOptions:
     gpu_layers: Optional[str] = None
     cpu_moe: Optional[str] = None
     verbose: bool = False
+    temperature: Optional[float] = None  # --temperature/--top-p/--top-k/--min-p: this call only
+    top_p: Optional[float] = None
+    top_k: Optional[int] = None
+    min_p: Optional[float] = None
+    conversation: Optional[int] = None  # continue this conversation
+    files: list[str] = field(default_factory=list)  # -f PATH[:A-B], attached as /read does
+    download: bool = False  # consent to fetch a missing hub quant (never by default)
 
 
 def run_ask(opts: AskOptions) -> int:
     """Answer one question; returns the exit code (0, or 130 after Ctrl-C). Raises GlmchatError."""
-    prompt = read_prompt(opts.prompt)
     mode = thinking_mode(opts)
+    overrides = sampling_overrides(opts)
+    asked = gather_input(opts.prompt, opts.files)  # stdin and -f files read (and refused) before the model loads
     settings = _settings(opts, mode)
     history, conv_id = _open_history(opts)
     registry = ws = None
     if opts.tools:
-        registry, ws = ToolRegistry.builtin(), open_workspace(opts.workspace)
-    engine = _open_engine(settings, opts)
+        registry, ws = ToolRegistry.builtin(settings.tools.web), open_workspace(opts.workspace)
+    engine = _open_engine(settings, opts, continue_on(history, conv_id, settings, model=opts.model, quant=opts.quant,
+                                                      endpoint=opts.endpoint, n_ctx=opts.n_ctx))
     session = _start_session(engine, settings, opts, mode, history, conv_id, registry, ws)
+    if overrides:  # in memory only: the profile's values for this one call, never written back
+        settings.profiles[session.profile] = replace(settings.profile(session.profile), **overrides)
+    for label, text in asked.attachments:
+        session.attach(label, text)
     printer = EventPrinter(sys.stdout, sys.stderr, show_thinking=opts.show_thinking, as_json=opts.as_json)
-    interrupted = _stream(session, engine, prompt, printer)
+    interrupted = _stream(session, engine, asked.question, printer)
     return _report(printer, session, engine, opts.as_json, interrupted, recorded=history is not None)
 
 
 # ---- before the model loads: options, settings, history ------------------------------------------
 
 
-def read_prompt(prompt: Optional[str]) -> str:
-    """The question: the argument, else stdin (not a terminal). UsageError when missing or blank.
+SAMPLING_FLAGS = {"temperature": "--temperature", "top_p": "--top-p", "top_k": "--top-k", "min_p": "--min-p"}
 
-    Bytes that are not UTF-8 (on stdin, or in the argument) are carried as U+FFFD, never an error.
-    """
-    from glmchat.store import clean_text
 
-    if prompt is None:
-        if sys.stdin.isatty():
-            raise UsageError("No question given.", 'Pass it as an argument (glmchat ask "…") or on stdin.')
-        raw = getattr(sys.stdin, "buffer", None)
-        prompt = (raw.read().decode("utf-8", errors="replace") if raw is not None else sys.stdin.read()).rstrip("\n")
-    prompt = clean_text(prompt)
-    if not prompt.strip():
-        raise UsageError("The question is empty.", 'Pass some text: glmchat ask "…".')
-    return prompt
+def sampling_overrides(opts: AskOptions) -> dict[str, Any]:
+    """--temperature/--top-p/--top-k/--min-p given, checked against config.toml's ranges (UsageError)."""
+    import math
+
+    from glmchat.settings import PROFILE_KEYS
+
+    out: dict[str, Any] = {}
+    for key, flag in SAMPLING_FLAGS.items():
+        value = getattr(opts, key)
+        if value is None:
+            continue
+        finite = isinstance(value, (int, float)) and math.isfinite(value)
+        problem = PROFILE_KEYS[key](value) if finite else "must be a finite number"
+        if problem:
+            raise UsageError(f"{flag} {value}: {problem}.", "Ranges: temperature 0-5, top-p 0-1, top-k 0 or more (0 off), min-p 0-1.")
+        out[key] = value
+    return out
 
 
 def thinking_mode(opts: AskOptions) -> Optional[str]:
@@ -118,25 +138,44 @@ def _settings(opts: AskOptions, mode: Optional[str]) -> Settings:
 
 def _open_history(opts: AskOptions) -> tuple[Optional[History], Optional[int]]:
     """(history, id of the conversation to continue); (None, None) with --no-history."""
+    if opts.conversation is not None and opts.continue_last:
+        raise UsageError("--continue and --conversation disagree.", "Use one of them: -c is the most recent conversation.")
     if opts.no_history:
-        if opts.continue_last:
-            raise UsageError("--continue needs the history.", "Drop --no-history.")
+        if opts.continue_last or opts.conversation is not None:
+            raise UsageError(f"{'--continue' if opts.continue_last else '--conversation'} needs the history.", "Drop --no-history.")
         return None, None
     history = History()
     if history.notice:
         err(history.notice)
+    if opts.conversation is not None:
+        return history, _existing(history, opts.conversation)
     recent = history.most_recent() if opts.continue_last else None
     return history, (recent.id if recent else None)
+
+
+def _existing(history: History, cid: int) -> int:
+    """`cid` when that conversation exists; UsageError (exit 2) naming how to find the IDs."""
+    from glmchat.store import NotFoundError
+
+    try:
+        return history.get(cid).id
+    except NotFoundError:
+        history.close()
+        raise UsageError(f"There is no conversation {cid}.", "glmchat history list shows the IDs.") from None
 
 
 # ---- the model and the session -------------------------------------------------------------------
 
 
-def _open_engine(settings: Settings, opts: AskOptions) -> Engine:
+def _open_engine(settings: Settings, opts: AskOptions, choice: EngineChoice) -> Engine:
+    """The engine `choice` names: the options given, else what the continued conversation ran on."""
     progress = stderr_progress() if sys.stderr.isatty() else None
     try:
-        return open_engine(settings, model=opts.model, quant=opts.quant, endpoint=opts.endpoint, n_ctx=opts.n_ctx,
-                           verbose=opts.verbose, progress=progress)
+        return open_engine(settings, **choice.prepare(settings), verbose=opts.verbose, progress=progress,
+                           download=opts.download)
+    except NotDownloaded as exc:  # never fetched without consent: name this command's way to give it
+        exc.hint = f"{exc.hint} Or add --download to this command to fetch it first."
+        raise
     except OSError as exc:  # e.g. a parent directory without search permission
         where = exc.filename or opts.model or "the model file"
         raise ModelError(f"Cannot open {where}: {exc.strerror or exc}.", "Check the path and its permissions.") from None
@@ -236,6 +275,7 @@ def ask_json(printer: EventPrinter, session: ChatSession, engine: Engine) -> dic
         "backend": engine.info.backend,
         "profile": session.profile,
         "thinking_mode": session.thinking,
+        "sampling": session.sampling().to_dict(),  # what this call used (the profile with any overrides)
         "status": failed and "error" or (finished.status if finished else "cancelled"),
         "conversation_id": session.conversation_id,
     }
@@ -258,7 +298,7 @@ def _report(printer: EventPrinter, session: ChatSession, engine: Engine, as_json
     if failed:
         raise GlmchatError(failed.message, failed.hint)
     if interrupted:
-        err("Interrupted; the partial answer is kept" + (" in the history." if recorded else "."))
+        err("Stopped (Ctrl-C); the partial answer is kept" + (" in the history." if recorded else "."))
         return INTERRUPTED
     if finished and finished.status == "length":
         why = finished.usage.note or f"the token limit: {finished.usage.completion_tokens} tokens"

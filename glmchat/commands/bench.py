@@ -11,7 +11,7 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command()
     def bench(
-        model: Optional[Path] = typer.Option(None, "--model", "-m", help="GGUF to measure (default: the configured/downloaded model)."),
+        model: Optional[Path] = typer.Option(None, "--model", "-m", help="GGUF to measure (default: config's model, the file the latest conversation ran on, or a downloaded quant)."),
         quant: Optional[str] = typer.Option(None, "--quant", "-q", help="Downloaded GLM-4.7-Flash quant to measure."),
         n_prompt: int = typer.Option(512, "--n-prompt", "-p", min=0, help="Prompt tokens for the pp test (0 skips it)."),
         n_gen: int = typer.Option(128, "--n-gen", "-n", min=0, help="Tokens to generate for the tg test (0 skips it)."),
@@ -22,7 +22,11 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="Also show llama.cpp's log on stderr."),
     ) -> None:
-        """Measure prompt processing and generation speed (llama-bench style)."""
+        """Measure prompt processing and generation speed (llama-bench style).
+
+        Without --model or --quant: the model in config.toml, else the file the most recent
+        conversation ran on, else a downloaded quant; it never downloads one.
+        """
         import json
         import sys
 
@@ -38,12 +42,15 @@ def register(app: typer.Typer) -> None:
         if n_ctx < n_prompt + n_gen + 64:
             raise UsageError(f"--ctx {n_ctx} is too small for {n_prompt} + {n_gen} tokens.", "Raise --ctx or lower -p/-n.")
         sampling = settings.profile(profile) if profile else None
+        source = ""
+        if model is None and quant is None:
+            model, source = _recent_model(settings)
         engine = open_engine(settings, model=model, quant=quant, n_ctx=n_ctx, verbose=verbose)
         try:
             if not isinstance(engine, Benchmarkable):
                 raise UsageError("bench measures the embedded engine only.", "Pass --model PATH or a downloaded --quant.")
             if not as_json:
-                print(f"measuring {engine.info.model} · {engine.info.backend} · {engine.info.details.get('threads')} threads · {reps} runs each…", file=sys.stderr)
+                print(f"measuring {engine.info.model}{source} · {engine.info.backend} · {engine.info.details.get('threads')} threads · {reps} runs each…", file=sys.stderr)
             result = run_bench(engine, n_prompt=n_prompt, n_gen=n_gen, reps=reps, profile=sampling)
         finally:
             engine.close()
@@ -55,3 +62,21 @@ def register(app: typer.Typer) -> None:
         for r in result["results"]:
             runs = ", ".join(f"{x:.1f}" for x in r["runs_tps"])
             typer.echo(f"{r['test']:>8} {r['median_tps']:>14.2f} {r['stdev_tps']:>9.2f}  {runs}")
+
+
+def _recent_model(settings) -> tuple[Optional[Path], str]:
+    """Without --model/--quant: config.toml's model first, else the local file the most recent
+    conversation ran on (and a note saying so), else None (a downloaded quant; never a download)."""
+    from glmchat.history import History
+    from glmchat.run_settings import bench_model
+    from glmchat.settings import db_path
+    from glmchat.store import StoreError
+
+    if not db_path().is_file():  # no conversations yet (and none made by looking)
+        return None, ""
+    try:
+        with History(read_only_ok=True) as history:
+            found = bench_model(history, settings)
+    except StoreError:  # no readable history: the defaults
+        return None, ""
+    return (found[0], f" (the model of conversation {found[1]})") if found else (None, "")

@@ -1,7 +1,8 @@
 """How `glmchat ask` shows a turn: EventPrinter writes the session's events to stdout and stderr.
 
 The answer streams to stdout; thinking (with --show-thinking), tool calls, tool results, notices and
-progress go to stderr. On a terminal the text glmchat did not write has its controls made visible.
+progress go to stderr. On a terminal the text glmchat did not write has its controls made visible,
+and a long prompt's progress is one stderr line rewritten in place (cleared before anything else).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from glmchat.session_events import (
     Answer,
     IncompleteToolCall,
     Notice,
+    PromptProgressed,
     SessionEvent,
     Thinking,
     ToolCall,
@@ -46,9 +48,13 @@ class EventPrinter:
         self.finished: TurnFinished | None = None
         self.failed: TurnFailed | None = None
         self.thinking_open = False  # thinking was written to err and its line is not ended yet
+        self.progress_on_tty = err.isatty() and not as_json  # prompt progress: only to a terminal
+        self.progress_open = False  # a prompt-progress line is on err and must be cleared first
 
     def handle(self, event: SessionEvent) -> None:
         """Write one session event (the handler for its type, or its nearest base class's)."""
+        if self.progress_open and not isinstance(event, PromptProgressed):
+            self.end_thinking_line()  # the progress line goes before the answer, thinking or a notice
         for cls in type(event).__mro__:
             handler = self.HANDLERS.get(cls)
             if handler is not None:
@@ -56,7 +62,12 @@ class EventPrinter:
                 return
 
     def end_thinking_line(self) -> None:
-        """The thinking never ended: finish its line before anything else goes to stderr."""
+        """The thinking never ended (or a prompt-progress line is up): finish or clear that line
+        before anything else goes to stderr."""
+        if self.progress_open:
+            self.err.write("\r\x1b[K")
+            self.err.flush()
+            self.progress_open = False
         if self.thinking_open:
             self.err.write("\n")
             self.err.flush()
@@ -98,6 +109,15 @@ class EventPrinter:
     def _notice(self, ev: Notice) -> None:
         self.err.write(self.shown_err(f"{ev.text}\n"))
 
+    def _prompt_progress(self, ev: PromptProgressed) -> None:
+        if self.progress_on_tty:
+            if self.thinking_open:
+                self.err.write("\n")
+                self.thinking_open = False
+            self.err.write(f"\r\x1b[K{self.dim}{ev.describe()}{self.reset}")
+            self.err.flush()
+            self.progress_open = True
+
     def _turn_finished(self, ev: TurnFinished) -> None:
         self.finished = ev
 
@@ -117,4 +137,5 @@ class EventPrinter:
         TurnFinished: _turn_finished,
         TurnFailed: _turn_failed,
         TurnStarted: _nothing,
+        PromptProgressed: _prompt_progress,
     }

@@ -154,14 +154,15 @@ def show(
             return
         conv = history.get(conv_id)
         msgs = history.messages(conv_id)
-    _print_transcript(conv, msgs, thinking)
+        ran_on = history.run_settings(conv_id).lines()
+    _print_transcript(conv, msgs, thinking, ran_on)
 
 
 _ROLE_STYLES = {"user": "bold green", "assistant": "bold cyan", "tool": "bold yellow", "system": "bold magenta"}
 
 
-def _print_transcript(conv: Any, msgs: list[Any], thinking: bool) -> None:
-    """The human form of `history show`: a rule with the title, then each message under its role."""
+def _print_transcript(conv: Any, msgs: list[Any], thinking: bool, ran_on: list[tuple[str, str]]) -> None:
+    """The human form of `history show`: a rule with the title, what it ran on, then each message under its role."""
     import json
 
     from rich.rule import Rule
@@ -169,13 +170,15 @@ def _print_transcript(conv: Any, msgs: list[Any], thinking: bool) -> None:
 
     console = _console()
     console.print(Rule(Text(_shown(f"{conv.title or '(untitled)'}  ·  #{conv.id}"), style="bold")))
+    for label, value in ran_on:  # model, file or endpoint, context, profile, thinking
+        console.print(Text(f"{label + ':':<10}", style="bold dim") + Text(_shown(value), style="dim"))
     if conv.system_prompt and not any(m.role == "system" for m in msgs):
         console.print(Text("system prompt", style="bold magenta"))
         console.print(Text(_shown(conv.system_prompt), style="dim"))
     for m in msgs:
         head = Text(_shown(m.role + (f" · {m.name}" if m.role == "tool" and m.name else "")), style=_ROLE_STYLES[m.role])
         if m.status != "complete":
-            head.append(f"  ({m.status})", style="red")
+            head.append(f"  ({m.shown_status})", style="red")
         console.print()
         console.print(head)
         if thinking and m.reasoning:

@@ -27,10 +27,6 @@ def _n_ctx(ctx: Optional[int]) -> int:
     return load_settings().model.n_ctx
 
 
-def _gb(n: int) -> str:
-    return f"{n / 1e9:.1f} GB" if n >= 1e9 or n == 0 else f"{n / 1e6:.1f} MB"
-
-
 def _remote_models(endpoint: str, as_json: bool) -> None:
     try:
         from glmchat.engine import remote
@@ -87,7 +83,7 @@ def register(app: typer.Typer) -> None:
     def models(
         as_json: bool = typer.Option(False, "--json", help="Print the catalog as JSON."),
         ctx: Optional[int] = typer.Option(None, "--ctx", min=256, help="Context size the fit check assumes (default: config)."),
-        vram: Optional[float] = typer.Option(None, "--vram", min=0, help="GPU memory in GB to count (default: detected)."),
+        vram: Optional[float] = typer.Option(None, "--vram", min=0, help="GPU memory in GiB to count (default: detected)."),
         endpoint: Optional[str] = typer.Option(None, "--endpoint", help="List the models an OpenAI-compatible server serves instead."),
     ) -> None:
         """List GLM-4.7-Flash quants: size, bits per weight, downloaded, fits this machine."""
@@ -95,9 +91,10 @@ def register(app: typer.Typer) -> None:
             _remote_models(endpoint, as_json)
             return
         from glmchat.hub import system_ram_bytes
+        from glmchat.units import GIB, size_text
 
         n_ctx = _n_ctx(ctx)
-        vram_b = int(vram * 1e9) if vram is not None else _vram_bytes()
+        vram_b = int(vram * GIB) if vram is not None else _vram_bytes()
         report = models_report(n_ctx, system_ram_bytes(), vram_b)
         if as_json:
             typer.echo(json.dumps(report, indent=2))
@@ -107,13 +104,13 @@ def register(app: typer.Typer) -> None:
 
         from glmchat.terminal_text import visible  # names and paths come from the Hub and the disk
 
-        table = Table(title=visible(report['repo']) + f" — fit for {_gb(report['ram_bytes'])} RAM + {_gb(vram_b)} VRAM at {n_ctx:,} tokens")
+        table = Table(title=visible(report['repo']) + f" — fit for {size_text(report['ram_bytes'])} RAM + {size_text(vram_b)} VRAM at {n_ctx:,} tokens")
         for col, justify in (("quant", "left"), ("size", "right"), ("bits/weight", "right"), ("downloaded", "center"), ("fits", "center"), ("", "left")):
             table.add_column(col, justify=justify)  # type: ignore[arg-type]
         for q in report["quants"]:
             table.add_row(
                 visible(q["name"]) + (f" ({len(q['files'])} files)" if len(q["files"]) > 1 else ""),
-                _gb(q["size"]),
+                size_text(q["size"]),
                 f"{q['bits_per_weight']:.2f}",
                 "yes" if q["downloaded"] else "-",
                 "yes" if q["fits"] else "no",

@@ -10,7 +10,8 @@ The engine knows nothing of the GLM tags: it yields raw model text as `RawText` 
 through `glmchat.glm.GlmStreamParser`), or, when a remote server already split reasoning and tool
 calls out, the parsed pieces as `ReasoningText` / `AnswerText` / `ToolCallDelta`. Every stream starts
 with one `Started` and ends with exactly one `Finished` (also on cancel and on error, where the
-engine raises `EngineError` *after* the partial text was yielded).
+engine raises `EngineError` *after* the partial text was yielded). A local engine may yield
+`PromptProgress` items between `Started` and the first text while it reads a long prompt.
 
 Beyond `Engine`, an engine may offer optional capabilities, each declared below as a protocol of its
 own: `Tokenizing` (prompt text and token ids), `SnapshotCapable` (KV-cache state to a file and back)
@@ -83,7 +84,7 @@ class EngineInfo:
     n_ctx: int = 0  # context the engine runs with
     n_ctx_train: int = 0  # the model's trained context
     chat_template: str | None = None
-    thinking: bool = False  # the template opens a <think> block in the generation prompt
+    thinking: bool = False  # the template opens a <think> block in the generation prompt (remote: the server said so)
     cpu_threads: int = 0  # CPU threads a generation keeps busy in this process (0: it runs elsewhere)
     details: dict[str, Any] = field(default_factory=dict)
 
@@ -95,7 +96,21 @@ class EngineInfo:
 class Started:
     prompt_tokens: int = 0
     cached_prompt_tokens: int = 0
-    in_thinking: bool = False  # the rendered prompt ends inside a <think> block
+    # the rendered prompt ends inside a <think> block; None: not known (a remote server that did not
+    # say): the parser holds the text until the output or its end shows what it was
+    in_thinking: bool | None = False
+
+
+@dataclass
+class PromptProgress:
+    """Between chunks of a long prompt's evaluation (before the first token): `done` of `total`
+    prompt tokens are in the KV cache, `cached` of them were reused; `elapsed` seconds since the
+    evaluation of the uncached part began. Engines that cannot tell never yield it."""
+
+    done: int
+    total: int
+    cached: int = 0
+    elapsed: float = 0.0
 
 
 @dataclass
@@ -127,7 +142,7 @@ class Finished:
     usage: Usage
 
 
-StreamItem = Union[Started, RawText, ReasoningText, AnswerText, ToolCallDelta, Finished]
+StreamItem = Union[Started, PromptProgress, RawText, ReasoningText, AnswerText, ToolCallDelta, Finished]
 
 
 class CancelToken:

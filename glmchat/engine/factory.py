@@ -15,17 +15,24 @@ def resolve_model_path(
     *,
     model: str | Path | None = None,
     quant: str | None = None,
-    interactive: bool = True,
+    interactive: bool = False,
     download_progress: object | None = None,
+    download: bool = False,
 ) -> Path:
-    """--model PATH, else config's model.path, else a downloaded (or now downloaded) hub quant."""
+    """--model PATH, else config's model.path, else a downloaded (or now downloaded) hub quant.
+
+    A quant that is not on disk is fetched only with consent (see `glmchat.hub.ensure_model`): the
+    user's `download` flag, the caller's `download_progress` that offers it first (the TUI's panel),
+    or a yes on the terminal when `interactive`; else `NotDownloaded` (exit 1) names quant, size, command.
+    """
     if model:
         return Path(model).expanduser()
     if settings.model.path and not quant:
         return Path(settings.model.path).expanduser()
     from glmchat import hub
 
-    return hub.ensure_model(quant or settings.model.quant, interactive=interactive, progress=download_progress)
+    return hub.ensure_model(quant or settings.model.quant, interactive=interactive, progress=download_progress,
+                            consent=download)
 
 
 def open_engine(
@@ -37,9 +44,12 @@ def open_engine(
     n_ctx: int | None = None,
     verbose: bool = False,
     progress: Progress | None = None,
-    interactive: bool = True,
+    interactive: bool = False,
     download_progress: object | None = None,
+    download: bool = False,
 ) -> Engine:
+    """The engine for these options. A missing hub quant: see `resolve_model_path` (headless callers
+    never download without `download=True`)."""
     endpoint = endpoint or settings.remote.base_url
     if endpoint and not model:
         from glmchat.engine.remote import RemoteEngine
@@ -52,7 +62,8 @@ def open_engine(
             progress(1.0, "Connected")
         return engine
 
-    path = resolve_model_path(settings, model=model, quant=quant, interactive=interactive, download_progress=download_progress)
+    path = resolve_model_path(settings, model=model, quant=quant, interactive=interactive,
+                              download_progress=download_progress, download=download)
     from glmchat.engine.local import LocalEngine
 
     n_ctx = n_ctx or settings.model.n_ctx

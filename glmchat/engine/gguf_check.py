@@ -19,6 +19,7 @@ from typing import Any
 from glmchat.engine.gguf_meta import GgufFormatError, GgufInfo, GgufTruncatedError, read_gguf
 from glmchat.errors import ModelError
 from glmchat.regular_files import NotRegularFileError, file_kind
+from glmchat.units import size_text
 
 GgufHeader = GgufInfo  # the parsed header (kept as a name for callers of this module)
 
@@ -40,16 +41,12 @@ class MemoryEstimate:
         return self.ram_bytes + self.vram_bytes
 
 
-def _gib(n: float) -> str:
-    return f"{n / 2**30:.1f} GiB"
-
-
 def _not_gguf(path: Path, why: str) -> ModelError:
     return ModelError(f"{path} is not a GGUF model file ({why}).", "Point --model at a .gguf file (e.g. one fetched with `glmchat download`).")
 
 
 def _truncated(path: Path, have: int, want: int | None) -> ModelError:
-    size = f" ({_gib(have)} of {_gib(want)})" if want else ""
+    size = f" ({size_text(have)} of {size_text(want)})" if want else ""
     return ModelError(
         f"{path} is truncated{size}: the download did not finish or the file was cut short.",
         "Download it again with `glmchat download` (it resumes and verifies), or point --model at a complete file.",
@@ -179,8 +176,8 @@ def check_memory(
         fit = max(256, fit // 1024 * 1024)
         where = "RAM + VRAM" if vram_bytes else "RAM"
         raise ModelError(
-            f"A {n_ctx:,}-token context needs about {_gib(kv)} of KV cache on top of the {_gib(header.file_size)} model; "
-            f"this machine has {_gib(budget)} of {where}.",
+            f"A {n_ctx:,}-token context needs about {size_text(kv)} of KV cache on top of the {size_text(header.file_size)} model; "
+            f"this machine has {size_text(budget)} of {where}.",
             f"Lower the context, e.g. --ctx {fit}" + (', or set kv_cache_type = "q8_0" in config.toml.' if kv_cache_type == "f16" else "."),
         )
     return est

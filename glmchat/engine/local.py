@@ -26,9 +26,9 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence, TypeVar
+from typing import Any, Callable, Generator, Iterator, Sequence, TypeVar
 
-from glmchat.engine.base import CancelToken, ChatRequest, EngineInfo, Finished, RawText, SamplingParams, Started, StreamItem, Usage
+from glmchat.engine.base import CancelToken, ChatRequest, EngineInfo, Finished, PromptProgress, RawText, SamplingParams, Started, StreamItem, Usage
 from glmchat.engine.compute_thread import ComputeThread, EitherCancel
 from glmchat.engine.devices import physical_cores
 from glmchat.engine.kv_state import load_sequence, save_sequence
@@ -185,19 +185,15 @@ class LocalEngine:
         self._eos_text = self._token_text(lc.llama_vocab_eos(self._vocab))
 
     def _describe(self, model_path: Path, backend: str, cpu_threads: int, details: dict[str, Any]) -> EngineInfo:
+        from glmchat.engine.model_name import local_model_name
         from glmchat.hub.quant_names import quant_from_filename
 
+        names = {k: self.meta(k) for k in ("general.name", "general.basename", "general.size_label")}
         return EngineInfo(
-            model=self.meta("general.name") or model_path.stem,
-            cpu_threads=cpu_threads,
-            path=str(model_path),
-            quant=quant_from_filename(model_path),
-            backend=backend,
-            where="local",
-            n_ctx=self._n_ctx,
+            model=local_model_name(model_path, names), path=str(model_path), quant=quant_from_filename(model_path),
+            backend=backend, where="local", cpu_threads=cpu_threads, n_ctx=self._n_ctx,
             n_ctx_train=int(self._llama.llama_model_n_ctx_train(self._model)),
-            chat_template=self.meta("tokenizer.chat_template"),
-            details=details,
+            chat_template=self.meta("tokenizer.chat_template"), details=details,
         )
 
     def _probe_thinking(self, notes: list[str]) -> None:
@@ -357,10 +353,14 @@ class LocalEngine:
             del cached[n_keep:]
         return n_keep
 
-    def _eval_prompt(self, tokens: list[int], n_keep: int) -> None:
-        pos = n_keep
-        total = len(tokens)
+    def _eval_prompt(self, tokens: list[int], n_keep: int, cancel: CancelToken | None) -> Generator[PromptProgress, None, bool]:
+        """tokens[n_keep:] in n_batch chunks; between them a PromptProgress and a cancel check (False: cancelled)."""
+        pos, total, t0 = n_keep, len(tokens), time.perf_counter()
         while pos < total:
+            if pos > n_keep:  # never before the first chunk or after the last: no cost to short prompts
+                yield PromptProgress(pos, total, n_keep, time.perf_counter() - t0)
+                if cancel is not None and cancel.cancelled:
+                    return False  # what was read stays cached
             chunk = tokens[pos : pos + self._n_batch]
             rc = self._decode(chunk, pos, logits_last=pos + len(chunk) == total)
             if rc != 0:
@@ -368,6 +368,7 @@ class LocalEngine:
                 raise EngineError(f"llama.cpp failed evaluating the prompt (llama_decode returned {rc}).", f"See the llama.cpp log: {self.info.details.get('log_path')}")
             self._cached.extend(chunk)
             pos += len(chunk)
+        return True
 
     # ---- generation --------------------------------------------------------------------------------
 
@@ -440,7 +441,7 @@ class LocalEngine:
             yield Started(prompt_tokens=len(tokens), cached_prompt_tokens=n_keep, in_thinking=in_thinking)
             t_prompt = time.perf_counter()
             try:
-                self._eval_prompt(tokens, n_keep)
+                read = yield from self._eval_prompt(tokens, n_keep, cancel)
             except EngineError:
                 usage.stop_reason = "error"
                 yield Finished(usage)
@@ -449,6 +450,10 @@ class LocalEngine:
             usage.prompt_time = t_gen - t_prompt
             if usage.prompt_time > 0:
                 usage.prompt_tokens_per_second = (len(tokens) - n_keep) / usage.prompt_time
+            if not read:  # cancelled while reading the prompt
+                usage.stop_reason = "cancelled"
+                yield Finished(usage)
+                return
             yield from self._sample_loop(request.sampling, sampler, cancel, usage, t_start, t_gen)
         finally:
             lc.llama_sampler_free(sampler)

@@ -12,13 +12,12 @@ How the stream maps onto the engine protocol (`glmchat.engine.base`):
 * Otherwise `delta.content` → `RawText` for the session's `GlmStreamParser`, which finds `</think>`
   and `<tool_call>` in it.
 * `Started` is yielded when the first piece of text arrives (or the stream ends without any), so its
-  `in_thinking` can use what the stream has shown. The rule: `in_thinking` is True only when thinking
-  was asked for, the model is a thinking model (`info.thinking`), the first text is *content* (not
-  reasoning) and this engine has never seen the server send a reasoning delta. A server that splits
-  reasoning sends it before the answer, so its first delta is reasoning and `in_thinking` is False;
-  after the first such stream the engine remembers it, so an answer with an empty reasoning part is
-  not mistaken for thinking later. A server that does not split sends `reasoning</think>answer` as
-  content, which the parser reads correctly with `in_thinking=True`.
+  `in_thinking` can use what the stream has shown: the verdict of `glmchat.engine.server_probe` on
+  whether the prompt opens a thinking block (None: not known; the parser holds the text until a
+  `</think>` or the end shows what it was) when thinking was asked for, the first text is content
+  and the server never sent a reasoning delta (it would send it first); False otherwise. Each stream
+  corrects the verdict: a `</think>` in the content means the prompt opened the block, a complete
+  answer without one means it did not.
 * `delta.tool_calls` fragments (id and name first, arguments as string pieces) are put together per
   `index` and yielded as `ToolCallDelta`s when the `finish_reason` arrives.
 * Usage comes from the final chunk (`stream_options.include_usage`); times are measured here. A
@@ -53,14 +52,16 @@ from glmchat.engine.base import (
     ReasoningText,
     Started,
     StreamItem,
-    ToolCallDelta,
     Usage,
 )
 from glmchat.engine.chat_body import build_body
+from glmchat.engine.model_name import served_model_name
+from glmchat.engine.server_probe import ThinkingVerdict
 from glmchat.engine.sse_reader import ResponseTooLarge, SseReader, parse_sse_line, read_capped
+from glmchat.engine.tool_call_parts import ToolCallParts
 from glmchat.engine.urls import shown_url, url_credentials
 from glmchat.errors import EngineError
-from glmchat.glm.template import is_glm_model
+from glmchat.glm.template import shows_thinking_end
 
 DEFAULT_API_KEY_ENV = "GLMCHAT_API_KEY"
 _POLL = 0.05  # seconds between cancel checks while waiting for the server
@@ -174,13 +175,16 @@ def _error_text(body: bytes) -> str:
     return " ".join(text.split())[:500]
 
 
-def _request_json(ep: _Endpoint, path: str, api_key: str | None, timeout: float) -> tuple[int, bytes]:
-    """GET `path` under the endpoint; returns (status, body). Raises EngineError on network failure."""
+def _request_json(ep: _Endpoint, path: str, api_key: str | None, timeout: float, *, under_api: bool = True, body: Any = None) -> tuple[int, bytes]:
+    """GET `path` (POST `body` as JSON) under the endpoint or the server's root: (status, body).
+    Raises EngineError on network failure."""
     conn = ep.connection(timeout)
+    method, data = ("GET", None) if body is None else ("POST", json.dumps(body).encode("utf-8"))
     try:
-        conn.request("GET", ep.path + path, headers=_headers(api_key, credentials=ep.credentials))
+        headers = _headers(api_key, credentials=ep.credentials) | ({"Content-Type": "application/json"} if data else {})
+        conn.request(method, (ep.path if under_api else "") + path, body=data, headers=headers)
         resp = conn.getresponse()
-        return resp.status, read_capped(resp, what=f"an answer to GET {path}")
+        return resp.status, read_capped(resp, what=f"an answer to {method} {path}")
     except (OSError, http.client.HTTPException, ResponseTooLarge) as exc:
         raise _network_error(ep, exc, timeout) from None
     finally:
@@ -225,25 +229,20 @@ def list_models(base_url: str, api_key: str | None = None, timeout: float = 10.0
 
 
 @dataclass
-class _ToolCallParts:
-    id: str | None = None
-    name: str = ""
-    arguments: str = ""
-
-
-@dataclass
 class _StreamState:
     t0: float
     first_token: float | None = None
     last_token: float | None = None
     text_chunks: int = 0
     saw_reasoning: bool = False
+    content_tail: str = ""  # the end of the content so far, where a </think> may have started
+    saw_think_end: bool = False  # the content closed a thinking block
     finish_reason: str | None = None
     done: bool = False
     started: bool = False  # Started was yielded
     cancelled: bool = False  # cancelled, or the engine closed from another thread
     usage: dict[str, Any] | None = None
-    tool_calls: dict[int, _ToolCallParts] = field(default_factory=dict)
+    tool_calls: ToolCallParts = field(default_factory=ToolCallParts)
 
     def mark_token(self) -> None:
         now = time.monotonic()
@@ -251,21 +250,6 @@ class _StreamState:
             self.first_token = now
         self.last_token = now
         self.text_chunks += 1
-
-
-def _tool_call_items(parts: dict[int, _ToolCallParts]) -> list[ToolCallDelta]:
-    out = []
-    for index in sorted(parts):
-        p = parts[index]
-        raw = p.arguments.strip()
-        try:
-            args = json.loads(raw) if raw else {}
-        except ValueError:
-            args = {"_raw": p.arguments}
-        if not isinstance(args, dict):
-            args = {"_raw": p.arguments}
-        out.append(ToolCallDelta(name=p.name, arguments=args, id=p.id))
-    return out
 
 
 # ---- the engine ----------------------------------------------------------------------------------
@@ -311,9 +295,16 @@ class RemoteEngine:
         # metadata of the chosen model; a lone served model answers to any name on llama.cpp servers
         meta = next((m for m in served if m.get("id") == model), served[0] if len(served) == 1 else {})
         self.model: str = model
+        # whether the generation prompt opens a thinking block: asked only of a server that answered
+        self._thinking = ThinkingVerdict(None, "unknown")
+        if served:
+            self._thinking = ThinkingVerdict.ask(self._probe, self._ep.path, model)
         self.info = self._make_info(model, meta)
         server_kind = served[0].get("owned_by") if served else None
         self._top_k_off = -1 if server_kind in ("vllm", "sglang") else 0
+
+    def _probe(self, path: str, body: Any) -> tuple[int, bytes]:
+        return _request_json(self._ep, path, self.api_key, 5.0, under_api=False, body=body)
 
     @classmethod
     def from_settings(cls, remote: Any, base_url: str | None = None, model: str | None = None) -> "RemoteEngine":
@@ -331,16 +322,15 @@ class RemoteEngine:
         n_ctx_train = _int_or_zero(inner.get("n_ctx_train")) or _int_or_zero(meta.get("max_model_len"))
         n_ctx = _int_or_zero(meta.get("max_model_len")) or _int_or_zero(inner.get("n_ctx")) or n_ctx_train
         details = {k: meta[k] for k in ("owned_by", "root") if isinstance(meta.get(k), str)}
-        display = model.replace("\\", "/").rsplit("/", 1)[-1].removesuffix(".gguf") if model.endswith(".gguf") else model
+        details["thinking_from"] = self._thinking.source
         return EngineInfo(
-            model=display,  # llama-cpp-python names a model by its file path; show the file stem
+            model=served_model_name(model),  # llama-cpp-python names a model by its file path: its stem
             path=self._ep.url,
             backend="remote",
             where=self._ep.where,
             n_ctx=n_ctx,
             n_ctx_train=n_ctx_train,
-            # heuristic: GLM-4.x models open a <think> block; the name is all a server tells us
-            thinking=is_glm_model(model),
+            thinking=self._thinking.opens is True,  # what the server said (glmchat.engine.server_probe)
             details=details,
         )
 
@@ -364,12 +354,14 @@ class RemoteEngine:
         """Generate remotely. Yields Started, text items, Finished; raises EngineError after a failure."""
         cancel = cancel or CancelToken()
         state = _StreamState(t0=time.monotonic())
-        in_thinking_wanted = request.enable_thinking and self.info.thinking
+        opens = self._thinking.opens if request.enable_thinking else False
+        in_thinking: bool | None = False
 
         def start(first_is_reasoning: bool) -> Started:
+            nonlocal in_thinking
             state.started = True
-            thinking = in_thinking_wanted and not first_is_reasoning and not self._splits_reasoning
-            return Started(in_thinking=thinking)
+            in_thinking = False if first_is_reasoning or self._splits_reasoning else opens
+            return Started(in_thinking=in_thinking)
 
         def finish(stop: str) -> Finished:
             return Finished(self._usage(request, state, stop))
@@ -386,8 +378,9 @@ class RemoteEngine:
                 yield finish("cancelled")
                 return
             if state.tool_calls:  # a server that ended without a finish_reason chunk
-                yield from _tool_call_items(state.tool_calls)
-                state.tool_calls.clear()
+                yield from state.tool_calls.take()
+            if request.enable_thinking and in_thinking is not False:
+                self._learn_thinking(state)
             yield finish("length" if state.finish_reason == "length" else "stop")
         except EngineError:
             reader.close()
@@ -459,6 +452,13 @@ class RemoteEngine:
 
     # -- helpers -----------------------------------------------------------------------------------
 
+    def _learn_thinking(self, state: _StreamState) -> None:
+        """What a finished stream of raw content showed about thinking; later streams start from that."""
+        complete = bool(state.content_tail) and state.finish_reason in ("stop", "tool_calls") and not self._splits_reasoning
+        self._thinking.learn(state.saw_think_end, complete)
+        self.info.thinking = self._thinking.opens is True or self._splits_reasoning
+        self.info.details["thinking_from"] = self._thinking.source
+
     def _handle_chunk(self, chunk: dict[str, Any], state: _StreamState) -> Iterator[StreamItem]:
         if chunk.get("error") and not chunk.get("choices"):
             err = chunk["error"]
@@ -475,41 +475,25 @@ class RemoteEngine:
                 reasoning = delta.get("reasoning_content")
             if isinstance(reasoning, str) and reasoning:
                 state.saw_reasoning = True
-                self._splits_reasoning = True
+                self._splits_reasoning = self.info.thinking = True
                 state.mark_token()
                 yield ReasoningText(reasoning)
             content = delta.get("content")
             if isinstance(content, str) and content:
                 state.mark_token()
+                if not state.saw_think_end and not state.saw_reasoning:
+                    seen = state.content_tail + content
+                    state.saw_think_end = shows_thinking_end(seen)
+                    state.content_tail = seen[-16:]
                 yield AnswerText(content) if state.saw_reasoning else RawText(content)
             for frag in delta.get("tool_calls") or []:
-                if isinstance(frag, dict):
-                    self._add_tool_fragment(frag, state)
+                if isinstance(frag, dict) and state.tool_calls.add(frag):
+                    state.mark_token()
             reason = choice.get("finish_reason")
             if reason:
                 state.finish_reason = reason
                 if state.tool_calls:
-                    yield from _tool_call_items(state.tool_calls)
-                    state.tool_calls.clear()
-
-    @staticmethod
-    def _add_tool_fragment(frag: dict[str, Any], state: _StreamState) -> None:
-        index = frag.get("index")
-        if not isinstance(index, int):
-            index = max(state.tool_calls) if state.tool_calls else 0
-        parts = state.tool_calls.setdefault(index, _ToolCallParts())
-        if frag.get("id"):
-            parts.id = frag["id"]
-        fn = frag.get("function") or {}
-        if isinstance(fn.get("name"), str) and fn["name"] and not parts.name:
-            parts.name = fn["name"]  # sent once, in the first fragment
-        args = fn.get("arguments")
-        if isinstance(args, str) and args:
-            parts.arguments += args
-            state.mark_token()
-        elif isinstance(args, dict):  # a server that sends the whole mapping at once
-            parts.arguments = json.dumps(args, ensure_ascii=False)
-            state.mark_token()
+                    yield from state.tool_calls.take()
 
     def _usage(self, request: ChatRequest, state: _StreamState, stop: str) -> Usage:
         u = state.usage or {}

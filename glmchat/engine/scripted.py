@@ -3,7 +3,9 @@
 Each call to `stream()` takes the next script from the list (the last one repeats). A script is
 raw model text as GLM writes it (`reasoning</think>answer<tool_call>…`), cut into chunks of
 `chunk_chars` characters, optionally with a delay between chunks. Cancellation, usage figures and
-prompt-token counts behave like the real engines so UI code sees the same shapes.
+prompt-token counts behave like the real engines so UI code sees the same shapes. With
+`prompt_chunks` > 1 it reads the prompt in that many chunks first (`prompt_delay` seconds each),
+yielding `PromptProgress` between them as the local engine does.
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Callable, Generator, Iterator
 
-from glmchat.engine.base import CancelToken, ChatRequest, EngineInfo, Finished, RawText, Started, StreamItem, Usage
+from glmchat.engine.base import CancelToken, ChatRequest, EngineInfo, Finished, PromptProgress, RawText, Started, StreamItem, Usage
 from glmchat.errors import EngineError
 
 
@@ -24,6 +26,8 @@ class ScriptedEngine:
     delay: float = 0.0  # seconds between chunks
     n_ctx: int = 16384
     fail_after: int | None = None  # raise EngineError after this many chunks (error paths)
+    prompt_chunks: int = 1  # the prompt is read in this many chunks (PromptProgress between them)
+    prompt_delay: float = 0.0  # seconds each prompt chunk takes
     on_request: Callable[[ChatRequest], None] | None = None
     info: EngineInfo = field(
         default_factory=lambda: EngineInfo(model="scripted", backend="CPU", where="local", n_ctx=16384, n_ctx_train=202752, thinking=True)
@@ -53,9 +57,9 @@ class ScriptedEngine:
         yield Started(prompt_tokens=prompt_tokens, cached_prompt_tokens=0, in_thinking=request.enable_thinking)
         first = None
         n = 0
-        stop = "stop"
+        stop = "stop" if (yield from self._read_prompt(prompt_tokens, cancel)) else "cancelled"
         limit = request.sampling.max_tokens
-        for i in range(0, len(script), self.chunk_chars):
+        for i in range(0, len(script) if stop == "stop" else 0, self.chunk_chars):
             if cancel.cancelled:
                 stop = "cancelled"
                 break
@@ -84,6 +88,18 @@ class ScriptedEngine:
                 stop_reason=stop,
             )
         )
+
+    def _read_prompt(self, total: int, cancel: CancelToken) -> Generator[PromptProgress, None, bool]:
+        """Pretend to evaluate the prompt in `prompt_chunks` chunks; False when cancelled meanwhile."""
+        t0 = time.perf_counter()
+        for k in range(1, max(self.prompt_chunks, 1) + 1):
+            if self.prompt_delay:
+                time.sleep(self.prompt_delay)
+            if k < self.prompt_chunks:
+                yield PromptProgress(total * k // self.prompt_chunks, total, 0, time.perf_counter() - t0)
+                if cancel.cancelled:
+                    return False
+        return True
 
     def close(self) -> None:
         pass

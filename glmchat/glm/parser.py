@@ -60,7 +60,7 @@ class IncompleteToolCall:
 
 Event = Union[Thinking, Answer, ToolCall, IncompleteToolCall]
 
-_THINK, _ANSWER, _CALL = 0, 1, 2
+_THINK, _ANSWER, _CALL, _UNDECIDED = 0, 1, 2, 3
 
 
 def _partial_len(s: str, tag: str) -> int:
@@ -206,11 +206,16 @@ class GlmStreamParser:
     `thinking` says whether the prompt ended inside an open ``<think>`` block. With thinking off a
     ``</think>`` at the very start is dropped, and a ``<think>`` at the very start opens a thinking
     block (the model chose to reason on its own).
+
+    `thinking=None`: not known (a remote server that did not say). The text is held back until the
+    output shows what it is: a ``</think>`` makes everything before it thinking (the prompt had opened
+    the block), a ``<think>`` at the very start opens one, a ``<tool_call>`` or the end of the stream
+    makes it answer. So a model that does not think never has its answer taken for thinking.
     """
 
-    def __init__(self, tools: Iterable[Any] | None = None, thinking: bool = True) -> None:
+    def __init__(self, tools: Iterable[Any] | None = None, thinking: bool | None = True) -> None:
         self._kinds = tool_param_kinds(tools)
-        self._mode = _THINK if thinking else _ANSWER
+        self._mode = _UNDECIDED if thinking is None else _THINK if thinking else _ANSWER
         self._held = ""  # text not emitted yet because it could start a tag
         self._start = True  # nothing decided yet about the very start of the output
         self._after_call = False  # in answer mode after a call: whitespace-only text is dropped
@@ -231,6 +236,10 @@ class GlmStreamParser:
             self._parts.append(text)
             self._tail = (self._tail + text)[-11:]  # len(CALL_CLOSE) - 1
             return []
+        elif self._mode == _UNDECIDED and not self._start and ">" not in text:  # no tag can end in it
+            self._parts.append(text)
+            self._tail = (self._tail + text)[-10:]  # len(CALL_OPEN) - 1
+            return []
         events: list[Event] = []
         self._run(text, events)
         return _merge(events) if len(events) > 1 else events
@@ -245,6 +254,11 @@ class GlmStreamParser:
         elif self._mode == _ANSWER:
             if held and not (self._after_call and not held.strip(_WS)):
                 events.append(Answer(held))
+        elif self._mode == _UNDECIDED:  # no </think> came: it was all answer
+            text = held + "".join(self._parts)
+            self._parts, self._tail, self._mode = [], "", _ANSWER
+            if text:
+                events.append(Answer(text))
         else:
             body = "".join(self._parts)
             self._parts = []
@@ -279,6 +293,9 @@ class GlmStreamParser:
                     self._held = s
                     return
                 self._start = False
+            if self._mode == _UNDECIDED:
+                s = self._feed_undecided(s, events)
+                continue
             if self._mode == _THINK:
                 idx = s.find(THINK_CLOSE)
                 if idx >= 0:
@@ -323,6 +340,22 @@ class GlmStreamParser:
             else:
                 self._plain = Answer
             return
+
+    def _feed_undecided(self, s: str, events: list[Event]) -> str:
+        """Hold `s` until a tag decides; returns the text after the decision (answer mode by then)."""
+        probe = self._tail + s
+        self._parts.append(s)
+        if THINK_CLOSE not in probe and CALL_OPEN not in probe:
+            self._tail = probe[1 - len(CALL_OPEN) :]
+            return ""
+        body = "".join(self._parts)
+        self._parts, self._tail, self._mode = [], "", _ANSWER
+        close, call = body.find(THINK_CLOSE), body.find(CALL_OPEN)
+        if close < 0 or 0 <= call < close:
+            return body  # a tool call before any </think>: answer mode emits the text before it
+        if close:
+            events.append(Thinking(body[:close]))
+        return body[close + len(THINK_CLOSE) :]
 
     def _feed_call(self, s: str, events: list[Event]) -> str:
         """Add `s` to the open call; emit it when closed. Returns the text after the call."""

@@ -9,11 +9,13 @@ globals ``raise_exception`` and ``strftime_now``. Templates are compiled once pe
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 from glmchat.errors import EngineError
+from glmchat.glm.parser import THINK_CLOSE, THINK_OPEN
 
 # Tokens that end a GLM-4.7 generation (the model hands the turn back).
 GLM_END_TOKENS = ("<|user|>", "<|observation|>", "<|endoftext|>")
@@ -116,7 +118,7 @@ def render_prompt(
 
 def prompt_opens_thinking(prompt: str) -> bool:
     """True when the rendered prompt ends with an open ``<think>`` (the model starts reasoning)."""
-    return prompt.rstrip().endswith("<think>")
+    return prompt.rstrip().endswith(THINK_OPEN)
 
 
 def is_glm_template(template: str | None) -> bool:
@@ -124,12 +126,40 @@ def is_glm_template(template: str | None) -> bool:
     return template is not None and "<|assistant|>" in template and "<|observation|>" in template
 
 
+# Names of the GLM generations that think (hybrid reasoning): GLM-4.5, 4.6, 4.7 (-Air, -Flash, …),
+# GLM-Z1 and the GLM-4.1V-Thinking line. GLM-4-9B-Chat and GLM-4-0414 do not think, so "glm" alone
+# says nothing about a <think> block.
+_THINKING_GLM = re.compile(r"(?<![a-z0-9])glm[-_ ]?(?:4\.[5-9](?![0-9])|z1|4\.1v[-_.a-z0-9]*thinking)", re.IGNORECASE)
+
+
 def is_glm_model(model_id: str) -> bool:
-    """True when a model id names a GLM model: 'GLM-4.7-Flash', 'zai-org/GLM-4.7-Flash', '…/glm-4.7-q4.gguf'.
+    """True when a model id names a thinking GLM: 'GLM-4.7-Flash', 'zai-org/GLM-4.7-Flash', '…/glm-4.7-q4.gguf'.
 
     Only the name proper counts (the last path component), so a file such as
-    ``/home/u/glm-models/llama-3.gguf`` is not taken for GLM. The name is all a remote server tells
-    about its model; GLM-4.x models open a ``<think>`` block.
+    ``/home/u/glm-models/llama-3.gguf`` is not taken for GLM, nor is an older GLM-4 that does not
+    think (``glm-4-9b-chat``) or any name that merely contains "glm".
     """
     name = model_id.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
-    return "glm" in name.lower()
+    return _THINKING_GLM.search(name) is not None
+
+
+def template_opens_thinking(template: str | None) -> bool | None:
+    """Whether a chat template's generation prompt opens a ``<think>`` block with thinking on.
+
+    False for a template that never spells ``<think>``; None for no template or one that would not render.
+    """
+    if not template:
+        return None
+    if THINK_OPEN not in template:
+        return False
+    probe = [{"role": "user", "content": "hi"}]
+    try:
+        prompt = render_prompt(template, probe, enable_thinking=True, bos_token="", eos_token="")
+    except EngineError:
+        return None
+    return prompt_opens_thinking(prompt)
+
+
+def shows_thinking_end(text: str) -> bool:
+    """True when model output `text` closes a thinking block (``</think>``)."""
+    return THINK_CLOSE in text

@@ -5,7 +5,7 @@ Public API (what the CLI and the TUI call):
     Catalog.load(offline=None) -> Catalog      .quants, .get(name), .find(name), .source
     local_model_path(quant_name) -> Path | None
     download(quant_name, progress=None, cancel=None) -> Path   (first shard)
-    ensure_model(quant_name, *, interactive, progress=None) -> Path
+    ensure_model(quant_name, *, interactive, progress=None, consent=False) -> Path   (NotDownloaded without consent)
     fits(quant, n_ctx, ram_bytes, vram_bytes) / recommend(quants, n_ctx, ram_bytes, vram_bytes)
     DownloadProgress (callbacks) / RichProgress (bars on stderr)
 """
@@ -24,6 +24,7 @@ from glmchat.hub.errors import (
     HubError,
     HubNotFoundError,
     HubUnreachable,
+    NotDownloaded,
     OfflineError,
 )
 from glmchat.hub.firstrun import ensure_model
@@ -35,5 +36,5 @@ __all__ = [
     "REPO", "RECOMMENDED", "Catalog", "HubFile", "Quant", "download", "ensure_model", "local_model_path",
     "local_quants", "hub_cache_dir", "fits", "recommend", "required_bytes", "kv_cache_bytes", "system_ram_bytes",
     "DownloadProgress", "RichProgress", "HubError", "HubAuthError", "HubNotFoundError", "HubUnreachable",
-    "OfflineError", "DownloadError", "ChecksumError", "DiskFullError", "DownloadCancelled",
+    "OfflineError", "NotDownloaded", "DownloadError", "ChecksumError", "DiskFullError", "DownloadCancelled",
 ]

@@ -8,6 +8,7 @@ through its first shard.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import os
 import re
@@ -105,7 +106,25 @@ def fallback_files(repo: str = hubapi.REPO) -> list[HubFile]:
     return out
 
 
-def _catalog_cache_path(repo: str) -> Path:
+def _endpoint_key(endpoint: str) -> str:
+    """A folder name for one Hub endpoint: its host (and port) readable, a hash telling apart the rest
+    (scheme, path, credentials: never spelled in the name)."""
+    host = urllib.parse.urlsplit(endpoint).netloc.rpartition("@")[2]
+    host = re.sub(r"[^A-Za-z0-9.-]+", "_", host).strip("._-")[:60] or "hub"
+    return f"{host}-{hashlib.sha256(endpoint.encode('utf-8', 'surrogatepass')).hexdigest()[:10]}"
+
+
+def _catalog_cache_path(repo: str, endpoint: str | None = None) -> Path:
+    """Where the catalog of `repo` listed at `endpoint` (default: HF_ENDPOINT's) is kept: one file per
+    endpoint, so a mirror's listing is never shown for the Hub (or the other way round)."""
+    from glmchat.settings import cache_dir
+
+    key = _endpoint_key(endpoint or hubapi.endpoint())
+    return cache_dir() / "hub" / key / (repo.replace("/", "--") + ".json")
+
+
+def _legacy_cache_path(repo: str) -> Path:
+    """Where catalogs were kept before they were keyed by endpoint (read only when it names ours)."""
     from glmchat.settings import cache_dir
 
     return cache_dir() / "hub" / (repo.replace("/", "--") + ".json")
@@ -195,15 +214,36 @@ class Catalog:
 
     @classmethod
     def cached(cls, repo: str = hubapi.REPO) -> "Catalog | None":
-        path = _catalog_cache_path(repo)
+        """The catalog saved when `repo` was last listed at the current endpoint (HF_ENDPOINT); None
+        when there is none. A file from before catalogs were keyed by endpoint counts only when the
+        endpoint it records is the current one; anything unreadable is ignored."""
+        here = hubapi.endpoint()
+        cat = cls._read_cache(_catalog_cache_path(repo, here), repo, here)
+        if cat is None:
+            legacy = _legacy_cache_path(repo)
+            cat = cls._read_cache(legacy, repo, here)
+            if cat is not None:
+                cat.save()  # carried over to its endpoint's place
+                try:
+                    if _catalog_cache_path(repo, here).exists():
+                        legacy.unlink(missing_ok=True)
+                except OSError:
+                    pass  # left where it was: read again next time, harmless
+        return cat
+
+    @classmethod
+    def _read_cache(cls, path: Path, repo: str, endpoint: str) -> "Catalog | None":
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
+            if str(data.get("endpoint", "")).rstrip("/") != endpoint or data.get("repo", repo) != repo:
+                return None  # listed elsewhere (or a legacy file without an endpoint): not this Hub's
             files = [HubFile(f["path"], int(f["size"]), f.get("sha256")) for f in data["files"]]
             quants = group_quants(files, repo)
             if not quants:
                 return None
-            return cls(repo, quants, data.get("commit"), "cache", data.get("fetched_at"), data.get("endpoint", hubapi.endpoint()))
-        except (OSError, ValueError, KeyError, TypeError):
+            fetched = data.get("fetched_at")
+            return cls(repo, quants, data.get("commit"), "cache", fetched if isinstance(fetched, (int, float)) else None, endpoint)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
     @classmethod
@@ -211,7 +251,7 @@ class Catalog:
         return cls(repo, group_quants(fallback_files(repo), repo), None, "builtin", None)
 
     def save(self) -> None:
-        path = _catalog_cache_path(self.repo)
+        path = _catalog_cache_path(self.repo, self.endpoint)
         data = {
             "repo": self.repo,
             "endpoint": self.endpoint,

@@ -32,6 +32,7 @@ from glmchat.hub.errors import (
     OfflineError,
 )
 from glmchat.hub.progress import DownloadProgress
+from glmchat.units import size_text
 
 CHUNK = 256 * 1024
 HASH_CHUNK = 8 * 1024 * 1024
@@ -49,10 +50,6 @@ def disk_free(path: Path) -> int:
     while not p.exists() and p != p.parent:
         p = p.parent
     return shutil.disk_usage(p).free
-
-
-def _mb(n: int) -> str:
-    return f"{n / 1e6:,.1f} MB" if n < 1e9 else f"{n / 1e9:,.2f} GB"
 
 
 def _resume_hint(quant: str) -> str:
@@ -151,7 +148,7 @@ def _download_file(
         except KeyboardInterrupt:
             t.trim()
             raise DownloadCancelled(
-                f"Download of {name} stopped at {_mb(t.offset)} of {_mb(f.size)}; the partial file is kept.",
+                f"Download of {name} stopped at {size_text(t.offset)} of {size_text(f.size)}; the partial file is kept.",
                 _resume_hint(quant),
             ) from None
         digest = t.hasher.hexdigest()
@@ -178,7 +175,7 @@ def _transfer(t: _Transfer, url: str, quant: str, progress: DownloadProgress, ca
             _one_request(t, url, progress, cancel)
             if t.offset >= f.size:
                 return
-            error: BaseException = ConnectionError(f"connection closed after {_mb(t.offset)} of {_mb(f.size)}")
+            error: BaseException = ConnectionError(f"connection closed after {size_text(t.offset)} of {size_text(f.size)}")
         except urllib.error.HTTPError as exc:
             if exc.code < 500 and exc.code not in (416, 429):
                 raise hubapi.status_error(exc, name) from None
@@ -196,7 +193,7 @@ def _transfer(t: _Transfer, url: str, quant: str, progress: DownloadProgress, ca
             time.sleep(delay)
     raise DownloadError(
         f"Download of {name} failed, retries used up: {getattr(error, 'reason', None) or error}; "
-        f"{_mb(t.offset)} of {_mb(f.size)} kept.",
+        f"{size_text(t.offset)} of {size_text(f.size)} kept.",
         _resume_hint(quant),
     )
 
@@ -246,7 +243,7 @@ def _copy(resp, out: IO[bytes], t: _Transfer, progress: DownloadProgress, cancel
                 t.trim()
                 raise DiskFullError(
                     f"Disk full while writing {t.f.path.rsplit('/', 1)[-1]} "
-                    f"({_mb(t.offset)} of {_mb(t.f.size)} saved, not yet usable).",
+                    f"({size_text(t.offset)} of {size_text(t.f.size)} saved, not yet usable).",
                     f"Free space on {t.part.parent} and run the download again to resume.",
                 ) from None
             raise DownloadError(f"Cannot write {t.part}: {exc.strerror or exc}.", "Check the cache directory's permissions.") from None
@@ -277,7 +274,7 @@ def check_disk_space(files: list[HubFile], repo: str = hubapi.REPO) -> None:
     free = disk_free(where)
     if free < remaining + DISK_MARGIN:
         raise DiskFullError(
-            f"Not enough disk space in {cache.hub_cache_dir()}: {_mb(remaining)} still to download, {_mb(free)} free.",
+            f"Not enough disk space in {cache.hub_cache_dir()}: {size_text(remaining)} still to download, {size_text(free)} free.",
             "Free some space, or point HF_HUB_CACHE at a disk with room, and run again.",
         )
 

@@ -45,3 +45,12 @@ class DownloadCancelled(DownloadError):
     """Ctrl-C or a cancel event stopped the transfer; the partial file is kept."""
 
     exit_code = 130
+
+
+class NotDownloaded(HubError):
+    """A quant would have to be fetched and nobody consented (a headless command): says which, how big, how."""
+
+    def __init__(self, message: str, hint: str | None = None, *, quant: str, size: int | None = None):
+        super().__init__(message, hint)
+        self.quant = quant
+        self.size = size

@@ -60,6 +60,14 @@ class RichProgress(DownloadProgress):
             TimeRemainingColumn,
             TransferSpeedColumn,
         )
+        from rich.text import Text
+
+        from glmchat.units import size_text
+
+        class SpeedColumn(TransferSpeedColumn):  # MiB/s like every size glmchat shows (rich's is decimal)
+            def render(self, task: Any) -> Text:
+                speed = task.finished_speed or task.speed
+                return Text("?" if speed is None else f"{size_text(speed)}/s", style="progress.data.speed")
 
         console = self._console or Console(file=sys.stderr, highlight=False)
         if self._console is None and not console.is_terminal and console.width < 120:
@@ -69,8 +77,8 @@ class RichProgress(DownloadProgress):
             TextColumn("{task.description}"),
             BarColumn(),
             TaskProgressColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
+            DownloadColumn(binary_units=True),  # GiB/MiB like the rest of glmchat
+            SpeedColumn(),
             TimeRemainingColumn(),
             console=console,
             auto_refresh=self._live,

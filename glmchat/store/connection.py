@@ -12,7 +12,9 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Iterator
 
 from glmchat.private_files import make_private, open_private
 from glmchat.store.errors import StoreError, UnwritableError
@@ -80,6 +82,22 @@ def connect(path: Path, busy_ms: int, *, read_only: bool = False, immutable: boo
         conn.close()
         raise
     return conn
+
+
+@contextmanager
+def foreign_keys_off(conn: sqlite3.Connection) -> Iterator[None]:
+    """Foreign keys off on `conn` for the block (the migrations), back on after.
+
+    SQLite's table-rebuild procedure (https://sqlite.org/lang_altertable.html#otheralter): the pragma
+    is a no-op inside a transaction, so it is set before the block's transaction begins and after it
+    ends; `migrations.apply` runs `PRAGMA foreign_key_check` before the COMMIT.
+    """
+    conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+    finally:
+        with suppress(sqlite3.Error):
+            conn.execute("PRAGMA foreign_keys = ON")
 
 
 def create_private(path: Path) -> None:

@@ -29,6 +29,7 @@ from glmchat.store.connection import (
     connect,
     create_private,
     damage_confirmed,
+    foreign_keys_off,
     is_busy,
     is_corrupt,
     is_unwritable,
@@ -128,7 +129,8 @@ class Store:
         self._check_version(migrations.user_version(conn))
         self._idle.append(conn)
         if migrations.user_version(conn) < migrations.SCHEMA_VERSION:
-            self._tx(self._migrate)
+            with foreign_keys_off(conn):  # the transaction below takes this idle connection
+                self._tx(self._migrate)
         self.recovered = self._tx(self._recover_partials)
 
     def _damaged(self, exc: sqlite3.DatabaseError) -> None:
@@ -162,7 +164,7 @@ class Store:
             raise StoreError(f"Cannot read the conversation database {self.path} ({exc2}).",
                              access_hint(self.path)) from None
         self._check_version(version)
-        if version < migrations.SCHEMA_VERSION:
+        if version < migrations.READABLE_SINCE:
             self._close_all()
             raise StoreError(f"{self.path} needs an upgrade to this glmchat's schema, which cannot be done while "
                              "it is read-only.", access_hint(self.path))
@@ -487,10 +489,10 @@ class Store:
 
         self._tx(run)
 
-    def stream_writer(self, conv_id: int, role: str = "assistant", min_interval: float = 1.0,
-                      *, background: bool = True) -> StreamWriter:
-        """Start a message that fills in while it streams (status 'partial' until finish())."""
-        msg = self.add_message(conv_id, role, "", status="partial")
+    def stream_writer(self, conv_id: int, role: str = "assistant", min_interval: float = 1.0, *,
+                      background: bool = True, meta: dict[str, Any] | None = None) -> StreamWriter:
+        """Start a message that fills in while it streams (status 'partial' until finish(); `meta` kept)."""
+        msg = self.add_message(conv_id, role, "", status="partial", meta=meta)
         return StreamWriter(self, msg, min_interval=min_interval, background=background)
 
     def truncate_after(self, conv_id: int, message_id: int) -> int:

@@ -225,16 +225,36 @@ def _when(ts: float) -> str:
 _HEADINGS = {"system": "System", "user": "User", "assistant": "Assistant", "tool": "Tool result"}
 
 
+def _per_turn(label: str, messages: list[Message], key: str, current: str | None) -> str:
+    """e.g. "profile general (turns 1–3), tool (turns 4–5)" from what each answer was written with
+    (its meta[key]); "profile general" when it never changed; `current` when no answer recorded it."""
+    spans: list[list[Any]] = []  # [value, first turn, last turn]
+    turn = 0
+    for m in messages:
+        turn += m.role == "user"
+        value = m.meta.get(key) if m.role == "assistant" else None
+        if not isinstance(value, str) or not value:
+            continue
+        if spans and spans[-1][0] == value:
+            spans[-1][2] = max(turn, 1)
+        else:
+            spans.append([value, max(turn, 1), max(turn, 1)])
+    if len(spans) <= 1:
+        value = spans[0][0] if spans else current
+        return f"{label} {value}" if value else ""
+    parts = [f"{v} (turn {a})" if a == b else f"{v} (turns {a}–{b})" for v, a, b in spans]
+    return f"{label} " + ", ".join(parts)
+
+
 def to_markdown(conv: Conversation, messages: list[Message], thinking: bool = False) -> str:
     """A readable transcript; with `thinking`, each reasoning block as a collapsible <details>."""
     lines = [f"# {conv.title or f'Conversation {conv.id}'}", ""]
     facts = [f"conversation {conv.id}", f"started {_when(conv.created_at)}"]
     if conv.model:
         facts.append(f"model {conv.model}" + (f" ({conv.quant})" if conv.quant else ""))
-    if conv.profile:
-        facts.append(f"profile {conv.profile}")
-    facts.append(f"thinking {conv.thinking_mode}")
-    lines += ["*" + " · ".join(facts) + "*", ""]
+    facts.append(_per_turn("profile", messages, "profile", conv.profile))
+    facts.append(_per_turn("thinking", messages, "thinking", conv.thinking_mode))
+    lines += ["*" + " · ".join(f for f in facts if f) + "*", ""]
     if conv.system_prompt and not any(m.role == "system" for m in messages):
         lines += ["## System prompt", "", conv.system_prompt.strip(), ""]
     for m in messages:
@@ -243,7 +263,7 @@ def to_markdown(conv: Conversation, messages: list[Message], thinking: bool = Fa
             heading += f" · {m.name}"
         lines += [f"## {heading}", ""]
         if m.status != "complete":
-            lines += [f"*({m.status})*", ""]
+            lines += [f"*({m.shown_status})*", ""]
         if thinking and m.reasoning and m.reasoning.strip():
             lines += ["<details>", "<summary>Thinking</summary>", "", m.reasoning.strip(), "", "</details>", ""]
         if m.role == "tool":

@@ -7,6 +7,8 @@ from typing import Any
 
 ROLES = ("system", "user", "assistant", "tool")
 STATUSES = ("complete", "partial", "cancelled", "error", "interrupted")
+# the word people see for a stored status (the TUI's "Stopped"); the stored value stays as it is
+SHOWN_STATUS = {"cancelled": "stopped", "partial": "interrupted"}
 
 
 @dataclass
@@ -52,6 +54,11 @@ class Message:
     usage: dict[str, Any] | None = None
     created_at: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def shown_status(self) -> str:
+        """The status as the TUI, `history show` and the export name it: "stopped", not "cancelled"."""
+        return SHOWN_STATUS.get(self.status, self.status)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

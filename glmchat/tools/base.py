@@ -14,8 +14,8 @@ from typing import Any, Callable, Literal
 from glmchat.tools.undo import UndoLog
 from glmchat.tools.workspace import ToolError, Workspace
 
-Risk = Literal["read", "write", "execute"]
-RISKS: tuple[str, ...] = ("read", "write", "execute")
+Risk = Literal["read", "write", "execute", "network"]  # network: reaches outside the machine (web_fetch, web_search)
+RISKS: tuple[str, ...] = ("read", "write", "execute", "network")
 
 DEFAULT_OUTPUT_CAP = 30_000  # characters handed back to the model per call
 

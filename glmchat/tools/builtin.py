@@ -30,8 +30,10 @@ MAX_LIST_ENTRIES = 1000
 
 
 def _too_big(rel: str, size: int) -> ToolError:
+    from glmchat.units import size_text
+
     return ToolError(
-        f"{rel} is too big to read ({size / 1e6:.1f} MB).",
+        f"{rel} is too big to read ({size_text(size)}).",
         "Search it with grep, or look at parts with run_shell (head, tail, sed -n).",
     )
 
@@ -286,9 +288,12 @@ def _python(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
 _TIMEOUT_PROP = {"type": "number", "description": "Seconds before the process group is killed (default 60, at most 600)."}
 
 
-def builtin_tools() -> list[Tool]:
-    """Fresh Tool objects for every built-in tool, read tools first."""
-    return [*_read_tools(), *_write_tools(), *_execute_tools()]
+def builtin_tools(web: dict[str, Any] | None = None) -> list[Tool]:
+    """Fresh Tool objects for every built-in tool, read tools first; the web tools last (web_search only
+    when `web`, the [tools.web] table, has a search_url)."""
+    from glmchat.tools.web import web_tools
+
+    return [*_read_tools(), *_write_tools(), *_execute_tools(), *web_tools(web)]
 
 
 def _read_tools() -> list[Tool]:

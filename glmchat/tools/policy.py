@@ -4,6 +4,12 @@ Policies (`[tools] approve`): "ask" — every call asks; "auto-read" (default) �
 inside the workspace run without asking, write and execute tools ask; "auto" — nothing asks (in the
 TUI only: headless, write and execute tools need --yes whatever the policy, see `headless_approval`).
 "Allow for this session" adds the tool's name to `session_allowed`, after which it no longer asks.
+Network tools (web_fetch, web_search) ask under "ask" and "auto-read", like write and execute tools.
+
+Permission rules (`[tools.rules]`, glmchat.tools.rules) come first: a matching "deny" refuses the
+call (the model is told which rule), "allow" runs it unasked (headless too, without --yes: the rules
+are the user's own; a project's `.glmchat/config.toml` can only add ask and deny), "ask" asks
+whatever the policy and whatever was allowed for the session. Without a matching rule the policy decides.
 
 This module is the one home of that rule: `ChatSession` holds an `ApprovalPolicy` and calls
 `ApprovalPolicy.decide()` for every tool call; the TUI's approver returns a `Decision`;
@@ -21,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from glmchat.errors import GlmchatError, UsageError
 from glmchat.tools.base import Tool
 from glmchat.tools.registry import validate_arguments
+from glmchat.tools.rules import ProjectRules, Rule, RuleSet, load_project_rules, subject_of
 from glmchat.tools.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -46,6 +53,7 @@ class Decision:
 
     kind: DecisionKind
     message: str | None = None
+    rule: str | None = None  # the permission rule that decided (deny by rule: the model is told which)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", DecisionKind(self.kind))  # "deny" → DecisionKind.DENY; unknown: ValueError
@@ -71,8 +79,16 @@ class Decision:
         """The kind as a plain string ("allow_once" | "allow_session" | "deny"), as events and the store carry it."""
         return self.kind.value
 
+    @classmethod
+    def by_rule(cls, rule: Rule) -> "Decision":
+        """A call refused by a "deny" rule."""
+        return cls(DecisionKind.DENY, None, rule.describe())
+
     def denial_text(self, tool_name: str) -> str:
         """The tool message the model gets when the call was denied."""
+        if self.rule:
+            return (f"This {tool_name} call was refused by the permission rule {self.rule}; it was not run. "
+                    "Do not retry it; do without it or ask the user.")
         text = f"The user denied this {tool_name} call; it was not run."
         if self.message:
             text += f" The user says: {self.message}"
@@ -122,6 +138,9 @@ class ApprovalPolicy:
     policy: str = DEFAULT_POLICY
     workspace: Workspace | None = field(default_factory=Workspace)
     session_allowed: set[str] = field(default_factory=set)
+    rules: RuleSet = field(default_factory=RuleSet)  # the user's [tools.rules]; the project's are added per workspace
+    notices: list[str] = field(default_factory=list)  # for the user (a project allow rule ignored); see take_notices
+    _project: tuple[object, ProjectRules] | None = field(default=None, repr=False, init=False)
 
     def __post_init__(self) -> None:
         check_policy(self.policy)
@@ -133,6 +152,29 @@ class ApprovalPolicy:
 
     def needs_approval(self, tool: Tool, arguments: Any) -> bool:
         return needs_approval(tool, arguments, self.policy, self.ensure_workspace(), self.session_allowed)
+
+    def project_rules(self) -> ProjectRules:
+        """The rules of the workspace's `.glmchat/config.toml`, read once per workspace (notices queued)."""
+        workspace = self.ensure_workspace()
+        if self._project is None or self._project[0] != workspace.root:
+            loaded = load_project_rules(workspace)
+            self._project = (workspace.root, loaded)
+            self.notices.extend(loaded.notices)
+        return self._project[1]
+
+    def matching_rule(self, tool: Tool, arguments: Any) -> Rule | None:
+        """The permission rule that decides this call, or None (the policy decides)."""
+        try:
+            args = validate_arguments(tool, arguments)
+        except GlmchatError:
+            return None  # the call fails on its arguments anyway
+        rules = RuleSet(self.rules.user, self.project_rules().rules)
+        return rules.match(tool.name, subject_of(tool.name, args, self.ensure_workspace()))
+
+    def take_notices(self) -> list[str]:
+        """Notices queued since the last call (the session shows them as Notice events)."""
+        out, self.notices[:] = list(self.notices), []
+        return out
 
     def record(self, tool: Tool, decision: Decision) -> None:
         """Remember an "allow for this session" answer."""
@@ -146,11 +188,19 @@ class ApprovalPolicy:
         """May this call run? None: it needs no approval (decision "auto"); else the decision, remembered.
 
         The approver sees (call, risk, preview) and blocks until answered; without one (nobody can be
-        asked) a call that needs approval gets `NO_APPROVER`.
+        asked) a call that needs approval gets `NO_APPROVER`. A matching permission rule comes first.
         """
-        if not self.needs_approval(tool, call.arguments):
+        rule = self.matching_rule(tool, call.arguments)
+        if rule is not None and rule.action == "deny":
+            return Decision.by_rule(rule)
+        if rule is not None and rule.action == "allow":
             return None
-        decision = NO_APPROVER if approver is None else approver(call, tool.risk, self.preview(tool, call.arguments))
+        if rule is None and not self.needs_approval(tool, call.arguments):
+            return None
+        shown = self.preview(tool, call.arguments)
+        if rule is not None:
+            shown += f"\n(asks by the rule {rule.describe()})"
+        decision = NO_APPROVER if approver is None else approver(call, tool.risk, shown)
         self.record(tool, decision)
         return decision
 
@@ -165,7 +215,9 @@ class HeadlessApproval:
 
 def headless_approval(yes: bool, configured: str = DEFAULT_POLICY) -> HeadlessApproval:
     """How `glmchat ask --tools` approves calls, given the `[tools] approve` setting (`configured`);
-    use as `ChatSession(..., approver=a.approver, approve_policy=a.policy)`.
+    use as `ChatSession(..., approver=a.approver, approve_policy=a.policy)`. Permission rules apply
+    before this (`ApprovalPolicy.decide`): a deny rule refuses even with --yes, a user's allow rule
+    runs its calls without --yes.
 
     --yes: policy "auto", every call runs unasked (events say decision "auto").
     Without --yes: write and execute tools never run, whatever the setting says — `approve = "auto"`

@@ -151,11 +151,12 @@ class ToolRegistry:
             self.register(tool)
 
     @classmethod
-    def builtin(cls) -> "ToolRegistry":
-        """A registry holding the built-in tools (read_file, list_dir, glob, grep, write_file, ...)."""
+    def builtin(cls, web: dict[str, Any] | None = None) -> "ToolRegistry":
+        """A registry holding the built-in tools (read_file, list_dir, glob, grep, write_file, ..., web_fetch;
+        web_search when `web`, the [tools.web] settings, has a search_url)."""
         from glmchat.tools.builtin import builtin_tools
 
-        return cls(builtin_tools())
+        return cls(builtin_tools(web))
 
     def register(self, tool: Tool) -> None:
         if tool.risk not in RISKS:

@@ -2,8 +2,8 @@
 sidebar's rename and delete, and titles (/title before the first message, model-written titles).
 
 Everything stored goes through `glmchat.history.History` (the facade `glmchat history` uses too)
-or the session; the chat log renders a stored conversation itself (`ChatLog.show_transcript`).
-Loading a long conversation's rows runs off the event loop.
+or the session; the chat log renders a stored conversation itself (`ChatLog.show_transcript`: the
+last screens at once, older messages as the user scrolls up). Loading its rows runs off the event loop.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ class Conversations:
         self.current_id = None
         self.pending_title = None
         screen.reset_context_warning()
-        await screen.chat.remove_children()
+        await screen.chat.clear()
         await self.show_welcome()
         self.refresh_sidebar()
         screen.refresh_context()

@@ -50,9 +50,8 @@ class DirectRunner:
         return options.workspace
 
     async def attach(self, label: str, text: str) -> None:
-        """Attach `text` to the next message and say so."""
-        session = self.screen.need_session()
-        session.attach(label, text)
+        """Attach `text` to the next message and say so (while the model loads too: it waits)."""
+        self.screen.attachments.add(label, text)
         self.screen.show_attachments()
         await self.screen.show_notice(f"📎 Attached {describe_attachment(label, text)} to your next message.")
 

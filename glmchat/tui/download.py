@@ -55,7 +55,7 @@ def quant_name(paths: Sequence[str]) -> str:
 
 
 def fits_note(total_bytes: int, n_ctx: int) -> str:
-    """'fits: needs about 19.2 GB of 64.0 GB memory' (RAM plus GPU memory), or a warning."""
+    """'fits: needs about 19.2 GiB of 62.8 GiB memory' (RAM plus GPU memory), or a warning."""
     from glmchat.hub.fit import COMPUTE_OVERHEAD, kv_cache_bytes, system_ram_bytes
 
     need = total_bytes + kv_cache_bytes(n_ctx) + COMPUTE_OVERHEAD

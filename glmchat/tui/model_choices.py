@@ -57,7 +57,9 @@ def _size(path: str) -> str:
         n = sum(f.stat().st_size for f in _shards(Path(path)))
     except OSError:
         return "?"
-    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"
+    from glmchat.units import size_text
+
+    return size_text(n)
 
 
 def _shards(first: Path) -> list[Path]:
@@ -87,7 +89,7 @@ def model_choices(config_path: str | None = None, current: str | None = None) ->
     for name, path in sorted(quants.items()):
         add(str(path), f"{name:<14} downloaded  {_size(str(path)):>8}", "downloaded")
     for path in recent_models():
-        add(path, f"{Path(path).name}  {_size(path)}  {Path(path).parent}", "recent")
+        add(path, f"{Path(path).name}  {_size(path)}\n  in {Path(path).parent}", "recent")  # a long folder wraps on its own line
     if config_path and Path(config_path).expanduser().is_file():
         add(config_path, f"{Path(config_path).name}  (config.toml)", "config")
     if current and Path(current).is_file():

@@ -19,7 +19,9 @@ from glmchat.engine.base import Engine
 from glmchat.errors import GlmchatError
 from glmchat.tui.download import DownloadFinished, DownloadOffered, DownloadProgressed, TuiDownloadProgress
 from glmchat.tui.widgets.download import DownloadPanel
+from glmchat.tui.widgets.error_block import ErrorBlock
 from glmchat.tui.widgets.notice_block import NoticeBlock
+from glmchat.tui.widgets.user_message import UserMessage
 from glmchat.tui.widgets.welcome import Welcome
 
 if TYPE_CHECKING:
@@ -148,12 +150,35 @@ class ModelLoader:
             await screen.show_notice(f"Still using {screen.engine.info.model}.")
             await screen.send_held()
             return
-        self.load_error = exc
+        self.load_error = exc = with_ways_out(exc)
         screen.status.update_info(state="model not loaded")
-        await screen.show_error(exc.message, exc.hint)
-        if screen.held:
-            await screen.show_error("Your message was not sent: no model is loaded.", exc.hint)
-            screen.held.clear()
+        await self._keep_the_welcome()
+        await screen.chat.mount(ErrorBlock(exc.message, exc.hint))  # mount, not add: the welcome stays
+        if screen.held:  # typed while loading: back into the input, to send once a model is there
+            texts, screen.held = screen.held, []
+            self.keep_in_input("\n\n".join(texts))
+            await screen.chat.mount(NoticeBlock("Your message was not sent: it is back in the input. Load a model (/model), then press Enter.", "warning"))
+        screen.chat.keep_up()
+
+    async def _keep_the_welcome(self) -> None:
+        """No model: messages held for it leave the log, and an empty chat keeps its welcome."""
+        chat = self.screen.chat
+        for widget in list(chat.query(".-held")):
+            await widget.remove()
+        welcomes = list(chat.query(Welcome))
+        if not welcomes and not chat.query(UserMessage):
+            welcome = Welcome(None, id="welcome")
+            await chat.mount(welcome, before=0 if chat.children else None)
+            welcomes = [welcome]
+        for welcome in welcomes:
+            welcome.set_unloaded()
+
+    def keep_in_input(self, text: str) -> None:
+        """A message that could not be sent goes back into the input (before anything typed since)."""
+        prompt = self.screen.prompt
+        current = prompt.text
+        prompt.load_text(text if not current.strip() else f"{text}\n\n{current}")
+        prompt.move_cursor(prompt.document.end)
 
     async def loaded(self, engine: Engine) -> None:
         screen = self.screen
@@ -166,6 +191,7 @@ class ModelLoader:
         await self.remove_download_panel()
         screen.query_one("#loading").add_class("-hidden")
         screen.use_engine(engine)
+        screen.show_attachments()  # counted with the model's tokenizer now
         if old is not None and old is not engine:
             try:
                 old.close()
@@ -178,7 +204,7 @@ class ModelLoader:
             from glmchat.tui.model_choices import remember_model
 
             remember_model(info.path)
-        screen.status.update_info(model=short_model_name(engine), quant=info.quant, backend=runs_on(engine), state="ready", ctx_total=info.n_ctx)
+        screen.status.update_info(model=info.model, quant=info.quant, backend=runs_on(engine), state="ready", ctx_total=info.n_ctx)
         screen.update_session_status()
         screen.refresh_context()
         for note in (info.details or {}).get("notes") or []:  # e.g. the context was clamped
@@ -245,6 +271,21 @@ class ModelLoader:
             self.download.cancel.set()
 
 
+def with_ways_out(exc: GlmchatError) -> GlmchatError:
+    """A failure to fetch the model (the Hub unreachable, offline, a failed download) with both ways
+    out: a GGUF file already on disk, or the Hub another way. Other errors are returned as they are."""
+    from glmchat.hub.errors import DownloadCancelled, HubError
+
+    if not isinstance(exc, HubError) or isinstance(exc, DownloadCancelled):
+        return exc
+    return GlmchatError(
+        exc.message,
+        "With a GGUF file on disk: /model PATH loads it now (next time, glmchat --model PATH). "
+        "To fetch the model: once online, run `glmchat download` (or start glmchat again); behind a mirror, "
+        "set HF_ENDPOINT=URL; HF_HUB_OFFLINE=1 uses only files already downloaded.",
+    )
+
+
 # ---- how the loaded model is named on screen ----------------------------------------------------
 
 
@@ -263,17 +304,3 @@ def runs_on(engine: Engine) -> str:
         return f"remote @ {info.where}"
     plan = (info.details or {}).get("plan")
     return str(plan) if plan else info.backend
-
-
-def short_model_name(engine: Engine) -> str:
-    """The model's name, or the file's stem when the name is long and the stem is shorter
-    (general.name is sometimes a training-run label)."""
-    info = engine.info
-    name = info.model
-    if len(name) > 20 and info.where == "local" and info.path:
-        stem = Path(info.path).stem
-        if info.quant and stem.endswith(info.quant):
-            stem = stem[: -len(info.quant)].rstrip(".-_ ")
-        if stem and len(stem) < len(name):
-            return stem
-    return name

@@ -23,8 +23,9 @@ from textual.message import Message
 from glmchat.engine.base import CancelToken
 from glmchat.errors import GlmchatError
 from glmchat.glm import Answer, IncompleteToolCall, Thinking, ToolCall
-from glmchat.session_events import Notice, ToolResultEvent, TurnFailed, TurnFinished, TurnStarted
+from glmchat.session_events import Notice, PromptProgressed, ToolResultEvent, TurnFailed, TurnFinished, TurnStarted
 from glmchat.tools.policy import Decision
+from glmchat.tui.notify import Notifier
 from glmchat.tui.pacing import FramePacer
 from glmchat.tui.screens.approval import ApprovalScreen
 from glmchat.tui.turn_tuning import turn_process_settings
@@ -119,11 +120,14 @@ class TurnRunner:
         self._drain_timer: Any = None
         self._drain_lock = asyncio.Lock()
         self._blink = True  # the prompt's cursor_blink before a turn (off while a CPU-bound model runs)
+        self.notifier = Notifier.for_screen(screen, screen.settings.ui.notify)  # long answers, approvals
+        self._started_at = 0.0
         self._reset()
         self._handlers: dict[type, Callable[[Any], Awaitable[None]]] = {
             TextRun: self._on_text,
             ThinkDone: self._on_think_done,
             TurnStarted: self._on_started,
+            PromptProgressed: self._on_prompt_progress,
             ToolCall: self._on_tool_call,
             IncompleteToolCall: self._on_incomplete_call,
             ToolResultEvent: self._on_tool_result,
@@ -152,8 +156,9 @@ class TurnRunner:
         self.generating = True
         self.cancel = CancelToken()
         self._reset()
+        self._started_at = self.timer()
         screen.chat.follow = True
-        screen.status.update_info(state="generating", live_tps=0.0)
+        screen.status.update_info(state="waiting for the model", live_tps=None)  # the figures come with the first token
         cpu_threads = screen.engine.info.cpu_threads if screen.engine is not None else 0
         self._schedule_drain(self.pacer.start(cpu_threads or 0))
         self._blink = screen.prompt.cursor_blink
@@ -272,6 +277,8 @@ class TurnRunner:
 
     async def _on_text(self, run: TextRun) -> None:
         self._tokens += run.count
+        if not self._round_tokens:  # this round's first text: the prompt has been read
+            self.screen.status.update_info(state="generating", live_tps=self.screen.status.info.live_tps or 0.0)
         self._round_tokens += run.count
         if self._first_token_at is None:
             self._first_token_at = self.timer()
@@ -293,7 +300,13 @@ class TurnRunner:
             self._current = None
         self._think_started = None
         self._round_prompt, self._round_tokens = item.prompt_tokens, 0
+        new = item.prompt_tokens - item.cached_prompt_tokens
+        # the last turn's figures would read as this one's: they come back when it finishes
+        self.screen.status.update_info(state=f"prompt {new:,} tok" if new > 0 else "generating", live_tps=None, last_tps=None)
         await self._ensure_current()
+
+    async def _on_prompt_progress(self, item: PromptProgressed) -> None:
+        self.screen.status.update_info(state=item.describe(compact=True), ctx_used=item.done)
 
     async def _on_tool_call(self, item: ToolCall) -> None:
         await self._end_thinking()
@@ -354,6 +367,12 @@ class TurnRunner:
         if done.ctx:
             await screen.show_context(*done.ctx)
         await self.on_end()
+        self.notifier.answer_finished(self.timer() - self._started_at, self._conversation_title())
+
+    def _conversation_title(self) -> str:
+        """The open conversation's title as the sidebar shows it ("" before it has one)."""
+        cid = self.screen.conversations.current_id
+        return next((c.title for c in self.screen.sidebar.conversations if c.id == cid), "") or ""
 
     # ---- end ---------------------------------------------------------------------------------------
 
@@ -398,6 +417,7 @@ class TurnRunner:
         screen = ApprovalScreen(call.name, dict(call.arguments or {}), risk, preview or "")
         app = self.screen.app
         app.call_from_thread(app.push_screen, screen, on_result)
+        app.call_from_thread(lambda: self.notifier.approval_waiting(self._conversation_title()))
         cancel = self.cancel
         while not done.wait(0.05):
             if cancel is not None and cancel.cancelled:

@@ -234,7 +234,7 @@ def test_ctrl_c_keeps_the_partial_answer(smollm2_path):
             proc.wait()
     shown = (first + rest).decode()
     assert proc.returncode == 130, err.decode()
-    assert "Traceback" not in err.decode() and "Interrupted" in err.decode()
+    assert "Traceback" not in err.decode() and "Stopped" in err.decode()
     with Store() as store:
         conv = store.most_recent()
         assert conv is not None

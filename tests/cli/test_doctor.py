@@ -108,3 +108,37 @@ def test_doctor_plans_for_the_configured_model_at_the_context_it_will_get(smollm
     assert rep["model_files"][0]["path"] == str(smollm2_path)
     # SmolLM2 was trained on 8,192 tokens; the engine clamps to that, so the plan must too
     assert rep["plan"]["model"] == str(smollm2_path) and rep["plan"]["n_ctx"] == 8192
+
+
+def _report(**over):
+    rep = {
+        "glmchat": "0", "python": "3", "platform": "Linux x86_64", "llama_cpp_python": "0.3", "backend": "CUDA",
+        "gpu_offload": True, "ram_total": 25_232_932_864, "ram_available": 23_622_320_128, "physical_cores": 8,
+        "threads": 8, "rebuild_hint": None, "sandbox": None, "model_files": [],
+        "devices": [
+            {"name": "CPU", "kind": "CPU", "description": "AMD EPYC", "free": 25_232_932_864, "total": 25_232_932_864},
+            {"name": "CUDA0", "kind": "GPU", "description": "RTX 4090", "free": 20 * 2**30, "total": 24 * 2**30},
+        ],
+    }
+    return {**rep, **over}
+
+
+def test_doctor_reports_ram_once_with_one_figure_in_gib():
+    text = doctor.render(_report())
+    assert text.count("23.5 GiB") == 1 and text.count("22.0 GiB") == 1  # total and available, on one line
+    ram_line = next(ln for ln in text.splitlines() if ln.startswith("RAM "))
+    assert ram_line.startswith("RAM 22.0 GiB available of 23.5 GiB")
+    cpu = next(ln for ln in text.splitlines() if "AMD EPYC" in ln)
+    assert "GiB" not in cpu and "RAM above" in cpu  # the CPU device's memory is that RAM: not a second figure
+    gpu = next(ln for ln in text.splitlines() if "RTX 4090" in ln)
+    assert gpu.rstrip().endswith("20.0 GiB free of 24.0 GiB")
+    assert " GB" not in text
+
+
+def test_doctor_on_this_machine_shows_its_ram_figure_once():
+    from glmchat.units import size_text
+
+    rep = doctor.report(None, 4096)
+    lines = doctor.render(rep).splitlines()
+    figures = (size_text(rep["ram_total"]), size_text(rep["ram_available"]))
+    assert [ln for ln in lines if any(f in ln for f in figures)] == [next(ln for ln in lines if ln.startswith("RAM "))]

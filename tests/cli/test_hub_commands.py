@@ -46,7 +46,8 @@ def test_models_table_and_json(hub):
     rec_line = next(ln for ln in lines if "UD-Q4_K_XL" in ln)
     assert "recommended" in rec_line
     q4_line = next(ln for ln in lines if " Q4_K_M " in ln)
-    assert q4_line.count("yes") == 2 and "0.7 MB" in q4_line  # downloaded, fits
+    assert q4_line.count("yes") == 2 and "668.0 KiB" in q4_line  # downloaded, fits; 684,000 bytes
+    assert " GB" not in r.output and " MB" not in r.output and "GiB RAM + 0 B VRAM" in r.output  # binary units, as doctor
     assert "BF16 (2 files)" in r.output
 
     r = runner.invoke(_cli(), ["models", "--json", "--ctx", "4096", "--vram", "0"])
@@ -63,3 +64,10 @@ def test_download_command_defaults_to_recommended(hub):
     r = CliRunner().invoke(_cli(), ["download"])
     assert r.exit_code == 0, r.output
     assert r.output.strip().splitlines()[-1].endswith(f"{PREFIX}{RECOMMENDED}.gguf")
+
+
+def test_models_vram_option_is_in_gib_like_every_size_shown(hub):
+    r = CliRunner().invoke(_cli(), ["models", "--json", "--vram", "1.5"])
+    assert json.loads(r.output)["vram_bytes"] == 3 * 2**29
+    r = CliRunner().invoke(_cli(), ["models", "--vram", "1.5"])
+    assert "1.5 GiB VRAM" in r.output

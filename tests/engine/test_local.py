@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from glmchat.engine.base import CancelToken, ChatRequest, Engine, Finished, RawText, SamplingParams, Started
+from glmchat.engine.base import CancelToken, ChatRequest, Engine, Finished, PromptProgress, RawText, SamplingParams, Started
 from glmchat.engine.local import LocalEngine
 from glmchat.errors import EngineError, ModelError
 from glmchat.settings import BUILTIN_PROFILES
@@ -34,8 +34,9 @@ def run(engine: LocalEngine, request: ChatRequest, cancel: CancelToken | None = 
     items = list(engine.stream(request, cancel))
     assert isinstance(items[0], Started)
     assert isinstance(items[-1], Finished)
-    assert all(isinstance(i, RawText) for i in items[1:-1])
-    return items[0], "".join(i.text for i in items[1:-1]), items[-1], items
+    body = [i for i in items[1:-1] if not isinstance(i, PromptProgress)]  # a long prompt reports its chunks first
+    assert all(isinstance(i, RawText) for i in body) and items[1 : 1 + len(items) - 2 - len(body)] == [i for i in items[1:-1] if isinstance(i, PromptProgress)]
+    return items[0], "".join(i.text for i in body), items[-1], items
 
 
 def test_info_and_protocol(engine, smollm2_path):

@@ -331,7 +331,7 @@ def test_rich_progress_renders_on_headless_stderr(hub, capsys):
     download("BF16", RichProgress())
     err = capsys.readouterr().err
     assert "GLM-4.7-Flash-BF16-00002-of-00002.gguf" in err and "total (2 files)" in err
-    assert "100%" in err and "2.2/2.2 MB" in err
+    assert "100%" in err and "2.1/2.1 MiB" in err
     last = [ln for ln in err.splitlines() if ln.startswith("total")][-1]
     assert "━" in last and "/s" in last  # bar and speed on one log line
 

@@ -17,12 +17,12 @@ from tests.fake_hub import PREFIX, Q4
 from tests.fake_hub import resolve_requests as _resolve_requests
 
 
-def test_first_run_downloads_recommended_quant(hub, capsys):
-    path = ensure_model(None, interactive=False)
+def test_first_run_downloads_recommended_quant_with_consent(hub, capsys):
+    path = ensure_model(None, interactive=False, consent=True)
     assert path.name == f"{PREFIX}{RECOMMENDED}.gguf"  # the fake's files are tiny: the recommendation fits
-    assert "first run" in capsys.readouterr().err
+    assert f"Downloading GLM-4.7-Flash {RECOMMENDED}" in capsys.readouterr().err
     n = len(_resolve_requests(hub))
-    assert ensure_model(None, interactive=False) == path
+    assert ensure_model(None, interactive=False) == path  # on disk now: no consent needed, nothing fetched
     assert len(_resolve_requests(hub)) == n
 
 

@@ -242,9 +242,10 @@ def test_every_event_is_a_session_event():
 
     from glmchat.glm import IncompleteToolCall
     from glmchat.session import SessionEvent, ToolResultEvent
+    from glmchat.session_events import PromptProgressed
 
     assert set(get_args(SessionEvent)) == {
-        TurnStarted, Thinking, Answer, ToolCall, IncompleteToolCall, ToolResultEvent, Notice, TurnFinished, TurnFailed,
+        TurnStarted, PromptProgressed, Thinking, Answer, ToolCall, IncompleteToolCall, ToolResultEvent, Notice, TurnFinished, TurnFailed,
     }
     engine = ScriptedEngine(["plan</think>Look.<tool_call>read_file<arg_key>path</arg_key><arg_value>a</arg_value></tool_call>"
                              "<tool_call>broken"] + ["</think>" + "x" * 400] * 6, n_ctx=1024)

@@ -310,7 +310,8 @@ def test_export_markdown(store):
     assert "## User\n\nList files ```please```" in md
     assert "**Tool call** `list_dir` (id `call_0`)" in md and '"deep": false' in md
     assert "## Tool result · list_dir" in md and "````\na.py\n```\nb.py\n````" in md  # fence outgrows the content
-    assert "*(cancelled)*" in md and "> Error: engine died" in md
+    assert "*(stopped)*" in md and "> Error: engine died" in md  # the TUI's word, not the stored status
+    assert "cancelled" not in md
     assert "Use ls." not in md and "<details>" not in md
     md2 = store.export_markdown(conv.id, thinking=True)
     assert "<details>\n<summary>Thinking</summary>\n\nUse ls.\n\n</details>" in md2

@@ -42,12 +42,13 @@ def run(reg: ToolRegistry, ctx: ToolContext, name: str, **args) -> ToolResult:
 
 
 def test_builtin_names_and_risks(reg: ToolRegistry) -> None:
-    assert reg.names() == ["read_file", "list_dir", "glob", "grep", "write_file", "edit_file", "run_shell", "python"]
+    assert reg.names() == ["read_file", "list_dir", "glob", "grep", "write_file", "edit_file", "run_shell", "python", "web_fetch"]
     risks = {t.name: t.risk for t in reg}
     assert {n for n, r in risks.items() if r == "read"} == {"read_file", "list_dir", "glob", "grep"}
     assert {n for n, r in risks.items() if r == "write"} == {"write_file", "edit_file"}
     assert {n for n, r in risks.items() if r == "execute"} == {"run_shell", "python"}
-    assert reg.get("nope") is None and "grep" in reg and len(reg) == 8
+    assert {n for n, r in risks.items() if r == "network"} == {"web_fetch"}
+    assert reg.get("nope") is None and "grep" in reg and len(reg) == 9
 
 
 def test_schemas_are_json_schema_shaped(reg: ToolRegistry) -> None:

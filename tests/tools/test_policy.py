@@ -47,14 +47,15 @@ SAMPLE_ARGS = {
     "edit_file": {"path": "a.py", "old_string": "x = 1", "new_string": "x = 10"},
     "run_shell": {"command": "ls"},
     "python": {"code": "print(1)"},
+    "web_fetch": {"url": "https://example.com/"},
 }
 
 
 @pytest.mark.parametrize(
     "policy, asks",
     [
-        ("ask", {"read_file", "list_dir", "glob", "grep", "write_file", "edit_file", "run_shell", "python"}),
-        ("auto-read", {"write_file", "edit_file", "run_shell", "python"}),
+        ("ask", {"read_file", "list_dir", "glob", "grep", "write_file", "edit_file", "run_shell", "python", "web_fetch"}),
+        ("auto-read", {"write_file", "edit_file", "run_shell", "python", "web_fetch"}),
         ("auto", set()),
     ],
 )

@@ -160,7 +160,7 @@ def test_model_choices_list_downloaded_then_recent_without_duplicates(tmp_path, 
     remember_model(quant)
     choices = model_choices(config_path=None, current=str(other))
     assert [c.source for c in choices] == ["downloaded", "recent"]
-    assert choices[0].path == str(quant) and choices[0].label.startswith("UD-Q4_K_XL") and "3 MB" in choices[0].label
+    assert choices[0].path == str(quant) and choices[0].label.startswith("UD-Q4_K_XL") and "2.9 MiB" in choices[0].label
     assert choices[1].path == str(other) and "current" in choices[1].label
 
 
@@ -301,7 +301,7 @@ async def test_first_run_offers_the_recommended_quant_downloads_and_continues(tm
             panel = app.query_one(DownloadPanel)
             offer = str(panel.query_one(".download-offer").render())
             size = hub.file("UD-Q4_K_XL").size
-            assert "UD-Q4_K_XL" in offer and "fits" in offer and f"{size / 1e3:.1f} kB" in offer
+            assert "UD-Q4_K_XL" in offer and "fits" in offer and f"{size / 1024:.1f} KiB" in offer
             assert not list(hub.requests) or not [r for r in hub.requests if "/resolve/" in r[1]]  # nothing fetched before yes
             app.chat_screen.prompt.load_text("hello there")  # the UI still takes input; the message waits for the model
             await pilot.press("enter")
@@ -310,7 +310,7 @@ async def test_first_run_offers_the_recommended_quant_downloads_and_continues(tm
             panel.query_one("#dl-start").focus()
             await pilot.press("enter")
             await wait_for(pilot, lambda: app.chat_screen.turns.turns_done == 1, 20)
-            partial = [f for f in shown if f.split(" / ")[0] not in ("0 B", f"{size / 1e3:.1f} kB")]
+            partial = [f for f in shown if f.split(" / ")[0] not in ("0 B", f"{size / 1024:.1f} KiB")]
             assert partial, shown  # figures seen on the way: bytes, speed, ETA
             assert all("/s" in f and "ETA" in f for f in partial)
             assert "downloading" in " ".join(states)

@@ -63,10 +63,10 @@ async def test_read_attaches_to_the_next_message_with_a_chip(tmp_path, ws):
         assert app.chat_screen.session.pending_attachments == [("README.md", "# Demo\n\nThe answer is 42.\n")]
         assert "📎 Attached README.md (3 lines) to your next message." in notices(app)
         bar = app.query_one("#attachments", AttachmentBar)
-        assert bar.display and bar.labels == ["README.md (3 lines)"]
+        assert bar.display and bar.labels == ["README.md · ~12 tok · <1% of ctx"]  # an estimate: the scripted engine has no tokenizer
         await slash(pilot, app, "/read src/main.py:2-2")
         assert app.chat_screen.session.pending_attachments[-1] == ("src/main.py:2-2", "    return 42\n")
-        assert bar.labels == ["README.md (3 lines)", "src/main.py:2-2 (1 line)"]
+        assert [label.split(" · ")[0] for label in bar.labels] == ["README.md", "src/main.py:2-2"]
         await send(pilot, app, "What is the answer?")
         sent = engine.requests[-1].messages[-1]["content"]
         assert "The answer is 42." in sent and "    return 42" in sent and sent.startswith("What is the answer?")
@@ -100,7 +100,7 @@ async def test_run_shows_output_and_offers_to_attach(tmp_path, ws):
         await pilot.pause()
         assert app.chat_screen.session.pending_attachments and app.chat_screen.session.pending_attachments[0][0] == "$ ls; echo done >&2"
         assert "README.md" in app.chat_screen.session.pending_attachments[0][1]
-        assert app.query_one("#attachments", AttachmentBar).labels[0].startswith("$ ls; echo done >&2 (")
+        assert app.query_one("#attachments", AttachmentBar).labels[0].startswith("$ ls; echo done >&2 · ~")
         await send(pilot, app, "How many files?")
         assert "README.md" in engine.requests[-1].messages[-1]["content"]
         # a failing command: exit code shown, the block marked, the key `a` attaches it

@@ -39,10 +39,10 @@ class ApprovalScreen(ModalScreen["tuple[str, str | None]"]):
                 yield Static(visible(args), classes="approval-args", markup=False)
                 if self.preview:
                     yield Static(visible(self.preview), classes="approval-preview", markup=False)
-            yield Input(placeholder="m: type a message for the model, Enter denies with it", id="deny-message")
+            yield Input(placeholder="m: a message for the model; Enter denies", id="deny-message")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Allow once (a)", id="allow_once", variant="success")
-                yield Button("Allow for this session (s)", id="allow_session", variant="primary")
+                yield Button("Allow session (s)", id="allow_session", variant="primary")
                 yield Button("Deny (d)", id="deny", variant="error")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

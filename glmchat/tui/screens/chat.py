@@ -21,6 +21,7 @@ from textual.widgets import Footer, ProgressBar, Static
 from glmchat.engine.base import Engine
 from glmchat.errors import GlmchatError
 from glmchat.tui import commands
+from glmchat.tui.attachments import Attachments
 from glmchat.tui.conversations import Conversations
 from glmchat.tui.direct_runner import DirectRunner
 from glmchat.tui.download import DownloadFinished, DownloadOffered, DownloadProgressed
@@ -68,6 +69,7 @@ class ChatScreen(Screen):
         )
         self.conversations = Conversations(self, options.history, clock=options.clock)
         self.direct = DirectRunner(self)
+        self.attachments = Attachments(self)  # for the next message; held here until a session exists
 
     # ---- layout ----------------------------------------------------------------------------------
 
@@ -166,6 +168,7 @@ class ChatScreen(Screen):
                 workspace=self.options.workspace,
                 approver=self.turns.approve,
             )
+            self.attachments.hand_over(self.session)  # files attached while the model loaded
         else:
             self.session.use_engine(engine)
 
@@ -182,7 +185,8 @@ class ChatScreen(Screen):
 
     def update_session_status(self) -> None:
         if self.session is not None:
-            self.status.update_info(profile=self.session.profile, thinking=self.session.thinking, tools=bool(self.session.tools_enabled))
+            thinks = self.engine is not None and self.engine.info.thinking  # a model that does not think shows no mode
+            self.status.update_info(profile=self.session.profile, thinking=self.session.thinking if thinks else "", tools=bool(self.session.tools_enabled))
 
     def refresh_context(self) -> None:
         """Count the next prompt's tokens in the background; the status bar shows them."""
@@ -237,11 +241,13 @@ class ChatScreen(Screen):
             return
         if self.session is None or self.loading:
             if self.session is None and self.load_error is not None:
-                await self.show_error("No model is loaded, so the message was not sent.", self.load_error.hint)
+                self.loader.keep_in_input(text)
+                await self.show_error("No model is loaded, so the message was not sent; it is back in the input.", self.load_error.hint)
                 return
-            await self.chat.add(UserMessage(text))
+            attached = [describe_attachment(*a) for a in self.attachments.pending]
+            await self.chat.add(UserMessage(text, attachments=attached, classes="-held"))
             self.held.append(text)
-            await self.chat.add(NoticeBlock("The model is still loading; your message will be sent when it is ready."))
+            await self.chat.add(NoticeBlock("The model is still loading; your message will be sent when it is ready.", classes="-held"))
             return
         session = self.session
         if self.editing:
@@ -259,8 +265,11 @@ class ChatScreen(Screen):
         if self.held and self.session is not None and not self.generating:
             texts, self.held = self.held, []
             session = self.session
+            for widget in self.chat.query(".-held"):
+                widget.remove_class("-held")  # sent now
             await self.chat.add(NoticeBlock("Model ready: sending your message."))
             self.start_turn(lambda cancel, t="\n\n".join(texts): session.send(t, cancel))
+            self.query_one("#attachments", AttachmentBar).show([])
 
     def start_turn(self, make: TurnMaker) -> None:
         self.turns.start(make)
@@ -270,12 +279,11 @@ class ChatScreen(Screen):
         self.update_session_status()
 
     def answers(self) -> list[str]:
-        return [m.answer for m in self.chat.answers()]
+        return self.chat.answer_texts()  # stored answers not mounted yet included
 
     def show_attachments(self) -> None:
-        """Refresh the chip bar from the session's pending attachments."""
-        pending = list(self.session.pending_attachments) if self.session is not None else []
-        self.query_one("#attachments", AttachmentBar).show(pending)
+        """Refresh the chip bar from the pending attachments (with their token figures)."""
+        self.attachments.show()
 
     # ---- errors and notices -------------------------------------------------------------------
 

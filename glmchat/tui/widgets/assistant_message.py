@@ -50,6 +50,26 @@ class AssistantMessage(Vertical, can_focus=True):
         self._settling: set[asyncio.Task] = set()  # sealed segments still finishing their render
         self._upgrading = 0
         self.status = "streaming"
+        self._note: str | None = None  # a stored answer's mark ("Stopped — partial answer"), shown on mount
+
+    @classmethod
+    def stored(cls, answer: str, reasoning: str | None = None, status: str = "complete", note: str | None = None) -> AssistantMessage:
+        """A finished answer from the store, built whole before it mounts: its segments (cut as
+        streaming would cut them) get their Markdown as they mount, in the same mount as the message;
+        its thinking pane is collapsed and renders its text only when expanded."""
+        msg = cls()
+        msg.answer = visible(answer)  # shown, so control characters made visible
+        if reasoning:
+            msg.thinking = ThinkingPane.collapsed(reasoning, 0.0, classes="thinking")
+        bounds = [0] + split_points(msg.answer) + [len(msg.answer)]
+        msg.segments = []
+        for a, b in zip(bounds, bounds[1:]):
+            seg = AnswerMarkdown(msg.answer[a:b], classes="answer")
+            seg.glm_start = a
+            msg.segments.append(seg)
+        msg._seg_start = bounds[-2]
+        msg.status, msg._note = status, note
+        return msg
 
     @property
     def markdown(self) -> AnswerMarkdown:
@@ -65,11 +85,16 @@ class AssistantMessage(Vertical, can_focus=True):
         return [getattr(seg, "glm_start", 0) for seg in self.segments]
 
     def compose(self) -> ComposeResult:
+        if self.thinking is not None:
+            yield self.thinking
         yield from self.segments
-        yield Static("", classes="message-mark", markup=False)
+        mark = Static(self._note or "", classes="message-mark", markup=False)
+        mark.display = self._note is not None
+        yield mark
 
     def on_mount(self) -> None:
-        self.query_one(".message-mark").display = False
+        if self._note is not None:
+            self.add_class(f"-{self.status}")
 
     async def add_thinking(self, text: str, tokens: int) -> None:
         if self.thinking is None:

@@ -12,13 +12,7 @@ from textual.message import Message
 from textual.widgets import Button, ProgressBar, Static
 
 from glmchat.terminal_text import visible
-
-
-def human_bytes(n: float) -> str:
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{int(n)} B"
+from glmchat.units import size_text as human_bytes  # one unit (GiB/MiB/KiB) across glmchat
 
 
 def human_eta(seconds: float | None) -> str:
@@ -84,14 +78,14 @@ class DownloadPanel(Vertical, can_focus=False):
             classes="download-offer",
             markup=False,
         )
-        for i, f in enumerate(o.files):
+        for i, f in enumerate(o.files):  # the name above its bar: a long name leaves the figures room
+            yield Static(visible(f.path.rsplit("/", 1)[-1]), classes="download-name", markup=False)
             with Horizontal(classes="download-row"):
-                yield Static(visible(f.path.rsplit("/", 1)[-1]), classes="download-name", markup=False)
                 yield ProgressBar(total=max(f.size, 1), show_eta=False, id=f"dl-bar-{i}")
                 yield Static("", id=f"dl-text-{i}", classes="download-figures", markup=False)
         if len(o.files) > 1:
+            yield Static(f"total ({len(o.files)} files)", classes="download-name", markup=False)
             with Horizontal(classes="download-row"):
-                yield Static(f"total ({len(o.files)} files)", classes="download-name", markup=False)
                 yield ProgressBar(total=max(o.total, 1), show_eta=False, id="dl-bar-total")
                 yield Static("", id="dl-text-total", classes="download-figures", markup=False)
         with Horizontal(classes="dialog-buttons"):

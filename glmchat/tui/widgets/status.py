@@ -81,9 +81,9 @@ class StatusBar(Static):
             t.append(f" · {shorten(backend, (60, 24, 12)[level])}")
         elif backend and level == 3:
             t.append(f" · {shorten(backend.split()[0], 8)}")  # "CUDA", "CPU", "remote"
-        if i.profile:
+        if i.profile and level < 4:  # the narrowest line leaves them out (the state, e.g. prompt progress, matters more)
             t.append(f" · {visible(i.profile)}")
-        if i.thinking:
+        if i.thinking and level < 4:
             t.append(f" · think {i.thinking}")
         if i.tools:
             t.append(" · tools on", style="bold")

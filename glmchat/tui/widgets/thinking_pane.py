@@ -25,9 +25,21 @@ class ThinkingPane(Vertical):
         self.expanded = True
         self.done = False
 
+    @classmethod
+    def collapsed(cls, text: str, seconds: float | None = None, **kw) -> ThinkingPane:
+        """A finished thought shown collapsed (a stored answer): its body is rendered only when expanded."""
+        pane = cls(**kw)
+        pane.text = visible(text)
+        pane.seconds, pane.done, pane.expanded = seconds, True, False
+        return pane
+
     def compose(self) -> ComposeResult:
         yield Static("Thinking…", classes="thinking-header", markup=False)
         yield Static("", classes="thinking-body", markup=False)
+
+    def on_mount(self) -> None:
+        if self.done:
+            self.set_expanded(self.expanded)
 
     def append(self, text: str, tokens: int) -> None:
         self.text += visible(text)  # what is shown (a stream can be sanitized piece by piece)

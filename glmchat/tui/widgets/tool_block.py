@@ -18,11 +18,12 @@ class ToolBlock(Vertical, can_focus=True):
 
     BINDINGS = [Binding("c", "copy", "Copy output")]
 
-    def __init__(self, name: str, arguments: dict, **kw) -> None:
+    def __init__(self, name: str, arguments: dict, result: tuple[str, bool, str] | None = None, **kw) -> None:
         super().__init__(**kw)
         self.tool_name = name
         self.arguments = arguments
         self.output = ""
+        self._stored_result = result  # (output, ok, decision) of a stored call, shown on mount
 
     def compose(self) -> ComposeResult:
         args = json.dumps(self.arguments, ensure_ascii=False)
@@ -30,6 +31,10 @@ class ToolBlock(Vertical, can_focus=True):
             args = args[:300] + "…"
         yield Static(visible(f"⚙ {self.tool_name} {args}"), classes="tool-title", markup=False)
         yield Static("waiting…", classes="tool-output", markup=False)
+
+    def on_mount(self) -> None:
+        if self._stored_result is not None:
+            self.set_result(*self._stored_result)
 
     def set_result(self, output: str, ok: bool, decision: str, diff: str | None = None) -> None:
         self.output = output

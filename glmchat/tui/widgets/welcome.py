@@ -16,7 +16,14 @@ class Welcome(Static):
 
     def set_model(self, model: str | None) -> None:
         self.model = model
-        head = f"glmchat · {visible(model)}" if model else "glmchat · loading the model…"
+        self._show(f"glmchat · {visible(model)}" if model else "glmchat · loading the model…")
+
+    def set_unloaded(self) -> None:
+        """Loading failed: no model yet (the error below says why and what to do)."""
+        self.model = None
+        self._show("glmchat · no model loaded (see below) — /model PATH opens a GGUF file")
+
+    def _show(self, head: str) -> None:
         self.update(
             f"{head}\n\n"
             "Type a message; Enter sends, Shift+Enter or Ctrl+J adds a line.\n"
