@@ -8,9 +8,14 @@ short acknowledgement first, then the turns that were not compacted.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
+
+from glmchat.glm import Answer
+from glmchat.session_events import Notice, PromptProgressed, SessionEvent, TurnFailed, TurnFinished, TurnStarted
 
 if TYPE_CHECKING:  # no import at run time: the session loads without the store
+    from glmchat.engine.base import CancelToken
+    from glmchat.session import ChatSession
     from glmchat.store.models import Message
 
 ACKNOWLEDGEMENT = "Understood."  # the assistant turn after a summary, so user and assistant still alternate
@@ -61,3 +66,47 @@ def summary_text(summary: str) -> str:
 
 def acknowledgement() -> dict[str, Any]:
     return {"role": "assistant", "content": ACKNOWLEDGEMENT}
+
+
+def run_compaction(session: ChatSession, cancel: CancelToken, keep_last_turns: int = 1) -> Iterator[SessionEvent]:
+    """/compact: the model summarises the turns before the last `keep_last_turns`; the summary replaces
+    them in the prompt (and is stored; the summarised messages are flagged, never deleted)."""
+    cut = compaction_cut(session.messages, keep_last_turns)
+    if cut is None:
+        yield Notice("Nothing to compact yet.")
+        return
+    older = session.messages[:cut]
+    saved = (session.messages, session.message_ids, session.thinking)
+    session.messages = summary_request(older)
+    session.message_ids = [None]
+    session.thinking = "off"
+    store, session.store = session.store, None
+    summary = ""
+    try:
+        for ev in session.run_turn(cancel):
+            if isinstance(ev, TurnFinished):
+                summary = ev.answer.strip()
+                if ev.status != "complete" or not summary:
+                    yield Notice("Compaction stopped; nothing was changed.", "warning")
+                    summary = ""
+            elif isinstance(ev, (TurnFailed, Answer, TurnStarted, PromptProgressed)):
+                yield ev
+    finally:
+        session.store = store
+        session.messages, session.message_ids, session.thinking = saved
+    if not summary:
+        return
+    content = summary_text(summary)
+    if session.store is not None and session.conversation_id is not None:
+        for mid in session.message_ids[:cut]:
+            if mid is not None:
+                session.store.update_message(mid, meta={"compacted": True})
+        sm = session.store.add_message(session.conversation_id, "user", content, meta={"summary": True})
+        # summary goes first in the prompt; it is stored last, so order only matters in memory
+        new_id = sm.id
+    else:
+        new_id = None
+    session.messages = [{"role": "user", "content": content}, acknowledgement()] + session.messages[cut:]
+    session.message_ids = [new_id, None] + session.message_ids[cut:]
+    session.omitted_messages = 0
+    yield Notice(f"Compacted {len(older)} messages into a summary of {len(summary):,} characters.")

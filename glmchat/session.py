@@ -9,8 +9,10 @@ owns the conversation's messages in Hugging Face chat form (reasoning kept apart
 tool-call arguments as mappings) and rebuilds every prompt from them, so the chat template decides
 what the model sees (thinking on / off / preserved).
 
-Beside it: the events it yields (session_events.py), one streamed generation (reply.py), the
-approval rule (tools/policy.py), /compact (compaction.py) and model-written titles (model_titles.py).
+Beside it: the events it yields (session_events.py), the request it sends (request_builder.py), one
+streamed generation (reply.py), one tool call (tool_round.py, under the approval rule of
+tools/policy.py), /compact (compaction.py), model-written titles (model_titles.py) and the KV
+snapshots that make reopening instant (kv_resume.py).
 """
 
 from __future__ import annotations
@@ -19,17 +21,19 @@ import threading
 from contextlib import contextmanager, suppress
 from typing import Any, Iterator
 
-from glmchat.compaction import acknowledgement, compaction_cut, history_from_store, summary_request, summary_text
+from glmchat import kv_resume, request_builder
+from glmchat.compaction import history_from_store, run_compaction
 from glmchat.engine.base import AnswerText, CancelToken, ChatRequest, Engine, RawText, SamplingParams, Usage
-from glmchat.errors import EngineError, GlmchatError, UsageError
-from glmchat.glm import Answer, ToolCall
+from glmchat.errors import EngineError, GlmchatError
+from glmchat.glm import ToolCall
 from glmchat.model_titles import title_from, title_request
-from glmchat.reply import StreamedReply, call_dict, tool_message
+from glmchat.reply import StreamedReply, call_dict
+from glmchat.request_builder import thinking_flags
 from glmchat.run_settings import record_engine, turn_meta
-from glmchat.session_events import Notice, PromptProgressed, SessionEvent, ToolResultEvent, TurnFailed, TurnFinished, TurnStarted
+from glmchat.session_events import Notice, SessionEvent, ToolResultEvent, TurnFailed, TurnFinished, TurnStarted
 from glmchat.settings import THINKING_MODES, Settings
 from glmchat.store.rows import clean_text
-from glmchat.tools.base import ToolContext
+from glmchat.tool_round import execute_call
 from glmchat.tools.policy import ApprovalPolicy, Approver, Decision
 from glmchat.tools.rules import user_rules
 from glmchat.tools.workspace import Workspace
@@ -42,13 +46,6 @@ __all__ = [  # the events are defined in glmchat.session_events, the approval ty
     "Approval", "Approver", "ChatSession", "Notice", "SessionEvent", "ToolResultEvent", "TurnFailed", "TurnFinished",
     "TurnStarted", "thinking_flags",
 ]
-
-
-def thinking_flags(mode: str) -> tuple[bool, bool]:
-    """(enable_thinking, clear_thinking) for a conversation's thinking mode."""
-    if mode not in THINKING_MODES:
-        raise UsageError(f"Unknown thinking mode {mode!r}.", "Use on, off or preserve.")
-    return mode != "off", mode != "preserve"
 
 
 class ChatSession:
@@ -120,7 +117,7 @@ class ChatSession:
             if conv.system_prompt is not None:
                 self.system_prompt = conv.system_prompt
             self.messages, self.message_ids = history_from_store(self.store.messages(conv.id))
-            self.restored_tokens = self._restore_snapshot()
+            self.restored_tokens = kv_resume.restore(self)
 
     def new(self) -> None:
         with self._one_stream():
@@ -139,44 +136,7 @@ class ChatSession:
         when switching away. Safe to call more than once.
         """
         with self._one_stream():
-            from glmchat.engine.base import SnapshotCapable, Tokenizing
-
-            engine = self.engine
-            if self.conversation_id is None or not self._snapshots_on():
-                return
-            if not isinstance(engine, SnapshotCapable) or not isinstance(engine, Tokenizing):
-                return
-            try:
-                from glmchat.engine.kv_snapshot import SnapshotStore
-
-                prompt = engine.tokenize(engine.render(self.build_request()))
-                SnapshotStore.for_settings(self.settings).save(engine, self.conversation_id, prompt_tokens=prompt)
-            except Exception:  # noqa: BLE001 - never lose the exit or the switch over a cache file
-                pass
-
-    def _snapshots_on(self) -> bool:
-        return bool(getattr(self.settings.model, "resume_snapshots", True)) and self.store is not None
-
-    def _restore_snapshot(self) -> int:
-        """Load this conversation's KV snapshot into the engine when one matches; tokens restored."""
-        from glmchat.engine.base import SnapshotCapable, Tokenizing
-
-        engine = self.engine
-        if self.conversation_id is None or not self._snapshots_on() or not isinstance(engine, SnapshotCapable):
-            return 0
-        try:
-            from glmchat.engine.kv_snapshot import MIN_TOKENS, SnapshotStore, shared_prefix
-
-            cached = engine.cached_tokens
-            if len(cached) >= MIN_TOKENS:  # the cache may hold this conversation already (reopened while current)
-                if not isinstance(engine, Tokenizing):
-                    return 0  # cannot tell which prompt the cache holds
-                prompt = engine.tokenize(engine.render(self.build_request()))
-                if shared_prefix(cached, prompt) >= len(cached) - 16:
-                    return 0  # keep it: it is at least as fresh as any snapshot
-            return SnapshotStore().restore(engine, self.conversation_id)
-        except Exception:  # noqa: BLE001 - the first turn then simply evaluates the whole prompt
-            return 0
+            kv_resume.save(self)
 
     @property
     def workspace(self) -> Workspace | None:  # None until a tool call needs one: then the current directory
@@ -278,7 +238,7 @@ class ChatSession:
                 self.store.delete(conv.id)
             raise
 
-    def _store_message(self, msg: dict[str, Any], **extra: Any) -> int | None:
+    def store_message(self, msg: dict[str, Any], **extra: Any) -> int | None:
         # not-UTF-8 text (e.g. file names) as the store keeps it (U+FFFD), in memory too: engines encode it
         if isinstance(msg.get("content"), str):
             msg["content"] = clean_text(msg["content"])
@@ -313,56 +273,12 @@ class ChatSession:
         return params
 
     def build_request(self, grammar: str | None = None) -> ChatRequest:
-        enable, clear = thinking_flags(self.thinking)
-        head = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
-        body = self.messages[self.omitted_messages :] if self.omitted_messages else list(self.messages)
-        tools = self.tool_registry().schemas() if self.tools_enabled else None
-        return ChatRequest(
-            messages=head + body,
-            sampling=self.sampling(),
-            tools=tools,
-            enable_thinking=enable,
-            clear_thinking=clear,
-            grammar=grammar,
-        )
+        """The next request: system prompt, the messages not left out, tools, thinking flags."""
+        return request_builder.build_request(self, grammar)
 
     def context_used(self) -> tuple[int, int]:
         """(tokens the next prompt takes, context size) — for the status bar."""
-        n_ctx = self.engine.info.n_ctx or 0
-        try:
-            used = self.engine.count_tokens(self.build_request())
-        except Exception:
-            used = self.last_usage.prompt_tokens + self.last_usage.completion_tokens if self.last_usage else 0
-        return used, n_ctx
-
-    def _fit_context(self) -> Iterator[Notice]:
-        """Leave the oldest turns out of the prompt (never the system prompt) until it fits."""
-        n_ctx = self.engine.info.n_ctx or 0
-        if not n_ctx:
-            return
-        reserve = min(self.sampling().max_tokens or 2048, max(n_ctx // 4, 256))
-        dropped_before = self.omitted_messages
-        last_user = max((i for i, m in enumerate(self.messages) if m["role"] == "user"), default=0)
-        while True:
-            used = self.engine.count_tokens(self.build_request())
-            if used + reserve <= n_ctx:
-                break
-            # leave out whole turns: cut at the next user message, never past the current one
-            nxt = next((i for i in range(self.omitted_messages + 1, last_user + 1) if self.messages[i]["role"] == "user"), None)
-            if nxt is None:
-                if used + 16 > n_ctx:
-                    raise GlmchatError(
-                        f"The message is too long for the context ({used:,} of {n_ctx:,} tokens).",
-                        "Shorten it, start a new conversation (Ctrl+N) or raise the context with --ctx.",
-                    )
-                break
-            self.omitted_messages = nxt
-        if self.omitted_messages > dropped_before:
-            turns = sum(1 for m in self.messages[: self.omitted_messages] if m["role"] == "user")
-            yield Notice(
-                f"Context full: the oldest {turns} turn(s) are left out of the prompt (still saved). /compact summarises them.",
-                "warning",
-            )
+        return request_builder.context_used(self)
 
     # ---- the turn loop ---------------------------------------------------------------------------
 
@@ -377,17 +293,17 @@ class ChatSession:
                 self.pending_attachments.clear()
             msg = {"role": "user", "content": text}
             with self._ensure_conversation():
-                message_id = self._store_message(msg, title_source=title)
+                message_id = self.store_message(msg, title_source=title)
             self.messages.append(msg)
             self.message_ids.append(message_id)
-            yield from self._run(cancel or CancelToken(), grammar=grammar)
+            yield from self.run_turn(cancel or CancelToken(), grammar=grammar)
 
     def retry(self, cancel: CancelToken | None = None) -> Iterator[SessionEvent]:
         """Drop everything after the last user message and generate again."""
         with self._one_stream():
             idx = self._last_user_index()
             self._truncate_after(idx)
-            yield from self._run(cancel or CancelToken())
+            yield from self.run_turn(cancel or CancelToken())
 
     def edit_last(self, text: str, cancel: CancelToken | None = None) -> Iterator[SessionEvent]:
         """Replace the last user message with `text`, drop what followed, and generate again."""
@@ -397,7 +313,7 @@ class ChatSession:
             if self.store is not None and self.message_ids[idx] is not None:
                 self.store.update_message(self.message_ids[idx], content=text)
             self._truncate_after(idx)
-            yield from self._run(cancel or CancelToken())
+            yield from self.run_turn(cancel or CancelToken())
 
     def last_user_text(self) -> str | None:
         try:
@@ -429,13 +345,13 @@ class ChatSession:
         with self._stream_lock:
             yield
 
-    def _run(self, cancel: CancelToken, grammar: str | None = None) -> Iterator[SessionEvent]:
+    def run_turn(self, cancel: CancelToken, grammar: str | None = None) -> Iterator[SessionEvent]:
         max_rounds = self.settings.tools.max_rounds if self.tools_enabled else 1
         rounds = 0
         while True:
             rounds += 1
             try:
-                yield from self._fit_context()
+                yield from request_builder.fit_context(self)
             except GlmchatError as exc:
                 yield TurnFailed(exc.message, exc.hint)
                 return
@@ -450,7 +366,7 @@ class ChatSession:
             for call in complete_calls:
                 if cancel.cancelled:
                     break
-                output, ok, decision, diff = self._execute(call, cancel)
+                output, ok, decision, diff = execute_call(self, call, cancel)
                 for text in self.approval.take_notices():  # e.g. a project's allow rule, ignored
                     yield Notice(text, "warning")
                 yield ToolResultEvent(call, output, ok, decision, diff)
@@ -494,34 +410,6 @@ class ChatSession:
             return None
         return reply.usage, status, reply.answer, reply.thinking, reply.calls
 
-    # ---- tools -----------------------------------------------------------------------------------
-
-    def _execute(self, call: ToolCall, cancel: CancelToken) -> tuple[str, bool, str, str | None]:
-        """Approve and run one call; store and remember the result. → (output, ok, decision, diff)."""
-        workspace = self.approval.ensure_workspace()
-        undo = self.ensure_undo_log()
-        tool = self.tools.get(call.name)
-        decision = "auto"
-        ok = False
-        diff = None
-        if tool is None:
-            output = f"Error: there is no tool named {call.name!r}. Available tools: {', '.join(self.tools.names())}."
-        else:
-            approval = self.approval.decide(tool, call, self.approver)
-            if approval is not None:
-                decision = approval.decision
-            if approval is not None and not approval.allowed:
-                output = approval.denial_text(call.name)
-            else:
-                ctx = ToolContext(workspace=workspace, cancel=cancel, undo=undo, timeout=self.settings.tools.timeout)
-                result = self.tools.execute(call.name, call.arguments, ctx)
-                ok, diff = result.ok, result.diff
-                output = result.for_model()
-        msg = tool_message(self.messages, call, output)
-        self.messages.append(msg)
-        self.message_ids.append(self._store_message(msg, status="complete", meta={"decision": decision, "ok": ok}))
-        return output, ok, decision, diff
-
     # ---- titles ----------------------------------------------------------------------------------
 
     def wants_model_title(self) -> bool:
@@ -557,42 +445,4 @@ class ChatSession:
     def compact(self, cancel: CancelToken | None = None, keep_last_turns: int = 1) -> Iterator[SessionEvent]:
         """Ask the model for a summary of older turns; the summary replaces them in the prompt."""
         with self._one_stream():
-            cut = compaction_cut(self.messages, keep_last_turns)
-            if cut is None:
-                yield Notice("Nothing to compact yet.")
-                return
-            older = self.messages[:cut]
-            saved = (self.messages, self.message_ids, self.thinking)
-            self.messages = summary_request(older)
-            self.message_ids = [None]
-            self.thinking = "off"
-            store, self.store = self.store, None
-            summary = ""
-            try:
-                for ev in self._run(cancel or CancelToken()):
-                    if isinstance(ev, TurnFinished):
-                        summary = ev.answer.strip()
-                        if ev.status != "complete" or not summary:
-                            yield Notice("Compaction stopped; nothing was changed.", "warning")
-                            summary = ""
-                    elif isinstance(ev, (TurnFailed, Answer, TurnStarted, PromptProgressed)):
-                        yield ev
-            finally:
-                self.store = store
-                self.messages, self.message_ids, self.thinking = saved
-            if not summary:
-                return
-            content = summary_text(summary)
-            if self.store is not None and self.conversation_id is not None:
-                for mid in self.message_ids[:cut]:
-                    if mid is not None:
-                        self.store.update_message(mid, meta={"compacted": True})
-                sm = self.store.add_message(self.conversation_id, "user", content, meta={"summary": True})
-                # summary goes first in the prompt; it is stored last, so order only matters in memory
-                new_id = sm.id
-            else:
-                new_id = None
-            self.messages = [{"role": "user", "content": content}, acknowledgement()] + self.messages[cut:]
-            self.message_ids = [new_id, None] + self.message_ids[cut:]
-            self.omitted_messages = 0
-            yield Notice(f"Compacted {len(older)} messages into a summary of {len(summary):,} characters.")
+            yield from run_compaction(self, cancel or CancelToken(), keep_last_turns)

@@ -294,10 +294,33 @@ def _make_handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-if __name__ == "__main__":  # manual poking: python -m tests.fake_hub
-    with FakeHub() as h:
+def main(argv: list[str] | None = None) -> None:
+    """python -m tests.fake_hub [--serve QUANT=FILE] [--throttle BYTES_PER_S]: serve, print the URL, wait.
+
+    --serve puts a real file (e.g. SmolLM2) in the repo under QUANT's name, so a first run can download
+    something that loads (tests/tmux_drive.sh); --throttle slows every response down.
+    """
+    import argparse
+    from pathlib import Path
+
+    ap = argparse.ArgumentParser(prog="python -m tests.fake_hub")
+    ap.add_argument("--serve", action="append", default=[], metavar="QUANT=FILE")
+    ap.add_argument("--throttle", type=float, default=None, metavar="BYTES_PER_S")
+    args = ap.parse_args(argv)
+    files = None
+    if args.serve:
+        files = []
+        for item in args.serve:
+            quant, _, path = item.partition("=")
+            files.append(FakeFile(f"{PREFIX}{quant}.gguf", Path(path).read_bytes()))
+    with FakeHub(files) as h:
+        h.throttle = args.throttle
         print(h.url, flush=True)
         threading.Event().wait()
+
+
+if __name__ == "__main__":  # manual poking and the tmux drive: python -m tests.fake_hub
+    main()
 
 
 # ---- what the hub tests share ---------------------------------------------------------------------------

@@ -147,7 +147,7 @@ class LocalEngine:
             "tensor_overrides": list(tensor_overrides or []),
             "notes": notes,
         }
-        self.info = self._describe(model_path, backend_name(on_gpu, gpus), 1 if all_on_gpu else threads, details)
+        self.info = self._describe(model_path, Path(path), backend_name(on_gpu, gpus), 1 if all_on_gpu else threads, details)
         self._compute = ComputeThread()
         self._compute.call(self._warm_up)
         self._stop_ids = self._glm_stop_ids(self.info.chat_template)
@@ -184,13 +184,14 @@ class LocalEngine:
         self._bos_text = self._token_text(lc.llama_vocab_bos(self._vocab))
         self._eos_text = self._token_text(lc.llama_vocab_eos(self._vocab))
 
-    def _describe(self, model_path: Path, backend: str, cpu_threads: int, details: dict[str, Any]) -> EngineInfo:
+    def _describe(self, model_path: Path, given: Path, backend: str, cpu_threads: int, details: dict[str, Any]) -> EngineInfo:
+        """`given` is the path as named (a downloaded quant's snapshot link): it names the model and its quant."""
         from glmchat.engine.model_name import local_model_name
         from glmchat.hub.quant_names import quant_from_filename
 
         names = {k: self.meta(k) for k in ("general.name", "general.basename", "general.size_label")}
         return EngineInfo(
-            model=local_model_name(model_path, names), path=str(model_path), quant=quant_from_filename(model_path),
+            model=local_model_name(given, names), path=str(model_path), quant=quant_from_filename(given),
             backend=backend, where="local", cpu_threads=cpu_threads, n_ctx=self._n_ctx,
             n_ctx_train=int(self._llama.llama_model_n_ctx_train(self._model)),
             chat_template=self.meta("tokenizer.chat_template"), details=details,

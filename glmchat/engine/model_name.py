@@ -23,6 +23,7 @@ from typing import Any
 _SHARD_RE = re.compile(r"-\d{5}-of-\d{5}$")
 # file names that name no model (llama.cpp's convert scripts and some uploads use them)
 _GENERIC = {"", "model", "ggml-model", "gguf", "weights"}
+_BLOB_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # a Hugging Face cache blob (the file a snapshot links to)
 
 
 def _file_stem(name: str) -> str:
@@ -49,7 +50,7 @@ def local_model_name(path: str | os.PathLike[str], metadata: Mapping[str, Any] |
     stem = _file_stem(Path(path).name)
     quant = quant_from_filename(path)
     name = stem[: -len(quant)].rstrip(".-_ ") if quant and stem.lower().endswith(quant.lower()) else stem
-    if name.lower() not in _GENERIC:
+    if name.lower() not in _GENERIC and not _BLOB_RE.fullmatch(name):
         return name
     return _metadata_name(metadata or {}) or stem or Path(path).name
 

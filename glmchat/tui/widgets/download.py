@@ -113,9 +113,7 @@ class DownloadPanel(Vertical, can_focus=False):
         self.started = True
         for button in self.query("#dl-start").results(Button):
             button.display = False
-        for button in self.query("#dl-cancel").results(Button):
-            button.focus()
-        self.post_message(self.Decided(True))
+        self.post_message(self.Decided(True))  # the screen gives the input the focus back
 
     def action_cancel(self) -> None:
         # a key press can still arrive while the finished panel is being removed: then it is moot
