@@ -47,9 +47,12 @@ class Measurement(RateStats):
     n_tokens: int
     rates: list[float] = field(default_factory=list)  # tok/s per repetition
     tokens: list[int] = field(default_factory=list)  # tokens measured per repetition
+    draft_tokens: int = 0  # speculative decoding, all runs together: tokens drafted
+    accepted_draft_tokens: int = 0  # of those, accepted
 
     def to_dict(self) -> dict[str, Any]:
-        return {"test": self.test, "n_tokens": self.n_tokens, "median_tps": self.median, "best_tps": self.best, "stdev_tps": self.stdev, "runs_tps": self.rates}
+        return {"test": self.test, "n_tokens": self.n_tokens, "median_tps": self.median, "best_tps": self.best, "stdev_tps": self.stdev, "runs_tps": self.rates,
+                "draft_tokens": self.draft_tokens, "accepted_draft_tokens": self.accepted_draft_tokens}
 
 
 def _run(engine: Benchmarkable, request: ChatRequest) -> Any:
@@ -113,6 +116,8 @@ def measure_generation(
             continue
         result.rates.append(usage.generation_tokens_per_second)
         result.tokens.append(usage.completion_tokens)
+        result.draft_tokens += usage.draft_tokens
+        result.accepted_draft_tokens += usage.accepted_draft_tokens
     return result
 
 
@@ -127,5 +132,14 @@ def run_bench(engine: Benchmarkable, *, n_prompt: int = 512, n_gen: int = 128, r
         "threads": info.details.get("threads"),
         "n_ctx": info.n_ctx,
         "plan": info.details.get("plan"),
+        "speculative": speculative_summary(engine),
         "results": [m.to_dict() for m in (pp, tg) if m is not None],
     }
+
+
+def speculative_summary(engine: Benchmarkable) -> dict[str, Any]:
+    """The speculative mode asked for, the drafter it runs ("ngram" or "off") and a note when they differ."""
+    from glmchat.engine.speculative import mode_note, resolve_mode
+
+    mode = getattr(engine, "speculative", "off")
+    return {"mode": mode, "runs": resolve_mode(mode), "note": mode_note(mode)}

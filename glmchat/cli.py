@@ -16,7 +16,7 @@ from typing import Optional
 import typer
 
 from glmchat import __version__
-from glmchat.commands.common import apply_placement, err, open_workspace
+from glmchat.commands.common import apply_placement, apply_speculative, err, open_workspace
 from glmchat.errors import GlmchatError, UsageError
 
 app = typer.Typer(
@@ -45,6 +45,7 @@ PROFILE_OPT = typer.Option(None, "--profile", "-p", help="Sampling profile: gene
 VERBOSE_OPT = typer.Option(False, "--verbose", "-v", help="Also show llama.cpp's own log on stderr.")
 GPU_LAYERS_OPT = typer.Option(None, "--gpu-layers", help="Layers on the GPU: a number, auto (planned) or all.")
 CPU_MOE_OPT = typer.Option(None, "--cpu-moe", help="Keep the routed experts of the first N layers (or all) in RAM.")
+SPECULATIVE_OPT = typer.Option(None, "--speculative", help="Speculative decoding: auto, ngram, off or mtp (not built yet: off).")
 
 
 @app.callback(invoke_without_command=True)
@@ -62,6 +63,7 @@ def root(
     workspace: Optional[Path] = typer.Option(None, "--workspace", help="Directory tools may touch (default: current directory)."),
     gpu_layers: Optional[str] = GPU_LAYERS_OPT,
     cpu_moe: Optional[str] = CPU_MOE_OPT,
+    speculative: Optional[str] = SPECULATIVE_OPT,
     verbose: bool = VERBOSE_OPT,
 ) -> None:
     """Open the chat TUI (when no command is given)."""
@@ -79,6 +81,7 @@ def root(
     settings = load_settings()
     use_settings(settings)  # [tools] sandbox, network, env_allow: every tool process and /run, /py
     apply_placement(settings, gpu_layers, cpu_moe)
+    apply_speculative(settings, speculative)
     if profile:
         settings.profile(profile)
         settings.chat.profile = profile
@@ -129,6 +132,7 @@ def ask(
     think: Optional[str] = typer.Option(None, "--think", help="Thinking mode: on, off or preserve."),
     show_thinking: bool = typer.Option(False, "--show-thinking", help="Print the model's thinking to stderr."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object with answer, thinking, tool calls, usage and timings."),
+    as_jsonl: bool = typer.Option(False, "--jsonl", help="Print each event as a JSON line as it happens (answer, tool_call, tool_result, usage, done…)."),
     continue_last: bool = typer.Option(False, "--continue", "-c", help="Continue the most recent conversation."),
     conversation: Optional[int] = typer.Option(None, "--conversation", help="Continue conversation ID (glmchat history list)."),
     no_history: bool = typer.Option(False, "--no-history", help="Do not record this exchange."),
@@ -140,9 +144,11 @@ def ask(
     tools: bool = typer.Option(False, "--tools", help="Let the model call tools; write/execute tools need --yes."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Allow write and execute tools without asking."),
     workspace: Optional[Path] = typer.Option(None, "--workspace", help="Directory tools may touch (default: current directory)."),
+    mode: str = typer.Option("default", "--mode", help="Agent mode: default, accept-edits (edits in the workspace run unasked) or plan (read tools only)."),
     download: bool = typer.Option(False, "--download", help="Download the GLM-4.7-Flash quant first if it is not on disk (never by default)."),
     gpu_layers: Optional[str] = GPU_LAYERS_OPT,
     cpu_moe: Optional[str] = CPU_MOE_OPT,
+    speculative: Optional[str] = SPECULATIVE_OPT,
     verbose: bool = VERBOSE_OPT,
 ) -> None:
     """Ask one question headless; the answer streams to stdout.
@@ -162,6 +168,7 @@ def ask(
         as_json=as_json, continue_last=continue_last, no_history=no_history, tools=tools, yes=yes,
         workspace=workspace, gpu_layers=gpu_layers, cpu_moe=cpu_moe, verbose=verbose, temperature=temperature,
         top_p=top_p, top_k=top_k, min_p=min_p, conversation=conversation, files=files or [], download=download,
+        mode=mode, as_jsonl=as_jsonl, speculative=speculative,
     ))
     if code:
         raise typer.Exit(code)

@@ -114,6 +114,14 @@ def sandbox_report(settings: Any = None) -> dict[str, Any]:
     return {"active": state.active, "detail": state.reason, "network": policy.network, "env_allow": list(policy.env_allow)}
 
 
+def speculative_report(settings: Any = None) -> dict[str, Any]:
+    """[model] speculative: the mode, the drafter it runs today, a note when they differ."""
+    from glmchat.engine.speculative import mode_note, resolve_mode
+
+    mode = getattr(getattr(settings, "model", None), "speculative", "auto")
+    return {"mode": mode, "runs": resolve_mode(mode), "note": mode_note(mode)}
+
+
 def report(
     model: Path | None, n_ctx: int, kv_type: str = "f16", gpu_layers: Any = "auto", cpu_moe: Any = None, verify: bool = False,
     settings: Any = None,
@@ -134,6 +142,7 @@ def report(
         "threads": machine.physical_cores,
         "rebuild_hint": rebuild_hint(machine),
         "sandbox": sandbox_report(settings),
+        "speculative": speculative_report(settings),
     }
     files = model_files([model] if model else [], verify=verify)
     rep["model_files"] = files
@@ -177,6 +186,9 @@ def render(rep: dict[str, Any]) -> str:
     if rep.get("rebuild_hint"):
         lines.append(f"! {rep['rebuild_hint']}")
     lines.append(sandbox_line(rep.get("sandbox")))
+    if rep.get("speculative"):
+        spec = rep["speculative"]
+        lines.append(f"Speculative decoding: {spec['mode']} (runs: {spec['runs']})" + (f" · note: {spec['note']}" if spec["note"] else ""))
     lines.append("Model files:")
     if not rep["model_files"]:
         lines.append("  none downloaded yet (glmchat download, or --model PATH)")

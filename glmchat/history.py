@@ -107,8 +107,11 @@ class History:
         return self.store.rename(cid, title)
 
     def delete(self, cid: int) -> None:
-        """Delete conversation `cid` and all its messages. Raises NotFoundError."""
+        """Delete conversation `cid`, all its messages and its file history (/rewind). Raises NotFoundError."""
+        from glmchat.tools.file_history import remove_conversation_folder
+
         self.store.delete(cid)
+        remove_conversation_folder(self.store.path, cid)
 
     def import_text(self, text: str, source: str = "the input") -> Conversation:
         """Add a conversation from the text of a JSON export (it gets a new id).

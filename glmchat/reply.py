@@ -52,6 +52,17 @@ class StreamedReply:
         self.calls: list[ToolCall | IncompleteToolCall] = []
         self._answer: list[str] = []
         self._thinking: list[str] = []
+        # a server that splits reasoning off still sends a <think> after the answer began as content
+        self._content: GlmStreamParser | None = None
+        self.stop_reason: str | None = None  # why glmchat stopped it (the loop guard): stored in meta
+        self.thought_closed = False  # the loop guard closed a looping thought and the model went on
+        self._continuing = False  # the next Started begins that continuation: same message, no new turn
+        self._completion_before = 0  # tokens generated before the thought was closed
+
+    def continue_after_thought(self) -> None:
+        """The next stream continues this message after its thought was closed (glmchat.loop_guard)."""
+        self._continuing = self.thought_closed = True
+        self._completion_before = self.usage.completion_tokens
 
     # ---- while streaming ---------------------------------------------------------------------------
 
@@ -63,22 +74,34 @@ class StreamedReply:
             yield from self._take(self.parser.feed(item.text))
         elif isinstance(item, Started):
             self.parser = GlmStreamParser(tools=self.tools, thinking=item.in_thinking)
-            yield TurnStarted(item.prompt_tokens, item.cached_prompt_tokens, self.round_no)
+            if self._continuing:
+                self._continuing = False
+                self.parser.thought_seen = bool(self._thinking)
+            else:
+                yield TurnStarted(item.prompt_tokens, item.cached_prompt_tokens, self.round_no)
         elif isinstance(item, PromptProgress):
             yield PromptProgressed(item.done, item.total, item.cached, item.elapsed)
         elif isinstance(item, ReasoningText):
             yield from self._take([Thinking(item.text)])
         elif isinstance(item, AnswerText):
-            yield from self._take([Answer(item.text)])
+            if self._content is None:
+                self._content = GlmStreamParser(thinking=False, calls=False)
+            self._content.thought_seen = self._content.thought_seen or bool(self._thinking)
+            yield from self._take(self._content.feed(item.text))
         elif isinstance(item, ToolCallDelta):
             yield from self._take([ToolCall(item.name, item.arguments, "")])
         elif isinstance(item, Finished):
             self.usage = item.usage
+            if self.thought_closed:  # the tokens before the thought was closed count too
+                self.usage.completion_tokens += self._completion_before
 
     def end(self) -> Iterator[SessionEvent]:
         """What the parser still held back when the stream stopped (for any reason)."""
         if self.parser is not None:
             yield from self._take(self.parser.finish())
+        if self._content is not None:
+            yield from self._take(self._content.finish())
+            self._content = None
 
     def _take(self, events: Iterable[Thinking | Answer | ToolCall | IncompleteToolCall]) -> Iterator[SessionEvent]:
         writer = self.writer
@@ -112,9 +135,11 @@ class StreamedReply:
         return [c for c in self.calls if isinstance(c, ToolCall)]
 
     def status(self, error: GlmchatError | None, cancelled: bool) -> str:
-        """complete | cancelled | error | length."""
+        """complete | cancelled | error | length | stopped (the loop guard stopped it)."""
         if error is not None:
             return "error"
+        if self.stop_reason is not None:
+            return "stopped"
         if self.usage.stop_reason == "cancelled" or cancelled:
             return "cancelled"
         if self.usage.stop_reason == "length":
@@ -146,10 +171,14 @@ class StreamedReply:
             meta["error"] = str(error)
         if status == "length":
             meta["stop_reason"] = "length"
+        if self.stop_reason is not None:
+            meta["stop_reason"] = self.stop_reason
+        if self.thought_closed:
+            meta["thought_closed"] = "repeating"
         if "tool_calls" in msg:
             self.writer.set_tool_calls(
                 [{"id": c["id"], "name": c["function"]["name"], "arguments": c["function"]["arguments"]} for c in msg["tool_calls"]]
             )
-        store_status = {"length": "complete"}.get(status, status)
+        store_status = {"length": "complete", "stopped": "cancelled"}.get(status, status)
         finished = self.writer.finish(status=store_status, usage=self.usage.to_dict(), meta=meta or None)
         return getattr(finished, "id", None)

@@ -21,11 +21,13 @@ import threading
 from contextlib import contextmanager, suppress
 from typing import Any, Iterator
 
-from glmchat import kv_resume, request_builder
+from glmchat import kv_resume, request_builder, rewind
+from glmchat.agent_prompt import ENV_KEY, PromptContext
 from glmchat.compaction import history_from_store, run_compaction
 from glmchat.engine.base import AnswerText, CancelToken, ChatRequest, Engine, RawText, SamplingParams, Usage
 from glmchat.errors import EngineError, GlmchatError
 from glmchat.glm import ToolCall
+from glmchat.loop_guard import REPEATED_CALL_STOP, TurnGuard, stream_guarded
 from glmchat.model_titles import title_from, title_request
 from glmchat.reply import StreamedReply, call_dict
 from glmchat.request_builder import thinking_flags
@@ -33,7 +35,7 @@ from glmchat.run_settings import record_engine, turn_meta
 from glmchat.session_events import Notice, SessionEvent, ToolResultEvent, TurnFailed, TurnFinished, TurnStarted
 from glmchat.settings import THINKING_MODES, Settings
 from glmchat.store.rows import clean_text
-from glmchat.tool_round import execute_call
+from glmchat.tool_round import execute_call, refuse_call
 from glmchat.tools.policy import ApprovalPolicy, Approver, Decision
 from glmchat.tools.rules import user_rules
 from glmchat.tools.workspace import Workspace
@@ -87,6 +89,7 @@ class ChatSession:
         self.approval = ApprovalPolicy(approve_policy or settings.tools.approve, workspace, rules=user_rules(settings))
         self.approver = approver  # asked when approval decides a call needs the user; None: such calls are denied
         self.undo_log: Any | None = None
+        self.file_history: Any | None = None  # (FileHistory, key) of this conversation, for /rewind (rewind.py)
         self.messages: list[dict[str, Any]] = []  # template-form history (no system prompt)
         self.message_ids: list[int | None] = []  # store ids, parallel to self.messages
         self.conversation_id: int | None = None
@@ -94,6 +97,7 @@ class ChatSession:
         self.last_usage: Usage | None = None
         self.omitted_messages = 0
         self.restored_tokens = 0  # KV-cache tokens restored from a snapshot by the last load()
+        self.prompt_context = PromptContext()  # the system prompt's environment and AGENTS.md, kept per conversation
         self._stream_lock = threading.RLock()  # one stream at a time on the engine: a turn or a title
         self._title_cancel: CancelToken | None = None  # the title being written (a turn cancels it)
         if conversation_id is not None:
@@ -109,6 +113,7 @@ class ChatSession:
             if self.conversation_id is not None and self.conversation_id != conv.id:
                 self.close()  # leaving the current conversation: snapshot its KV state
             self.conversation_id = conv.id
+            self.prompt_context.reset(conv.settings.get(ENV_KEY) if isinstance(conv.settings, dict) else None)
             if conv.profile and conv.profile in self.settings.profiles:
                 self.profile_name = conv.profile
                 self.profile_chosen = True
@@ -123,6 +128,7 @@ class ChatSession:
         with self._one_stream():
             self.close()
             self.conversation_id = None
+            self.prompt_context.reset()
             self.messages, self.message_ids = [], []
             self.pending_attachments.clear()
             self.last_usage = None
@@ -190,6 +196,9 @@ class ChatSession:
             from glmchat.tools.registry import ToolRegistry
 
             self.tools = ToolRegistry.builtin(self.settings.tools.web)
+            from glmchat.mcp.tools import add_running_servers  # the MCP servers' tools, when some run
+
+            add_running_servers(self.tools)
         return self.tools
 
     def enable_tools(self, on: bool) -> None:
@@ -348,14 +357,17 @@ class ChatSession:
     def run_turn(self, cancel: CancelToken, grammar: str | None = None) -> Iterator[SessionEvent]:
         max_rounds = self.settings.tools.max_rounds if self.tools_enabled else 1
         rounds = 0
+        guard = TurnGuard(self.settings.chat.loop_guard)  # repeated calls, repeating text (glmchat.loop_guard)
         while True:
             rounds += 1
+            if self.tools_enabled and hasattr(self.tools, "notices"):  # MCP servers that failed (waits for them, bounded)
+                yield from (Notice(text, "warning") for text in self.tools.notices())
             try:
                 yield from request_builder.fit_context(self)
             except GlmchatError as exc:
                 yield TurnFailed(exc.message, exc.hint)
                 return
-            result = yield from self._generate(cancel, grammar, rounds)
+            result = yield from self._generate(cancel, grammar, rounds, guard)
             if result is None:  # failed; TurnFailed already yielded
                 return
             usage, status, answer, thinking, calls = result
@@ -366,19 +378,28 @@ class ChatSession:
             for call in complete_calls:
                 if cancel.cancelled:
                     break
-                output, ok, decision, diff = execute_call(self, call, cancel)
-                for text in self.approval.take_notices():  # e.g. a project's allow rule, ignored
+                verdict = guard.call_verdict(call)
+                if verdict == "run":
+                    output, ok, decision, diff = execute_call(self, call, cancel)
+                else:  # the same call again: not run, the result says so
+                    output, ok, decision, diff = refuse_call(self, call, guard.refusal(call, verdict), verdict == "stop")
+                # e.g. a project's allow rule, ignored; a file too big to snapshot for /rewind
+                for text in self.approval.take_notices() + rewind.take_notices(self):
                     yield Notice(text, "warning")
                 yield ToolResultEvent(call, output, ok, decision, diff)
             if cancel.cancelled:
                 yield TurnFinished(usage, "cancelled", answer, thinking, [call_dict(c) for c in complete_calls], rounds)
+                return
+            if guard.stopped:
+                yield Notice(REPEATED_CALL_STOP, "warning")
+                yield TurnFinished(usage, "stopped", answer, thinking, [call_dict(c) for c in complete_calls], rounds)
                 return
             if rounds >= max_rounds:
                 yield Notice(f"Stopped after {rounds} tool rounds (tools.max_rounds).", "warning")
                 yield TurnFinished(usage, "complete", answer, thinking, [call_dict(c) for c in complete_calls], rounds)
                 return
 
-    def _generate(self, cancel: CancelToken, grammar: str | None, round_no: int):
+    def _generate(self, cancel: CancelToken, grammar: str | None, round_no: int, guard: TurnGuard | None = None):
         """One engine generation, streamed into the parser, the store and the caller.
 
         Returns (usage, status, answer, thinking, calls), or None after yielding TurnFailed; the
@@ -392,8 +413,7 @@ class ChatSession:
         reply = StreamedReply(request.tools, round_no, writer)
         error: GlmchatError | None = None
         try:
-            for item in self.engine.stream(request, cancel):
-                yield from reply.feed(item)
+            yield from stream_guarded(self.engine, request, reply, cancel, guard)
         except GlmchatError as exc:
             error = exc
         except Exception as exc:  # an engine bug must not lose the partial answer

@@ -86,7 +86,7 @@ class Notice:
 @dataclass
 class TurnFinished:
     usage: Usage
-    status: str  # complete | cancelled | error | length
+    status: str  # complete | cancelled | error | length | stopped (by the loop guard: a Notice says why)
     answer: str = ""
     thinking: str = ""
     tool_calls: list[dict[str, Any]] = field(default_factory=list)

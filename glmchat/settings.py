@@ -75,6 +75,7 @@ BUILTIN_PROFILES: dict[str, SamplingParams] = {
 THINKING_MODES = ("on", "off", "preserve")
 APPROVE_POLICIES = ("ask", "auto-read", "auto")
 KV_CACHE_TYPES = ("f16", "q8_0", "q4_0")
+SPECULATIVE_MODES = ("auto", "off", "ngram", "mtp")  # glmchat.engine.speculative.MODES
 
 # ---- schema ------------------------------------------------------------------------------------------
 
@@ -134,6 +135,12 @@ def _tool_web(v: Any) -> str | None:
     return check_web_settings(v)
 
 
+def _mcp_servers(v: Any) -> str | None:
+    from glmchat.mcp.config import check_servers  # each server is checked in load_settings (file, line, key)
+
+    return check_servers(v)
+
+
 def _int_or_word(*words: str) -> Callable[[Any], str | None]:
     def check(v: Any) -> str | None:
         if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
@@ -167,6 +174,7 @@ SCHEMA: dict[str, dict[str, Callable[[Any], str | None]]] = {
         "kv_cache_type": _str(KV_CACHE_TYPES),
         "resume_snapshots": _bool,
         "snapshot_budget_mb": _int(0),
+        "speculative": _str(SPECULATIVE_MODES),
     },
     "chat": {
         "profile": _str(),
@@ -174,6 +182,7 @@ SCHEMA: dict[str, dict[str, Callable[[Any], str | None]]] = {
         "system_prompt": _str(),
         "history": _bool,
         "model_titles": _bool,
+        "loop_guard": _bool,
     },
     "ui": {"theme": _str(), "sidebar": _bool, "show_thinking": _bool, "notify": _bool},
     "tools": {
@@ -182,6 +191,7 @@ SCHEMA: dict[str, dict[str, Callable[[Any], str | None]]] = {
         "rules": _tool_rules, "web": _tool_web,
     },
     "remote": {"base_url": _str(), "api_key_env": _str(), "model": _str(), "timeout": _num(0.1)},
+    "mcp": {"timeout": _num(0.1), "servers": _mcp_servers},
     # [profiles.NAME] and [keys] are checked separately (open-ended names)
 }
 
@@ -199,6 +209,7 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "kv_cache_type": 'KV cache precision: "f16", "q8_0" or "q4_0" (smaller, slightly less exact).',
         "resume_snapshots": "Save the KV cache of long conversations so reopening one is instant.",
         "snapshot_budget_mb": "Disk space (MiB) those KV snapshots may take; the least recently used go first (0: none).",
+        "speculative": 'Speculative decoding: "auto" (n-gram drafts while they pay), "ngram", "off", or "mtp" (not built yet: off).',
     },
     "chat": {
         "profile": 'Sampling profile: "general", "tool" or a [profiles.NAME] below.',
@@ -206,6 +217,7 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "system_prompt": "A system prompt before every conversation (unset: none).",
         "history": "Keep conversations in the history database.",
         "model_titles": "Let the model title a conversation after its first exchange.",
+        "loop_guard": "Catch a looping model: a repeated tool call is not run again, a repeating thought is closed, a repeating answer stopped.",
     },
     "ui": {
         "theme": "Theme of the TUI (glm-dark, glm-light, glm-nord, or one from the config directory's themes/).",
@@ -229,6 +241,10 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "api_key_env": "Name of the environment variable holding that server's API key.",
         "model": "Model name to ask that server for (unset: the one it serves).",
         "timeout": "Seconds to wait for that server.",
+    },
+    "mcp": {
+        "timeout": "Seconds an MCP server may take to start or to answer one tool call.",
+        "servers": 'MCP servers, one [mcp.servers.NAME] table each: command/args/env (stdio) or url/headers_env (HTTP), enabled.',
     },
     "profiles": {
         "temperature": "Sampling temperature, 0 to 5.",
@@ -254,6 +270,7 @@ class ModelSettings:
     kv_cache_type: str = "f16"
     resume_snapshots: bool = True  # save/restore the KV cache of long conversations (instant resume)
     snapshot_budget_mb: int = 4096  # KV snapshots kept in cache_dir()/kv at most; the oldest go first
+    speculative: str = "auto"  # auto | off | ngram | mtp (glmchat.engine.speculative)
 
 
 @dataclass
@@ -263,6 +280,7 @@ class ChatSettings:
     system_prompt: str | None = None
     history: bool = True
     model_titles: bool = False
+    loop_guard: bool = True  # glmchat.loop_guard: repeated tool calls, repeating thoughts and answers
 
 
 @dataclass
@@ -295,6 +313,12 @@ class RemoteSettings:
 
 
 @dataclass
+class McpSettings:
+    timeout: float = 60.0
+    servers: dict[str, dict[str, Any]] = field(default_factory=dict)  # [mcp.servers.NAME] (glmchat.mcp.config)
+
+
+@dataclass
 class Settings:
     path: Path
     exists: bool = False
@@ -303,6 +327,7 @@ class Settings:
     ui: UISettings = field(default_factory=UISettings)
     tools: ToolSettings = field(default_factory=ToolSettings)
     remote: RemoteSettings = field(default_factory=RemoteSettings)
+    mcp: McpSettings = field(default_factory=McpSettings)
     profiles: dict[str, SamplingParams] = field(default_factory=lambda: dict(BUILTIN_PROFILES))
     keys: dict[str, str] = field(default_factory=dict)  # binding id → key(s), e.g. {"new": "ctrl+n"}
 
@@ -380,6 +405,19 @@ def _fail(path: Path, text: str, table: list[str], key: str | None, problem: str
     return ConfigError(f"{where}: {dotted} {problem}.", "Fix or remove that line (glmchat config shows the settings once the file is valid).")
 
 
+def _check_mcp_servers(path: Path, text: str, servers: Any) -> None:
+    """Each [mcp.servers.NAME] table checked, an error naming its line and key."""
+    if not isinstance(servers, dict):
+        return  # reported by the schema check of mcp.servers
+    from glmchat.mcp.config import server_problem
+
+    for name, spec in servers.items():
+        found = server_problem(name, spec)
+        if found is not None:
+            key, problem = found
+            raise _fail(path, text, ["mcp", "servers", name], key, problem)
+
+
 def load_settings(path: Path | None = None) -> Settings:
     path = Path(path) if path else config_path()
     settings = Settings(path=path)
@@ -431,6 +469,8 @@ def load_settings(path: Path | None = None) -> Settings:
             raise _fail(path, text, [section], None, f"is not a known section (known: {known})")
         if not isinstance(value, dict):
             raise _fail(path, text, [], section, "must be a table")
+        if section == "mcp":
+            _check_mcp_servers(path, text, value.get("servers"))
         target = getattr(settings, section)
         for k, v in value.items():
             check = schema.get(k)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from glmchat import rewind
 from glmchat.reply import tool_message
 from glmchat.tools.base import ToolContext
 
@@ -21,6 +22,7 @@ def execute_call(session: ChatSession, call: ToolCall, cancel: CancelToken) -> t
     """Approve and run one call; store and remember the result. → (output, ok, decision, diff)."""
     workspace = session.approval.ensure_workspace()
     undo = session.ensure_undo_log()
+    rewind.track(session, undo)  # the file changes of this call tagged with its turn, for /rewind
     tools = session.tools
     tool = tools.get(call.name)
     decision = "auto"
@@ -39,7 +41,20 @@ def execute_call(session: ChatSession, call: ToolCall, cancel: CancelToken) -> t
             result = tools.execute(call.name, call.arguments, ctx)
             ok, diff = result.ok, result.diff
             output = result.for_model()
+    _record(session, call, output, {"decision": decision, "ok": ok})
+    return output, ok, decision, diff
+
+
+def refuse_call(session: ChatSession, call: ToolCall, output: str, stops_turn: bool) -> tuple[str, bool, str, str | None]:
+    """A call the loop guard did not run (glmchat.loop_guard): `output` says why, as its result."""
+    meta: dict[str, object] = {"decision": "repeated", "ok": False}
+    if stops_turn:
+        meta["stop_reason"] = "repeated tool call"
+    _record(session, call, output, meta)
+    return output, False, "repeated", None
+
+
+def _record(session: ChatSession, call: ToolCall, output: str, meta: dict[str, object]) -> None:
     msg = tool_message(session.messages, call, output)
     session.messages.append(msg)
-    session.message_ids.append(session.store_message(msg, status="complete", meta={"decision": decision, "ok": ok}))
-    return output, ok, decision, diff
+    session.message_ids.append(session.store_message(msg, status="complete", meta=meta))

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
-from glmchat.commands.ask_input import gather_input
-from glmchat.commands.common import apply_placement, err, open_workspace, stderr_progress
+from glmchat.commands.ask_input import gather_input, mentions_and_command
+from glmchat.commands.common import apply_placement, apply_speculative, err, open_workspace, stderr_progress
 from glmchat.commands.event_printer import EventPrinter
+from glmchat.commands.jsonl_printer import JsonlPrinter
 from glmchat.engine.base import CancelToken, Engine
 from glmchat.engine.factory import open_engine
 from glmchat.errors import GlmchatError, ModelError, UsageError
@@ -28,11 +29,12 @@ from glmchat.session import ChatSession, thinking_flags
 from glmchat.settings import Settings, load_settings
 from glmchat.terminal_text import is_terminal, visible_json
 from glmchat.tools import ToolRegistry, headless_approval
+from glmchat.tools.modes import check_mode
 from glmchat.tools.sandbox import use_settings
 
 INTERRUPTED = 130  # exit code after Ctrl-C (the partial answer is kept)
 TIMING_KEYS = ("time_to_first_token", "prompt_time", "generation_time", "prompt_tokens_per_second",
-               "generation_tokens_per_second")
+               "generation_tokens_per_second", "draft_tokens", "accepted_draft_tokens")
 
 
 @dataclass
@@ -58,6 +60,7 @@ class AskOptions:
     yes: bool = False
     workspace: Optional[Path] = None
     gpu_layers: Optional[str] = None
+    speculative: Optional[str] = None  # --speculative: auto | off | ngram | mtp
     cpu_moe: Optional[str] = None
     verbose: bool = False
     temperature: Optional[float] = None  # --temperature/--top-p/--top-k/--min-p: this call only
@@ -67,18 +70,29 @@ class AskOptions:
     conversation: Optional[int] = None  # continue this conversation
     files: list[str] = field(default_factory=list)  # -f PATH[:A-B], attached as /read does
     download: bool = False  # consent to fetch a missing hub quant (never by default)
+    mode: str = "default"  # agent mode (glmchat.tools.modes): default | accept-edits | plan
+    as_jsonl: bool = False  # --jsonl: every event as a JSON line (glmchat.commands.jsonl_printer)
 
 
 def run_ask(opts: AskOptions) -> int:
     """Answer one question; returns the exit code (0, or 130 after Ctrl-C). Raises GlmchatError."""
     mode = thinking_mode(opts)
     overrides = sampling_overrides(opts)
+    check_output_and_mode(opts)
     asked = gather_input(opts.prompt, opts.files)  # stdin and -f files read (and refused) before the model loads
+    command = mentions_and_command(asked, open_workspace(opts.workspace))  # @files attached, /NAME expanded
+    if command is not None:  # its front matter: its profile unless --profile; tools: true turns tools on
+        opts.profile, opts.tools = opts.profile or command.profile, opts.tools or bool(command.tools)
     settings = _settings(opts, mode)
     history, conv_id = _open_history(opts)
-    registry = ws = None
+    registry, ws = None, open_workspace(opts.workspace)  # tools off too: its AGENTS.md go into the system prompt
     if opts.tools:
-        registry, ws = ToolRegistry.builtin(settings.tools.web), open_workspace(opts.workspace)
+        registry = ToolRegistry.builtin(settings.tools.web)
+        from glmchat.mcp.manager import start_servers  # [mcp.servers]: started now, stopped after the turn
+        from glmchat.mcp.tools import add_running_servers
+
+        if start_servers(settings) is not None:
+            add_running_servers(registry)
     engine = _open_engine(settings, opts, continue_on(history, conv_id, settings, model=opts.model, quant=opts.quant,
                                                       endpoint=opts.endpoint, n_ctx=opts.n_ctx))
     session = _start_session(engine, settings, opts, mode, history, conv_id, registry, ws)
@@ -86,7 +100,10 @@ def run_ask(opts: AskOptions) -> int:
         settings.profiles[session.profile] = replace(settings.profile(session.profile), **overrides)
     for label, text in asked.attachments:
         session.attach(label, text)
-    printer = EventPrinter(sys.stdout, sys.stderr, show_thinking=opts.show_thinking, as_json=opts.as_json)
+    if opts.as_jsonl:
+        printer: EventPrinter = JsonlPrinter(sys.stdout, sys.stderr)
+    else:
+        printer = EventPrinter(sys.stdout, sys.stderr, show_thinking=opts.show_thinking, as_json=opts.as_json)
     interrupted = _stream(session, engine, asked.question, printer)
     return _report(printer, session, engine, opts.as_json, interrupted, recorded=history is not None)
 
@@ -116,6 +133,13 @@ def sampling_overrides(opts: AskOptions) -> dict[str, Any]:
     return out
 
 
+def check_output_and_mode(opts: AskOptions) -> None:
+    """--json and --jsonl exclude each other; --mode must be a known mode (UsageError, exit 2)."""
+    if opts.as_json and opts.as_jsonl:
+        raise UsageError("--json and --jsonl disagree.", "Use --json for one object at the end, --jsonl for a line per event.")
+    check_mode(opts.mode)
+
+
 def thinking_mode(opts: AskOptions) -> Optional[str]:
     """The thinking mode asked for (None: the conversation's or the settings'); checks clashing options."""
     if opts.no_think and opts.think and opts.think != "off":
@@ -129,6 +153,7 @@ def _settings(opts: AskOptions, mode: Optional[str]) -> Settings:
     settings = load_settings()
     use_settings(settings)  # [tools] sandbox, network, env_allow for the tool processes
     apply_placement(settings, opts.gpu_layers, opts.cpu_moe)
+    apply_speculative(settings, opts.speculative)
     if opts.profile:
         settings.profile(opts.profile)
     if mode:
@@ -168,6 +193,16 @@ def _existing(history: History, cid: int) -> int:
 
 
 def _open_engine(settings: Settings, opts: AskOptions, choice: EngineChoice) -> Engine:
+    """The engine `choice` names; with --jsonl a failure is also reported as error and done lines."""
+    try:
+        return _load_engine(settings, opts, choice)
+    except GlmchatError as exc:
+        if opts.as_jsonl:
+            JsonlPrinter(sys.stdout, sys.stderr).failed_before_the_turn(exc.message, exc.hint)
+        raise
+
+
+def _load_engine(settings: Settings, opts: AskOptions, choice: EngineChoice) -> Engine:
     """The engine `choice` names: the options given, else what the continued conversation ran on."""
     progress = stderr_progress() if sys.stderr.isatty() else None
     try:
@@ -206,6 +241,7 @@ def _start_session(engine: Engine, settings: Settings, opts: AskOptions, mode: O
             approver=approval.approver,
             approve_policy=approval.policy,
         )
+        session.approval.set_mode(opts.mode)
         if conv_id is not None:  # options given now win over what the continued conversation had
             if mode and mode != session.thinking:
                 session.set_thinking(mode)
@@ -253,6 +289,9 @@ def _stream(session: ChatSession, engine: Engine, prompt: str, printer: EventPri
         session.close()  # KV snapshot for instant resume with `ask -c`
         engine.close()
         printer.end_thinking_line()
+        from glmchat.mcp.manager import stop_servers  # no MCP server process outlives the run
+
+        stop_servers()
     return ctrl_c.interrupted
 
 
@@ -288,7 +327,10 @@ def _report(printer: EventPrinter, session: ChatSession, engine: Engine, as_json
             recorded: bool) -> int:
     """End stdout (the --json object, or the answer's last newline), then say how the turn ended."""
     out = printer.out
-    if as_json:
+    if isinstance(printer, JsonlPrinter):
+        failed, finished = printer.failed, printer.finished
+        printer.done(failed and "error" or (finished.status if finished else "cancelled"), session.conversation_id)
+    elif as_json:
         text = json.dumps(ask_json(printer, session, engine), ensure_ascii=False)
         out.write((visible_json(text) if is_terminal(out) else text) + "\n")
     elif printer.answer_parts and not printer.answer.endswith("\n"):

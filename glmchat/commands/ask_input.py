@@ -8,6 +8,8 @@ Stdin is read up to MAX_STDIN_BYTES and no further: more is a usage error (exit 
 cut or an unbounded read. Text that is not UTF-8 arrives as U+FFFD; input with a NUL byte is binary
 and refused (exit 2). `-f PATH[:A-B]` reads like the TUI's /read (glmchat.tools.direct, through
 safe_files: regular UTF-8 text files only, up to MAX_ATTACH_CHARS), from anywhere the user names.
+`@path[:A-B]` in the question attaches a file of the workspace the same way (glmchat.mentions), and a
+question `/NAME args` runs your own command NAME (glmchat.custom_commands): its text is what is sent.
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from glmchat.errors import GlmchatError, UsageError
+
+if TYPE_CHECKING:
+    from glmchat.custom_commands import CustomCommand
 
 MAX_STDIN_BYTES = 1024 * 1024  # 1 MiB: well past a 200k-token context's worth of prompt text
 FILE_HINT = "-f takes a UTF-8 text file of up to 64,000 characters, or a line range of one: -f PATH:A-B."
@@ -117,3 +122,21 @@ def read_file_option(spec: str, cwd: Path | None = None) -> tuple[str, str]:
     except OSError as exc:
         raise UsageError(f"-f {spec}: cannot read it ({exc.strerror or exc}).", FILE_HINT) from None
     return path + label[len(real.name):], text
+
+
+def mentions_and_command(asked: AskInput, ws: Any) -> CustomCommand | None:
+    """The files the typed question @mentions attached (UsageError when one cannot be), then a question
+    `/NAME args` naming one of your own commands replaced by its text; returns that command, if any.
+    Only the typed text is searched for mentions, never a command file's text."""
+    from glmchat.custom_commands import invocation, load
+    from glmchat.mentions import read_mentions
+
+    try:
+        asked.attachments += read_mentions(asked.question, ws)
+    except GlmchatError as exc:
+        raise UsageError(exc.message, exc.hint) from None
+    call = invocation(asked.question)
+    command = load(ws.root).get(call[0]) if call else None
+    if command is not None and call is not None:
+        asked.question = command.expand(call[1])
+    return command

@@ -19,6 +19,7 @@ def register(app: typer.Typer) -> None:
         threads: Optional[int] = typer.Option(None, "--threads", "-t", min=1, help="CPU threads (default: physical cores)."),
         profile: Optional[str] = typer.Option(None, "--profile", help="Sampling profile for tg (default: general)."),
         n_ctx: int = typer.Option(4096, "--ctx", min=256, help="Context size to load the model with."),
+        speculative: Optional[str] = typer.Option(None, "--speculative", help="Speculative decoding: auto, ngram, off or mtp (not built yet: off)."),
         as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="Also show llama.cpp's log on stderr."),
     ) -> None:
@@ -31,12 +32,14 @@ def register(app: typer.Typer) -> None:
         import sys
 
         from glmchat.bench import run_bench
+        from glmchat.commands.common import apply_speculative
         from glmchat.engine.base import Benchmarkable
         from glmchat.engine.factory import open_engine
         from glmchat.errors import UsageError
         from glmchat.settings import load_settings
 
         settings = load_settings()
+        apply_speculative(settings, speculative)
         if threads:
             settings.model.threads = threads
         if n_ctx < n_prompt + n_gen + 64:
@@ -58,10 +61,21 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(result, indent=2))
             return
         typer.echo(f"model: {result['model']}  backend: {result['backend']}  threads: {result['threads']}  plan: {result['plan']}")
+        _echo_speculative(result)
         typer.echo(f"{'test':>8} {'t/s (median)':>14} {'± stdev':>9}  runs")
         for r in result["results"]:
             runs = ", ".join(f"{x:.1f}" for x in r["runs_tps"])
             typer.echo(f"{r['test']:>8} {r['median_tps']:>14.2f} {r['stdev_tps']:>9.2f}  {runs}")
+
+
+def _echo_speculative(result: dict) -> None:
+    """One line: the speculative mode, what runs, the acceptance of tg's drafts."""
+    spec = result["speculative"]
+    line = f"speculative: {spec['mode']} (runs: {spec['runs']})"
+    for r in result["results"]:
+        if r.get("draft_tokens"):
+            line += f"  {r['test']}: {r['accepted_draft_tokens']}/{r['draft_tokens']} drafted tokens accepted"
+    typer.echo(line + (f"  note: {spec['note']}" if spec["note"] else ""))
 
 
 def _recent_model(settings) -> tuple[Optional[Path], str]:

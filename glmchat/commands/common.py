@@ -22,6 +22,14 @@ def err(text: str) -> None:
     sys.stderr.flush()
 
 
+def apply_speculative(settings: Any, mode: Optional[str]) -> None:
+    """--speculative onto the settings (UsageError for a mode that is not auto/off/ngram/mtp)."""
+    if mode is not None:
+        from glmchat.engine.speculative import check_mode
+
+        settings.model.speculative = check_mode(mode)
+
+
 def apply_placement(settings: Any, gpu_layers: Optional[str], cpu_moe: Optional[str]) -> None:
     """--gpu-layers / --cpu-moe onto the settings (validated like config.toml values)."""
     for name, value, words in (("gpu_layers", gpu_layers, ("auto", "all")), ("cpu_moe", cpu_moe, ("all",))):

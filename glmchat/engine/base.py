@@ -53,6 +53,9 @@ class ChatRequest:
     enable_thinking: bool = True
     clear_thinking: bool = True
     grammar: str | None = None  # GBNF; local engine only (tests force outputs with it)
+    # raw text the assistant turn already holds: the model goes on after it (glmchat.glm.close_thought
+    # when a looping thought is closed); only engines whose `continues_prefix` is True honour it
+    assistant_prefix: str | None = None
 
 
 @dataclass
@@ -69,6 +72,8 @@ class Usage:
     generation_tokens_per_second: float = 0.0  # completion_tokens / generation_time
     stop_reason: str = "stop"  # stop | length | cancelled | error
     note: str | None = None  # why it stopped when not obvious, e.g. "the context is full (4,096 tokens)"
+    draft_tokens: int = 0  # speculative decoding: tokens drafted (glmchat.engine.speculative)
+    accepted_draft_tokens: int = 0  # of those, accepted (each saves one decode)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

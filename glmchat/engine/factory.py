@@ -79,6 +79,7 @@ def open_engine(
         verbose=verbose,
         progress=load_progress,
         tensor_overrides=[(pattern, "CPU") for pattern in plan.overrides] if plan else None,
+        speculative=settings.model.speculative,
     )
     if plan is not None:
         engine.info.details["plan"] = plan.summary()

@@ -4,7 +4,8 @@ Why low level: the high-level `Llama.create_completion` does per-token Python wo
 stop-string scans, its own bookkeeping) and measured 105-125 tok/s on SmolLM2 where a lean loop over
 `llama_decode` + `llama_sampler_sample` reaches ~155-160 (llama-bench: 159). The loop here makes one
 `llama_decode` per generated token, reuses one `llama_batch`, never copies logits into Python and
-caches each token's text piece.
+caches each token's text piece (the loop: `glmchat.engine.decode_loop`; with `speculative` set,
+n-gram drafts verified in batches: `glmchat.engine.speculative`).
 
 Sampler chain: built in C for every request (grammar, repeat penalty, top_k, top_p, min_p,
 temperature, dist(seed)); see `glmchat.engine.sampler`. Load parameters: `glmchat.engine.llama_params`.
@@ -28,12 +29,14 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Generator, Iterator, Sequence, TypeVar
 
-from glmchat.engine.base import CancelToken, ChatRequest, EngineInfo, Finished, PromptProgress, RawText, SamplingParams, Started, StreamItem, Usage
+from glmchat.engine.base import CancelToken, ChatRequest, EngineInfo, Finished, PromptProgress, SamplingParams, Started, StreamItem, Usage
 from glmchat.engine.compute_thread import ComputeThread, EitherCancel
+from glmchat.engine.decode_loop import plain_loop
 from glmchat.engine.devices import physical_cores
 from glmchat.engine.kv_state import load_sequence, save_sequence
 from glmchat.engine.llama_params import backend_name, check_load_args, choose_offload, choose_threads, context_params, fit_context, model_params
 from glmchat.engine.sampler import build_sampler_chain, logit_ban_sampler
+from glmchat.engine.speculative import check_mode, resolve_mode, speculative_loop
 from glmchat.engine.utf8_stream import Utf8Stream
 from glmchat.errors import EngineError, ModelError
 from glmchat.glm.template import GLM_END_TOKENS, is_glm_template, prompt_opens_thinking, render_prompt
@@ -61,6 +64,8 @@ T = TypeVar("T")
 class LocalEngine:
     """llama.cpp in this process. Create with `LocalEngine.load(path, ...)`; one generation at a time."""
 
+    continues_prefix = True  # ChatRequest.assistant_prefix is appended to the rendered prompt
+
     def __init__(self) -> None:  # use load()
         self.info = EngineInfo(model="")
         self.last_note: str | None = None  # why the last generation stopped, when not obvious
@@ -82,6 +87,7 @@ class LocalEngine:
         self._keepalive: list[Any] = []  # ctypes objects llama.cpp may still point to
         self._llama: Any = None
         self._compute: ComputeThread | None = None  # runs every decode (see glmchat.engine.compute_thread)
+        self.speculative = "off"  # auto | off | ngram | mtp (glmchat.engine.speculative)
 
     # ---- loading -----------------------------------------------------------------------------------
 
@@ -99,11 +105,13 @@ class LocalEngine:
         verbose: bool = False,
         progress: Callable[[float], Any] | None = None,
         tensor_overrides: Sequence[tuple[str, str]] | None = None,
+        speculative: str = "off",
     ) -> "LocalEngine":
         """Load a GGUF. Raises ModelError (bad file, too little memory, llama.cpp refused) or UsageError."""
         from glmchat.engine import devices, gguf_check, llama_log
 
         check_load_args(kv_cache_type, n_threads, n_batch)
+        check_mode(speculative)
         model_path = gguf_check.check_model_file(path)
         header = gguf_check.read_header(model_path)
 
@@ -124,6 +132,7 @@ class LocalEngine:
 
         self = cls()
         self._llama = llama_cpp
+        self.speculative = speculative
         mparams = model_params(llama_cpp, n_gpu_layers, progress, tensor_overrides, self._keepalive)
         cparams = context_params(llama_cpp, n_ctx=n_ctx, n_batch=n_batch, threads=threads, flash_attn=flash_attn, kv_cache_type=kv_cache_type)
         t0 = time.perf_counter()
@@ -292,7 +301,8 @@ class LocalEngine:
         if not template:
             raise EngineError(f"{self.info.model} has no chat template in its GGUF metadata.", "Use a chat (instruct) model.")
         try:
-            return render_chat(template, request, bos_token=self._bos_text, eos_token=self._eos_text)
+            prompt = render_chat(template, request, bos_token=self._bos_text, eos_token=self._eos_text)
+            return prompt + (request.assistant_prefix or "")  # a continuation goes on from there
         except Exception as exc:  # noqa: BLE001 - template errors are user-visible, not crashes
             if isinstance(exc, EngineError):
                 raise
@@ -407,6 +417,13 @@ class LocalEngine:
     def _eog_bias_sampler(self) -> Any:
         return logit_ban_sampler(self._llama, self._vocab, self.end_tokens())
 
+    def _speculates(self, request: ChatRequest) -> bool:
+        """N-gram drafting for this request: its mode allows it, no grammar, a model whose KV rolls back."""
+        if resolve_mode(self.speculative) == "off" or request.grammar:
+            return False
+        lc = self._llama
+        return not (lc.llama_model_is_recurrent(self._model) or lc.llama_model_is_hybrid(self._model))
+
     def _generate(self, request: ChatRequest, cancel: CancelToken | None, *, ignore_eos: bool = False) -> Iterator[StreamItem]:
         self._require_open()
         if not self._lock.acquire(blocking=False):
@@ -455,83 +472,12 @@ class LocalEngine:
                 usage.stop_reason = "cancelled"
                 yield Finished(usage)
                 return
-            yield from self._sample_loop(request.sampling, sampler, cancel, usage, t_start, t_gen)
+            if self._speculates(request):
+                yield from speculative_loop(self, request.sampling, sampler, cancel, usage, t_start, t_gen, tokens)
+            else:
+                yield from plain_loop(self, request.sampling, sampler, cancel, usage, t_start, t_gen)
         finally:
             lc.llama_sampler_free(sampler)
-
-    def _sample_loop(
-        self, sampling: SamplingParams, sampler: Any, cancel: CancelToken | None, usage: Usage, t_start: float, t_gen: float
-    ) -> Iterator[StreamItem]:
-        lc = self._llama
-        ctx, vocab, batch = self._ctx, self._vocab, self._batch
-        sample, is_eog, decode = lc.llama_sampler_sample, lc.llama_vocab_is_eog, lc.llama_decode
-        tok_arr, pos_arr, nseq_arr, seq_arr, logit_arr = batch.token, batch.pos, batch.n_seq_id, batch.seq_id, batch.logits
-        nseq_arr[0] = 1
-        seq_arr[0][0] = 0
-        logit_arr[0] = 1
-        pieces, piece_of = self._pieces, self._piece
-        stop_ids = self._stop_ids
-        cached = self._cached
-        n_ctx = self._n_ctx
-        max_tokens = sampling.max_tokens
-        utf8 = Utf8Stream()
-        n_out = 0
-        t_last = t_gen
-        stop = "stop"
-        error: EngineError | None = None
-        while True:
-            if cancel is not None and cancel.cancelled:
-                stop = "cancelled"
-                break
-            token = sample(sampler, ctx, -1)
-            if token in stop_ids or is_eog(vocab, token):
-                break
-            n_out += 1
-            piece = pieces.get(token)
-            if piece is None:
-                piece = piece_of(token)
-            text = utf8.feed(piece)
-            t_last = time.perf_counter()
-            if n_out == 1:
-                usage.time_to_first_token = t_last - t_start
-            if text:
-                yield RawText(text)
-            if max_tokens is not None and n_out >= max_tokens:
-                stop = "length"
-                break
-            if len(cached) >= n_ctx:
-                stop = "length"
-                self.last_note = f"the context is full ({n_ctx:,} tokens)"
-                break
-            if cancel is not None and cancel.cancelled:
-                stop = "cancelled"
-                break
-            batch.n_tokens = 1
-            tok_arr[0] = token
-            pos_arr[0] = len(cached)
-            rc = decode(ctx, batch)
-            if rc != 0:
-                if rc == 1:
-                    stop = "length"
-                    self.last_note = "no room left in the KV cache"
-                else:
-                    stop = "error"
-                    self.reset_cache()
-                    error = EngineError(f"llama.cpp failed while generating (llama_decode returned {rc}).", f"See the llama.cpp log: {self.info.details.get('log_path')}")
-                break
-            cached.append(token)
-        rest = utf8.flush()
-        if rest:
-            yield RawText(rest)
-        usage.completion_tokens = n_out
-        usage.stop_reason = stop
-        usage.note = self.last_note
-        usage.generation_time = t_last - t_gen if n_out else 0.0
-        if usage.generation_time > 0:
-            usage.generation_tokens_per_second = n_out / usage.generation_time
-        yield Finished(usage)
-        if error is not None:
-            raise error
 
     # ---- KV state snapshots (instant resume) ---------------------------------------------------------
 

@@ -33,6 +33,8 @@ class ScriptedEngine:
         default_factory=lambda: EngineInfo(model="scripted", backend="CPU", where="local", n_ctx=16384, n_ctx_train=202752, thinking=True)
     )
 
+    continues_prefix = True  # a request with an assistant_prefix takes the next script as its continuation
+
     def __post_init__(self) -> None:
         self.info.n_ctx = self.n_ctx
         self.calls = 0
@@ -54,7 +56,9 @@ class ScriptedEngine:
             script = script.split("</think>", 1)[1]
         t0 = time.perf_counter()
         prompt_tokens = self.count_tokens(request)
-        yield Started(prompt_tokens=prompt_tokens, cached_prompt_tokens=0, in_thinking=request.enable_thinking)
+        # a continuation after a closed thought (assistant_prefix) goes on with the answer
+        in_thinking = request.enable_thinking and not request.assistant_prefix
+        yield Started(prompt_tokens=prompt_tokens, cached_prompt_tokens=0, in_thinking=in_thinking)
         first = None
         n = 0
         stop = "stop" if (yield from self._read_prompt(prompt_tokens, cancel)) else "cancelled"

@@ -10,7 +10,7 @@ from glmchat.glm.parser import (
     parse_call_body,
     tool_param_kinds,
 )
-from glmchat.glm.template import GLM_END_TOKENS, is_glm_model, is_glm_template, prompt_opens_thinking, render_prompt
+from glmchat.glm.template import GLM_END_TOKENS, close_thought, is_glm_model, is_glm_template, prompt_opens_thinking, render_prompt
 
 __all__ = [
     "GLM_END_TOKENS",
@@ -20,6 +20,7 @@ __all__ = [
     "IncompleteToolCall",
     "Thinking",
     "ToolCall",
+    "close_thought",
     "is_glm_model",
     "is_glm_template",
     "parse_call_body",

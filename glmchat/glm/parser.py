@@ -15,6 +15,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterable, Union
 
+from glmchat.glm.code_spans import CodeContext
+
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
 CALL_OPEN = "<tool_call>"
@@ -211,10 +213,17 @@ class GlmStreamParser:
     output shows what it is: a ``</think>`` makes everything before it thinking (the prompt had opened
     the block), a ``<think>`` at the very start opens one, a ``<tool_call>`` or the end of the stream
     makes it answer. So a model that does not think never has its answer taken for thinking.
+
+    A ``<think>…</think>`` after the answer began (GLM-4.7-Flash does this at times) is a further
+    thought: Thinking events, set apart from the earlier thought by a blank line; a ``<think>`` inside
+    a Markdown code span or fence stays answer text. `calls=False` leaves ``<tool_call>`` as text.
     """
 
-    def __init__(self, tools: Iterable[Any] | None = None, thinking: bool | None = True) -> None:
+    def __init__(self, tools: Iterable[Any] | None = None, thinking: bool | None = True, *, calls: bool = True) -> None:
         self._kinds = tool_param_kinds(tools)
+        self._calls = calls  # False: ``<tool_call>`` is answer text (a server's tool parser took the calls)
+        self._code = CodeContext()  # Markdown code in the answer so far: a <think> there is text
+        self.thought_seen = False  # a thought was emitted (a further one is set apart from it)
         self._mode = _UNDECIDED if thinking is None else _THINK if thinking else _ANSWER
         self._held = ""  # text not emitted yet because it could start a tag
         self._start = True  # nothing decided yet about the very start of the output
@@ -231,6 +240,8 @@ class GlmStreamParser:
         plain = self._plain
         if plain is not None:
             if "<" not in text:
+                if plain is Answer:
+                    self._code.feed(text)
                 return [plain(text)] if text else []
         elif self._mode == _CALL and ">" not in text:
             self._parts.append(text)
@@ -242,6 +253,8 @@ class GlmStreamParser:
             return []
         events: list[Event] = []
         self._run(text, events)
+        if not self.thought_seen:
+            self.thought_seen = any(isinstance(ev, Thinking) for ev in events)
         return _merge(events) if len(events) > 1 else events
 
     def finish(self) -> list[Event]:
@@ -312,34 +325,58 @@ class GlmStreamParser:
                 else:
                     self._plain = Thinking
                 return
-            # answer mode
-            if self._after_call:
-                stripped = s.lstrip(_WS)
-                if not stripped or (len(stripped) < len(CALL_OPEN) and CALL_OPEN.startswith(stripped)):
-                    self._held = s
-                    return
-                if stripped.startswith(CALL_OPEN):
-                    s = stripped
-                else:
-                    self._after_call = False
-            idx = s.find(CALL_OPEN)
-            if idx >= 0:
-                if idx:
-                    events.append(Answer(s[:idx]))
+            s = self._feed_answer(s, events)
+
+    def _feed_answer(self, s: str, events: list[Event]) -> str:
+        """Answer text up to the next tag; returns the text after it ("" when all was used or held).
+
+        A ``<think>`` outside Markdown code opens a further thought (GLM-4.7-Flash sometimes thinks
+        again after its answer began); inside a code span or fence it is answer text.
+        """
+        if self._after_call:
+            stripped = s.lstrip(_WS)
+            if not stripped or (len(stripped) < len(CALL_OPEN) and CALL_OPEN.startswith(stripped)):
+                self._held = s
+                return ""
+            if stripped.startswith(CALL_OPEN):
+                s = stripped
+            else:
+                self._after_call = False
+        code, pos = self._code, 0  # s[:pos] is answer text already fed to `code`
+        while True:
+            call = s.find(CALL_OPEN, pos) if self._calls else -1
+            think = s.find(THINK_OPEN, pos)
+            if think >= 0 and (call < 0 or think < call):
+                code.feed(s[pos:think])
+                pos = think + len(THINK_OPEN)
+                if code.in_code():
+                    code.feed(THINK_OPEN)
+                    continue
+                if think:
+                    events.append(Answer(s[:think]))
+                self._mode = _THINK
+                if self.thought_seen or any(isinstance(ev, Thinking) for ev in events):
+                    events.append(Thinking("\n\n"))  # a further thought, set apart from the last one
+                return s[pos:]
+            if call >= 0:
+                code.feed(s[pos:call])
+                if call:
+                    events.append(Answer(s[:call]))
                 self._mode = _CALL
                 self._parts = []
                 self._tail = ""
                 self._search_from = 0
-                s = s[idx + len(CALL_OPEN) :]
-                continue
-            keep = _partial_len(s, CALL_OPEN)
+                return s[call + len(CALL_OPEN) :]
+            keep = max(_partial_len(s, CALL_OPEN) if self._calls else 0, _partial_len(s, THINK_OPEN))
+            keep = min(keep, len(s) - pos)
+            code.feed(s[pos : len(s) - keep])
             if keep < len(s):
                 events.append(Answer(s[: len(s) - keep]))
             if keep:
                 self._held = s[len(s) - keep :]
             else:
                 self._plain = Answer
-            return
+            return ""
 
     def _feed_undecided(self, s: str, events: list[Event]) -> str:
         """Hold `s` until a tag decides; returns the text after the decision (answer mode by then)."""

@@ -116,6 +116,11 @@ def render_prompt(
         ) from None
 
 
+def close_thought(thinking: str) -> str:
+    """The assistant text that ends a thought: appended to a prompt, the model goes on with its answer."""
+    return thinking.rstrip() + "\n" + THINK_CLOSE
+
+
 def prompt_opens_thinking(prompt: str) -> bool:
     """True when the rendered prompt ends with an open ``<think>`` (the model starts reasoning)."""
     return prompt.rstrip().endswith(THINK_OPEN)

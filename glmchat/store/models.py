@@ -57,7 +57,11 @@ class Message:
 
     @property
     def shown_status(self) -> str:
-        """The status as the TUI, `history show` and the export name it: "stopped", not "cancelled"."""
+        """The status as the TUI, `history show` and the export name it: "stopped", not "cancelled"
+        ("stopped: repeating answer" when glmchat stopped it and said why in meta["stop_reason"])."""
+        reason = self.meta.get("stop_reason") if self.status == "cancelled" else None
+        if isinstance(reason, str) and reason:
+            return f"stopped: {reason}"
         return SHOWN_STATUS.get(self.status, self.status)
 
     def to_dict(self) -> dict[str, Any]:

@@ -11,6 +11,9 @@ call (the model is told which rule), "allow" runs it unasked (headless too, with
 are the user's own; a project's `.glmchat/config.toml` can only add ask and deny), "ask" asks
 whatever the policy and whatever was allowed for the session. Without a matching rule the policy decides.
 
+Agent modes (glmchat.tools.modes, `ApprovalPolicy.mode`) come before all that: plan mode refuses any
+call but a read; accept-edits lets edits inside the workspace run unless a rule matched.
+
 This module is the one home of that rule: `ChatSession` holds an `ApprovalPolicy` and calls
 `ApprovalPolicy.decide()` for every tool call; the TUI's approver returns a `Decision`;
 `glmchat ask` gets its approver and policy from `headless_approval()`. A denied call's tool message
@@ -26,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from glmchat.errors import GlmchatError, UsageError
 from glmchat.tools.base import Tool
+from glmchat.tools.modes import DEFAULT_MODE, auto_edit, check_mode, offered, plan_refusal_text
 from glmchat.tools.registry import validate_arguments
 from glmchat.tools.rules import ProjectRules, Rule, RuleSet, load_project_rules, subject_of
 from glmchat.tools.workspace import Workspace
@@ -54,6 +58,7 @@ class Decision:
     kind: DecisionKind
     message: str | None = None
     rule: str | None = None  # the permission rule that decided (deny by rule: the model is told which)
+    reason: str | None = None  # refused by glmchat itself (plan mode): the model's whole tool message
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", DecisionKind(self.kind))  # "deny" → DecisionKind.DENY; unknown: ValueError
@@ -86,6 +91,8 @@ class Decision:
 
     def denial_text(self, tool_name: str) -> str:
         """The tool message the model gets when the call was denied."""
+        if self.reason:
+            return self.reason
         if self.rule:
             return (f"This {tool_name} call was refused by the permission rule {self.rule}; it was not run. "
                     "Do not retry it; do without it or ask the user.")
@@ -140,10 +147,16 @@ class ApprovalPolicy:
     session_allowed: set[str] = field(default_factory=set)
     rules: RuleSet = field(default_factory=RuleSet)  # the user's [tools.rules]; the project's are added per workspace
     notices: list[str] = field(default_factory=list)  # for the user (a project allow rule ignored); see take_notices
+    mode: str = DEFAULT_MODE  # glmchat.tools.modes: "default" | "accept-edits" | "plan"
     _project: tuple[object, ProjectRules] | None = field(default=None, repr=False, init=False)
 
     def __post_init__(self) -> None:
         check_policy(self.policy)
+        check_mode(self.mode)
+
+    def set_mode(self, mode: str) -> None:
+        """Switch the agent mode (glmchat.tools.modes) from the next call on."""
+        self.mode = check_mode(mode)
 
     def ensure_workspace(self) -> Workspace:
         if self.workspace is None:
@@ -188,14 +201,19 @@ class ApprovalPolicy:
         """May this call run? None: it needs no approval (decision "auto"); else the decision, remembered.
 
         The approver sees (call, risk, preview) and blocks until answered; without one (nobody can be
-        asked) a call that needs approval gets `NO_APPROVER`. A matching permission rule comes first.
+        asked) a call that needs approval gets `NO_APPROVER`. Plan mode refuses any call but a read
+        first; then a matching permission rule; then accept-edits lets edits inside the workspace run.
         """
+        if not offered(tool.risk, self.mode):
+            return Decision(DecisionKind.DENY, reason=plan_refusal_text(tool.name))
         rule = self.matching_rule(tool, call.arguments)
         if rule is not None and rule.action == "deny":
             return Decision.by_rule(rule)
         if rule is not None and rule.action == "allow":
             return None
         if rule is None and not self.needs_approval(tool, call.arguments):
+            return None
+        if rule is None and auto_edit(self.mode, tool.risk, _paths_inside(tool, call.arguments, self.ensure_workspace())):
             return None
         shown = self.preview(tool, call.arguments)
         if rule is not None:

@@ -147,6 +147,7 @@ class ToolRegistry:
 
     def __init__(self, tools: Iterable[Tool] = ()) -> None:
         self._tools: dict[str, Tool] = {}
+        self._sources: list[Any] = []  # tools that come and go (MCP servers): .tools() and .notices()
         for tool in tools:
             self.register(tool)
 
@@ -163,31 +164,51 @@ class ToolRegistry:
             raise ValueError(f"tool {tool.name}: risk must be one of {RISKS}")
         self._tools[tool.name] = tool
 
+    def add_source(self, source: Any) -> None:
+        """Tools that come and go (glmchat.mcp.tools.McpToolSource): `source.tools()` is asked each time;
+        a registered tool of the same name wins."""
+        self._sources.append(source)
+
+    def notices(self) -> Iterator[str]:
+        """What the sources have to say (a server still starting, one that failed), once each, as it comes."""
+        for src in self._sources:
+            yield from src.notices()
+
+    def _current(self) -> dict[str, Tool]:
+        if not self._sources:
+            return self._tools
+        out = dict(self._tools)
+        for src in self._sources:
+            for tool in src.tools():
+                out.setdefault(tool.name, tool)
+        return out
+
     def get(self, name: str) -> Tool | None:
-        return self._tools.get(name)
+        return self._current().get(name)
 
     def names(self) -> list[str]:
-        return list(self._tools)
+        return list(self._current())
 
     def __contains__(self, name: object) -> bool:
-        return name in self._tools
+        return name in self._current()
 
     def __iter__(self) -> Iterator[Tool]:
-        return iter(list(self._tools.values()))
+        return iter(list(self._current().values()))
 
     def __len__(self) -> int:
-        return len(self._tools)
+        return len(self._current())
 
     def schemas(self) -> list[dict[str, Any]]:
         """OpenAI-style schemas of every tool; this list goes into the chat template as `tools`."""
-        return [t.schema() for t in self._tools.values()]
+        return [t.schema() for t in self._current().values()]
 
     def execute(self, name: str, arguments: Any, ctx: ToolContext) -> ToolResult:
         """Run one call. Never raises for tool failures: they come back as ToolResult(ok=False)."""
         started = time.monotonic()
-        tool = self._tools.get(name)
+        tools = self._current()
+        tool = tools.get(name)
         if tool is None:
-            known = ", ".join(self._tools) or "none"
+            known = ", ".join(tools) or "none"
             return ToolResult("", ok=False, error=f"Unknown tool {name!r}. Available tools: {known}.")
         try:
             args = validate_arguments(tool, arguments)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,8 @@ class UndoLog:
     def __init__(self) -> None:
         self._entries: list[UndoEntry] = []
         self._lock = threading.Lock()
+        # told of every change too (glmchat.rewind points it at the conversation's file history)
+        self.on_record: Callable[[UndoEntry], None] | None = None
 
     def record(
         self,
@@ -55,6 +58,9 @@ class UndoLog:
         entry = UndoEntry(Path(path), previous, _digest(written), tool, tuple(created_dirs), workspace=workspace)
         with self._lock:
             self._entries.append(entry)
+            observer = self.on_record
+        if observer is not None:
+            observer(entry)
 
     def __len__(self) -> int:
         with self._lock:
@@ -64,6 +70,14 @@ class UndoLog:
     def entries(self) -> list[UndoEntry]:
         with self._lock:
             return list(self._entries)
+
+    def discard(self, changes: set[tuple[str, str]]) -> int:
+        """Forget the entries that wrote (path, digest) in `changes` (/rewind took them back); how many went."""
+        with self._lock:
+            kept = [e for e in self._entries if (str(e.path), e.written_digest) not in changes]
+            gone = len(self._entries) - len(kept)
+            self._entries = kept
+        return gone
 
     def undo(self, force: bool = False) -> str:
         """Restore the newest change; returns one line saying what was done (or that there is nothing).

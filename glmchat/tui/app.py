@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
+from textual.actions import SkipAction
 from textual.app import App, SystemCommand
 from textual.screen import Screen
 
@@ -157,9 +158,27 @@ class GlmchatApp(App[int]):
     def action_focus_input(self) -> None:
         self._chat().prompt.focus()
 
+    def action_cycle_mode(self) -> None:
+        """Shift+Tab in the prompt: the next agent mode (glmchat.tools.modes); elsewhere it moves the focus back."""
+        chat = self.chat_screen
+        if chat is None or self.screen is not chat or not chat.prompt.has_focus:
+            raise SkipAction()
+        chat.cycle_mode()
+
+    def action_scroll_chat(self, where: str) -> None:
+        """PageUp/PageDown, Ctrl+Home/End from the prompt (or the log): scroll the chat; elsewhere (a
+        dialog, the sidebar) the key does what it does there."""
+        chat = self.chat_screen
+        focused = self.focused
+        if chat is None or self.screen is not chat or not (focused is None or chat.prompt.has_focus or chat.chat in focused.ancestors_with_self):
+            raise SkipAction()
+        log = chat.chat
+        {"page_up": log.scroll_page_up, "page_down": log.scroll_page_down, "home": log.scroll_home, "end": log.scroll_end}[where](animate=False)
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen(self.settings.keys))
+            rows = self.chat_screen.custom_commands.rows if self.chat_screen is not None else []
+            self.push_screen(HelpScreen(self.settings.keys, rows))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         # Textual's own "Theme" entry lists every theme; glmchat offers its own "Theme: …" entries
@@ -208,11 +227,15 @@ class GlmchatApp(App[int]):
 
 def run_app(settings: Any, *, engine_factory: EngineFactory, history: Any, **options: Any) -> int:
     """Run the TUI until the user quits; returns the exit code. Closes `history` afterwards."""
+    from glmchat.mcp.manager import start_servers, stop_servers  # [mcp.servers]: connect in the background
+
     app = GlmchatApp(settings, engine_factory=engine_factory, history=history, **options)
     try:
+        start_servers(settings)
         code = app.run()
     finally:
         app.shutdown()
+        stop_servers()  # the stdio servers end with glmchat
         if history is not None:
             try:
                 history.close()

@@ -11,10 +11,13 @@ from __future__ import annotations
 import difflib
 import shlex
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Awaitable, Callable
+from typing import TYPE_CHECKING, Awaitable, Callable, Sequence
 
 from glmchat.errors import GlmchatError, UsageError
 from glmchat.tui import chat_commands as chat
+from glmchat.tui import context_commands as context
+from glmchat.tui import mcp_commands
+from glmchat.tui import rewind_commands as rw
 from glmchat.tui import workspace_commands as ws
 
 if TYPE_CHECKING:
@@ -53,6 +56,8 @@ COMMANDS: list[SlashCommand] = [
     SlashCommand("theme", "[NAME]", "Show or switch the theme", chat.theme),
     SlashCommand("model", "", "Pick another model (reloads in the background)", chat.model, needs_idle=True),
     SlashCommand("compact", "", "Summarise older turns to free context", chat.compact, **_TURN),
+    SlashCommand("context", "[full]", "Show what the next request holds, by part, in tokens (full: the system prompt)", context.context, **_MODEL),
+    SlashCommand("init", "", "Ask the model to write an AGENTS.md for this workspace (tools on)", context.init, **_TURN),
     SlashCommand("quit", "", "Quit glmchat", chat.quit_),
     SlashCommand("read", "PATH[:A-B]", "Attach a file (or a line range) to the next message", ws.read, "tools", raw_args=True),
     SlashCommand("run", "CMD", "Run a shell command and offer its output", ws.run, "tools", raw_args=True),
@@ -63,15 +68,18 @@ COMMANDS: list[SlashCommand] = [
     SlashCommand("attach", "", "Attach the last command output (/run, /py, /ls, /grep) to the next message", ws.attach, "tools"),
     SlashCommand("tools", "on|off|list", "Let the model call tools, or list them", ws.tools, "tools", **_MODEL),
     SlashCommand("undo", "", "Undo the last file change made by a tool", ws.undo, "tools", **_MODEL),
+    SlashCommand("mcp", "[reconnect|enable|disable NAME]", "List the MCP servers and their tools; restart, enable or disable one", mcp_commands.mcp, "tools"),
+    SlashCommand("rewind", "", "Go back to before an earlier message (and restore the files tools changed)", rw.rewind, "tools", **_TURN),
 ]
 
 BY_NAME: dict[str, SlashCommand] = {c.name: c for c in COMMANDS}
 
 
-def matching(prefix: str) -> list[SlashCommand]:
-    """Commands whose name starts with `prefix` (with or without the slash), in registry order."""
+def matching(prefix: str, extra: Sequence[SlashCommand] = ()) -> list[SlashCommand]:
+    """Commands whose name starts with `prefix` (with or without the slash), in registry order, then `extra`
+    (your own commands, glmchat.tui.custom_slash)."""
     p = prefix.lstrip("/").lower()
-    return [c for c in COMMANDS if c.name.startswith(p)]
+    return [c for c in [*COMMANDS, *extra] if c.name.startswith(p)]
 
 
 def suggest(name: str, n: int = 3) -> list[str]:
@@ -79,13 +87,13 @@ def suggest(name: str, n: int = 3) -> list[str]:
     return difflib.get_close_matches(name.lower(), list(BY_NAME), n=n, cutoff=0.5)
 
 
-def parse(text: str) -> tuple[SlashCommand, str, list[str]]:
+def parse(text: str, extra: Sequence[SlashCommand] = ()) -> tuple[SlashCommand, str, list[str]]:
     """'/export md out.md' → (command, raw argument text, split arguments). Raises UsageError."""
     body = text.strip()[1:]
     name, _, rest = body.partition(" ")
     name = name.strip().lower()
     rest = rest.strip()
-    cmd = BY_NAME.get(name)
+    cmd = BY_NAME.get(name) or next((c for c in extra if c.name == name), None)
     if cmd is None:
         close = suggest(name)
         hint = ("Did you mean " + " or ".join("/" + s for s in close) + "?") if close else "Type /help to see the commands."
@@ -111,7 +119,7 @@ def is_command(text: str) -> bool:
 async def run(screen: ChatScreen, text: str) -> None:
     """Parse and run one slash command; failures show inline, never as a traceback."""
     try:
-        cmd, raw, args = parse(text)
+        cmd, raw, args = parse(text, screen.custom_commands.rows)
         if cmd.needs_model:
             screen.need_session()
         if cmd.needs_idle:

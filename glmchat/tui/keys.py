@@ -17,6 +17,11 @@ DEFAULTS: list[tuple[str, str, str, str, bool]] = [
     ("quit", "ctrl+q", "quit", "Quit", True),
     ("help", "f1", "help", "Help", True),
     ("focus_input", "ctrl+l", "focus_input", "Focus input", False),
+    ("mode", "shift+tab", "cycle_mode", "Mode: default / accept edits / plan", False),
+    ("chat_page_up", "pageup", "scroll_chat('page_up')", "Scroll the chat up a page", False),
+    ("chat_page_down", "pagedown", "scroll_chat('page_down')", "Scroll the chat down a page", False),
+    ("chat_top", "ctrl+home", "scroll_chat('home')", "Chat: to the first message", False),
+    ("chat_end", "ctrl+end", "scroll_chat('end')", "Chat: to the end (follows new text again)", False),
 ]
 
 
@@ -24,7 +29,9 @@ def app_bindings() -> list[Binding]:
     """The app's bindings, each with its id so `App.set_keymap` can remap it."""
     out = []
     for bid, key, action, desc, show in DEFAULTS:
-        priority = bid in ("quit", "palette", "new", "sidebar", "help", "copy_answer", "copy_code", "thinking")
+        # "mode" is a priority binding so the screen's Shift+Tab (focus previous) does not eat it; its
+        # action skips (falls through to focus previous) unless the prompt input has focus
+        priority = bid in ("quit", "palette", "new", "sidebar", "help", "copy_answer", "copy_code", "thinking", "mode") or bid.startswith("chat_")
         out.append(Binding(key, action, desc, show=show, id=bid, priority=priority))
     return out
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Iterator
 
 from textual.message import Message
 
+from glmchat.config_rules import always_allow, suggest_for
 from glmchat.engine.base import CancelToken
 from glmchat.errors import GlmchatError
 from glmchat.glm import Answer, IncompleteToolCall, Thinking, ToolCall
@@ -337,6 +338,7 @@ class TurnRunner:
         if self._current is not None:
             note = {
                 "cancelled": "⏹ Stopped — partial answer",
+                "stopped": "⏹ Stopped — the loop guard ended it (see the notice)",
                 "length": f"… Cut off: {u.note}" if u.note else "… Cut off: the token limit was reached",
             }.get(item.status)
             await self._current.finish(item.status, note)
@@ -414,7 +416,9 @@ class TurnRunner:
             result["r"] = r or ("deny", None)
             done.set()
 
-        screen = ApprovalScreen(call.name, dict(call.arguments or {}), risk, preview or "")
+        session = self.screen.session
+        suggestion = suggest_for(session, call) if session is not None else None  # for "Always allow"
+        screen = ApprovalScreen(call.name, dict(call.arguments or {}), risk, preview or "", suggestion)
         app = self.screen.app
         app.call_from_thread(app.push_screen, screen, on_result)
         app.call_from_thread(lambda: self.notifier.approval_waiting(self._conversation_title()))
@@ -425,4 +429,8 @@ class TurnRunner:
                 done.wait(1.0)
                 return Decision("deny", "Cancelled by the user.")
         decision, message = result["r"]
+        if decision == "allow_always" and session is not None:  # write the rule here, off the UI thread
+            saved, note = always_allow(session, call, message or "")
+            app.call_from_thread(lambda: self.screen.notify(note, severity="information" if saved else "error", timeout=8))
+            return Decision.allow_once()
         return Decision(decision, message)

@@ -153,7 +153,7 @@ def test_the_tui_reopens_a_conversation_on_its_model(opened, model_file, monkeyp
     monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
     args = dict(version=False, model=None, quant=None, endpoint=None, n_ctx=None, profile="tool", conversation=None,
-                tools=False, workspace=None, gpu_layers=None, cpu_moe=None, verbose=False)
+                tools=False, workspace=None, gpu_layers=None, cpu_moe=None, speculative=None, verbose=False)
     with pytest.raises(typer.Exit):
         cli.root(SimpleNamespace(invoked_subcommand=None), continue_last=True, **args)
     assert started["conversation_id"] == cid and opened.last["model"] == model_file and opened.last["n_ctx"] == 4096

@@ -87,8 +87,9 @@ def test_leading_think_tag_dropped():
     assert parse("<think>plan</think>ok") == [Thinking("plan"), Answer("ok")]
 
 
-def test_later_think_tag_is_text():
-    assert parse("a<think>b</think>c<think>d") == [Thinking("a<think>b"), Answer("c<think>d")]
+def test_think_tag_inside_thinking_is_text_and_after_the_answer_opens_a_further_thought():
+    # issue 16 item 7: a <think> after the answer began is a further thought (see test_parser_think_after_answer.py)
+    assert parse("a<think>b</think>c<think>d") == [Thinking("a<think>b"), Answer("c"), Thinking("\n\nd")]
 
 
 def test_thinking_off_everything_is_answer():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from glmchat.engine.scripted import ScriptedEngine
-from glmchat.glm import Answer, ToolCall, render_prompt
+from glmchat.glm import render_prompt
 from glmchat.session import Approval, ChatSession, ToolResultEvent, TurnFinished
 from glmchat.settings import load_settings
 from glmchat.store import Store
@@ -96,7 +96,8 @@ def test_tool_conversation_round_trips_the_store_into_an_identical_prompt(tmp_pa
     list(s.send("first"))
     list(s.send("second"))
     live = s.build_request()
-    reopened = ChatSession(engine, load_settings(), store=store, conversation_id=s.conversation_id, tools=ToolRegistry.builtin(), tools_enabled=True)
+    reopened = ChatSession(engine, load_settings(), store=store, conversation_id=s.conversation_id, tools=ToolRegistry.builtin(), tools_enabled=True,
+                           workspace=Workspace(tmp_path))  # the same workspace: the system prompt describes it
     again = reopened.build_request()
     assert again.messages == live.messages
     for clear in (True, False):

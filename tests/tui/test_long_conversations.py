@@ -144,3 +144,25 @@ async def test_back_at_the_end_stored_messages_far_above_are_unmounted_and_come_
         await scroll_to_the_top(pilot, app)
         assert questions(app) == [f"question {i}" for i in range(turns)] + ["one more"]
         assert mounted_answers(app) == [answer(i) for i in range(turns)] + ["the new answer"]
+
+
+async def test_page_up_from_the_prompt_scrolls_the_chat_and_ctrl_end_comes_back(tmp_path):
+    """Keys scroll the chat while the prompt keeps the focus: PageUp brings older messages in, and
+    Ctrl+End goes back to the end (which follows new text again)."""
+    store, cid = stored_conversation(tmp_path, turns=40)
+    app = make_app(tmp_path, store=store, conversation_id=cid)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, app, turns=40)
+        chat = app.chat_screen.chat
+        assert app.chat_screen.prompt.has_focus
+        await wait_for(pilot, lambda: chat.scroll_y >= chat.max_scroll_y - 1)
+        first = questions(app)[0]
+        for _ in range(6):
+            await pilot.press("pageup")
+            await pilot.pause(0.1)
+        assert chat.scroll_y < chat.max_scroll_y - 1
+        assert app.chat_screen.prompt.has_focus  # the keys did not move the focus or the input's cursor
+        await wait_for(pilot, lambda: questions(app)[0] != first)  # older messages came in above
+        await pilot.press("ctrl+end")
+        await wait_for(pilot, lambda: chat.scroll_y >= chat.max_scroll_y - 1)
+        assert not errors(app)

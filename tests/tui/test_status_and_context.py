@@ -119,7 +119,8 @@ async def test_context_gauge_grows_while_the_answer_streams(tmp_path):
 
 
 async def test_context_warning_from_80_percent(tmp_path):
-    engine = ScriptedEngine(scripts=["</think>" + "x" * 1900], n_ctx=600, chunk_chars=50)
+    filler = "".join(f"word{i} " for i in range(275))[:1900]  # text that does not repeat (the loop guard stops "xxx…")
+    engine = ScriptedEngine(scripts=["</think>" + filler], n_ctx=600, chunk_chars=50)
     app = make_app(tmp_path, engine=engine)
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot, app)

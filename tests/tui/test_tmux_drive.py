@@ -1,4 +1,8 @@
-"""Runs tests/tmux_drive.sh: the real app in tmux on SmolLM2, driven as a person would."""
+"""Runs the tmux drives: the real app in tmux on SmolLM2, driven as a person would.
+
+tests/tmux_drive.sh: chat, conversations, /read, /run, ask -c offline, prompt progress, a first-run
+download typed through; tests/tmux_drive_agent.sh: /context, Shift+Tab modes, the @ picker, a project
+command."""
 
 from __future__ import annotations
 
@@ -10,13 +14,14 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-SCRIPT = Path(__file__).resolve().parents[1] / "tmux_drive.sh"
+TESTS = Path(__file__).resolve().parents[1]
 
 
-def test_tmux_drive(smollm2_path):
+@pytest.mark.parametrize("script", ["tmux_drive.sh", "tmux_drive_agent.sh"])
+def test_tmux_drive(smollm2_path, script):
     pytest.importorskip("llama_cpp")
     proc = subprocess.run(
-        ["bash", str(SCRIPT), str(smollm2_path)],
+        ["bash", str(TESTS / script), str(smollm2_path)],
         capture_output=True,
         text=True,
         timeout=540,

@@ -23,7 +23,9 @@ from glmchat.errors import GlmchatError
 from glmchat.tui import commands
 from glmchat.tui.attachments import Attachments
 from glmchat.tui.conversations import Conversations
+from glmchat.tui.custom_slash import CustomSlash
 from glmchat.tui.direct_runner import DirectRunner
+from glmchat.tui.mention_files import attach_mentions, list_for_picker
 from glmchat.tui.download import DownloadFinished, DownloadOffered, DownloadProgressed
 from glmchat.tui.model_loader import EngineLoaded, LoadFailed, LoadProgressed, ModelLoader
 from glmchat.tui.turn_runner import TurnMaker, TurnRunner, Wake
@@ -31,6 +33,7 @@ from glmchat.tui.widgets.attachment_bar import AttachmentBar, describe_attachmen
 from glmchat.tui.widgets.chat_log import ChatLog
 from glmchat.tui.widgets.download import DownloadPanel
 from glmchat.tui.widgets.error_block import ErrorBlock
+from glmchat.tui.widgets.file_picker import FilePicker
 from glmchat.tui.widgets.messages import AttachRequested, Copy
 from glmchat.tui.widgets.notice_block import NoticeBlock
 from glmchat.tui.widgets.prompt_input import PromptInput
@@ -55,6 +58,7 @@ class ChatScreen(Screen):
         self._mounted = False
         self.engine: Engine | None = None
         self.session: Any = None  # glmchat.session.ChatSession, once a model is loaded
+        self.agent_mode = "default"  # glmchat.tools.modes; Shift+Tab cycles it, the session gets it when it starts
         self.held: list[str] = []  # messages typed before the model was ready
         self.editing = False
         self._ctx_warned = False
@@ -70,6 +74,7 @@ class ChatScreen(Screen):
         self.conversations = Conversations(self, options.history, clock=options.clock)
         self.direct = DirectRunner(self)
         self.attachments = Attachments(self)  # for the next message; held here until a session exists
+        self.custom_commands = CustomSlash(self)  # your own /NAME commands (files)
 
     # ---- layout ----------------------------------------------------------------------------------
 
@@ -82,6 +87,7 @@ class ChatScreen(Screen):
                     yield ProgressBar(total=1.0, show_eta=False, id="loading-bar")
                 yield ChatLog(id="chat")
                 yield SlashPopup(id="slash-popup")
+                yield FilePicker(id="file-picker")
                 yield AttachmentBar(id="attachments")
                 yield PromptInput(id="prompt")
         yield StatusBar(id="status")
@@ -135,6 +141,8 @@ class ChatScreen(Screen):
         self._mounted = True
         await self._flush_start_notices()
         self.prompt.popup = self.query_one("#slash-popup", SlashPopup)
+        self.prompt.picker = self.query_one("#file-picker", FilePicker)
+        self.custom_commands.load()
         self.sidebar.set_class(not settings.ui.sidebar or self.app.size.width < self.SIDEBAR_MIN_COLUMNS, "-hidden")
         self.set_class(not settings.ui.show_thinking, "-hide-thinking")
         self.status.update_info(state="loading", thinking=settings.chat.thinking, profile=settings.chat.profile)
@@ -168,6 +176,7 @@ class ChatScreen(Screen):
                 workspace=self.options.workspace,
                 approver=self.turns.approve,
             )
+            self.session.approval.set_mode(self.agent_mode)
             self.attachments.hand_over(self.session)  # files attached while the model loaded
         else:
             self.session.use_engine(engine)
@@ -228,9 +237,12 @@ class ChatScreen(Screen):
         if commands.is_command(event.text):
             await self.run_slash(event.text)
             return
-        await self.send(event.text)
+        self.query_one("#file-picker", FilePicker).forget_files()  # the next @ lists the workspace again
+        if await attach_mentions(self, event.text):  # @path: the file goes with the message
+            await self.send(event.text)
 
     async def run_slash(self, text: str) -> None:
+        await self.custom_commands.known(text)
         await commands.run(self, text)
 
     async def send(self, text: str) -> None:
@@ -346,6 +358,11 @@ class ChatScreen(Screen):
     def _sidebar_delete(self, event: Sidebar.Delete) -> None:
         self.conversations.ask_delete(event.conversation_id)
 
+    @on(FilePicker.FilesWanted)
+    def _files_wanted(self, event: FilePicker.FilesWanted) -> None:
+        event.stop()
+        list_for_picker(self, self.query_one("#file-picker", FilePicker))
+
     @on(PromptInput.CancelRequested)
     def _cancel_requested(self) -> None:
         self.cancel()
@@ -374,6 +391,16 @@ class ChatScreen(Screen):
             self.query_one("#conversation-list").focus()
         else:
             self.prompt.focus()
+
+    def cycle_mode(self) -> None:
+        """Shift+Tab: default → accept edits → plan mode → default, from the next tool call on."""
+        from glmchat.tools.modes import next_mode
+
+        self.agent_mode = next_mode(self.agent_mode)
+        if self.session is not None:
+            self.session.approval.set_mode(self.agent_mode)
+            self.refresh_context()  # plan mode changes the system prompt and the tools offered
+        self.status.update_info(mode=self.agent_mode)
 
     def toggle_thinking(self) -> None:
         hide = not self.has_class("-hide-thinking")

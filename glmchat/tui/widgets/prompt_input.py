@@ -1,13 +1,23 @@
-"""The input: a multi-line TextArea (Enter sends, Shift+Enter / Ctrl+J newline, Up/Down history)."""
+"""The input: a multi-line TextArea (Enter sends, Shift+Enter / Ctrl+J newline, Up/Down history).
+
+Typing `/word` at the start opens the slash popup; typing `@word` (at the start or after a space)
+opens the file picker. While either is open, Up/Down move in it, Tab (or Enter) takes its choice and
+Esc closes it.
+"""
 
 from __future__ import annotations
+
+import re
 
 from textual import events
 from textual.message import Message
 from textual.widgets import TextArea
 
 from glmchat.terminal_text import visible
+from glmchat.tui.widgets.file_picker import FilePicker
 from glmchat.tui.widgets.slash_popup import SlashPopup
+
+MENTION_AT_CURSOR = re.compile(r"(?<![^\s(\[{\"'`])@(\S*)$")  # the rule of glmchat.mentions
 
 
 class PromptInput(TextArea):
@@ -26,6 +36,8 @@ class PromptInput(TextArea):
         self.prompt_history: list[str] = []
         self._recall: int | None = None  # index into history while recalling
         self.popup: SlashPopup | None = None
+        self.picker: FilePicker | None = None
+        self._mention_start: tuple[int, int] | None = None  # where the "@" being completed is
 
     # ---- text from outside: a paste, a stored message (/edit) -------------------------------------
     # The editor shows what it holds, and sends what it shows: control characters made visible.
@@ -50,6 +62,8 @@ class PromptInput(TextArea):
     def _set(self, text: str) -> None:
         if self.popup is not None:
             self.popup.display = False  # a recalled command is walked past, not completed
+        if self.picker is not None:
+            self.picker.close()
         self.load_text(text)
         self.move_cursor(self.document.end)
 
@@ -73,8 +87,39 @@ class PromptInput(TextArea):
 
     # ---- keys ------------------------------------------------------------------------------------
 
+    def _picker_key(self, key: str) -> bool:
+        """Keys while the file picker is open; True when the key was the picker's."""
+        picker = self.picker
+        if picker is None or not picker.display:
+            return False
+        if key in ("tab", "enter"):
+            path = picker.chosen()
+            if path is None:
+                return key == "tab"
+            self.insert_mention(path)
+        elif key == "escape":
+            picker.close()
+        elif key in ("up", "down"):
+            picker.action_cursor_up() if key == "up" else picker.action_cursor_down()
+        else:
+            return False
+        return True
+
+    def insert_mention(self, path: str) -> None:
+        """Replace the `@word` being typed with `@path ` and close the picker."""
+        end = self.cursor_location
+        start = self._mention_start or end
+        result = self.replace(f"@{path} ", start, end)
+        self.move_cursor(result.end_location)
+        if self.picker is not None:
+            self.picker.close()
+
     async def _on_key(self, event: events.Key) -> None:
         key = event.key
+        if self._picker_key(key):
+            event.stop()
+            event.prevent_default()
+            return
         popup = self.popup if self.popup is not None and self.popup.display else None
         handled = True
         if key == "enter":
@@ -117,6 +162,8 @@ class PromptInput(TextArea):
         self.clear()
         if self.popup is not None:
             self.popup.display = False
+        if self.picker is not None:
+            self.picker.close()
         self.post_message(self.Submitted(text))
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
@@ -126,3 +173,17 @@ class PromptInput(TextArea):
                 self.popup.show_for(text)
             else:
                 self.popup.display = False
+        self._follow_mention()
+
+    def _follow_mention(self) -> None:
+        """Open, refilter or close the file picker for the `@word` just before the cursor."""
+        if self.picker is None:
+            return
+        row, col = self.cursor_location
+        m = MENTION_AT_CURSOR.search(self.document.get_line(row)[:col])
+        if m is None or self._recalling():
+            self._mention_start = None
+            self.picker.close()
+            return
+        self._mention_start = (row, col - len(m.group(0)))
+        self.picker.show_for(m.group(1))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from glmchat.terminal_text import visible
 from glmchat.tui import commands
 
 
@@ -13,15 +15,19 @@ class SlashPopup(OptionList):
 
     can_focus = False
 
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.extra: list[commands.SlashCommand] = []  # your own commands (glmchat.tui.custom_slash)
+
     def show_for(self, text: str) -> bool:
         """Fill with the commands matching `text`; returns whether anything matches."""
-        matches = commands.matching(text.split(" ", 1)[0]) if commands.is_command(text) or text == "/" else []
+        matches = commands.matching(text.split(" ", 1)[0], self.extra) if commands.is_command(text) or text == "/" else []
         self.clear_options()
         if not matches:
             self.display = False
             return False
         self.add_options(
-            Option(f"/{c.name} {c.args}".ljust(24) + c.description, id=c.name) for c in matches
+            Option(Text(visible(f"/{c.name} {c.args}".ljust(24) + c.description)), id=c.name) for c in matches
         )
         self.highlighted = 0
         self.display = True

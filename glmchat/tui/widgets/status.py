@@ -1,4 +1,4 @@
-"""The status bar: model, backend, profile, thinking mode, context gauge, speed figures."""
+"""The status bar: model, backend, profile, thinking mode, agent mode, context gauge, speed figures."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from textual.widgets import Static
 from glmchat.terminal_text import visible
 
 WARN_FRACTION = 0.8
+MODE_LABELS = {"plan": ("plan mode", "plan"), "accept-edits": ("accept edits", "edits")}  # (wide, narrow)
 
 
 @dataclass
@@ -25,6 +26,7 @@ class StatusInfo:
     last_ttft: float | None = None
     last_tps: float | None = None
     tools: bool = False  # the model may call tools
+    mode: str = "default"  # agent mode (glmchat.tools.modes): shown unless "default"
     state: str = ""  # "loading 42%", "ready", "generating", "load failed"
 
 
@@ -85,8 +87,11 @@ class StatusBar(Static):
             t.append(f" · {visible(i.profile)}")
         if i.thinking and level < 4:
             t.append(f" · think {i.thinking}")
-        if i.tools:
+        mode = MODE_LABELS.get(i.mode)  # plan mode / accept edits, at every width (it decides what runs)
+        if i.tools and not (mode and level == 4):  # the narrowest line shows the mode in its place
             t.append(" · tools on", style="bold")
+        if mode:
+            t.append(f" · {mode[0 if level < 3 else 1]}", style="bold reverse")
         warn = self.ctx_fraction >= WARN_FRACTION
         if i.ctx_total:
             used = min(i.ctx_used, i.ctx_total)  # an estimate may overshoot; never show more than there is
