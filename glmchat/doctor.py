@@ -122,6 +122,25 @@ def speculative_report(settings: Any = None) -> dict[str, Any]:
     return {"mode": mode, "runs": resolve_mode(mode), "note": mode_note(mode)}
 
 
+def mcp_report(settings: Any = None) -> list[dict[str, Any]]:
+    """[mcp.servers]: each configured server started (then stopped), with its status and tool names."""
+    servers = getattr(getattr(settings, "mcp", None), "servers", None)
+    if not servers:
+        return []
+    from glmchat.mcp.listing import server_rows
+    from glmchat.mcp.manager import start_servers, stop_servers
+
+    manager = start_servers(settings)
+    try:
+        if manager is not None:
+            manager.wait_ready()
+        rows = server_rows(manager)
+    finally:
+        stop_servers()
+    return [{"name": r["name"], "transport": r["transport"], "status": r["status"], "error": r["error"],
+             "tools": [t["name"] for t in r["tools"]]} for r in rows]
+
+
 def report(
     model: Path | None, n_ctx: int, kv_type: str = "f16", gpu_layers: Any = "auto", cpu_moe: Any = None, verify: bool = False,
     settings: Any = None,
@@ -143,6 +162,7 @@ def report(
         "rebuild_hint": rebuild_hint(machine),
         "sandbox": sandbox_report(settings),
         "speculative": speculative_report(settings),
+        "mcp": mcp_report(settings),
     }
     files = model_files([model] if model else [], verify=verify)
     rep["model_files"] = files
@@ -189,6 +209,9 @@ def render(rep: dict[str, Any]) -> str:
     if rep.get("speculative"):
         spec = rep["speculative"]
         lines.append(f"Speculative decoding: {spec['mode']} (runs: {spec['runs']})" + (f" · note: {spec['note']}" if spec["note"] else ""))
+    for server in rep.get("mcp") or []:  # names and errors come from config and servers: the CLI shows them through visible()
+        why = f" ({server['error']})" if server["error"] else f" · {len(server['tools'])} tools"
+        lines.append(f"MCP server {server['name']} [{server['transport']}]: {server['status']}{why}")
     lines.append("Model files:")
     if not rep["model_files"]:
         lines.append("  none downloaded yet (glmchat download, or --model PATH)")

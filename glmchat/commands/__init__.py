@@ -8,4 +8,4 @@ to stay well under half a second. Import llama_cpp, textual, sqlite work, etc. i
 """
 
 # Registered in this order by glmchat.cli; a module that is not there yet is skipped.
-MODULES = ["hub", "history", "doctor", "bench", "config", "mcp"]
+MODULES = ["hub", "history", "doctor", "bench", "config", "mcp", "acp", "serve"]

@@ -84,3 +84,12 @@ def test_a_header_secret_is_read_from_the_environment_and_never_printed(tmp_path
     rows = {row["name"]: row for row in json.loads(done.stdout)}
     assert done.returncode == 1 and rows["remote"]["status"] == "failed" and rows["t"]["status"] == "ready"
     assert "s3cret" not in done.stdout + done.stderr
+
+
+def test_doctor_lists_the_servers_and_whether_they_start(tmp_path):
+    write_config(tmp_path, '\n[mcp.servers.gone]\ncommand = "glmchat-no-such-mcp-server"\n')
+    done = glmchat("doctor")
+    assert "MCP server t [stdio]: ready · 5 tools" in done.stdout, done.stdout + done.stderr
+    assert "MCP server gone [stdio]: failed (command not found: glmchat-no-such-mcp-server)" in done.stdout
+    started = pids(tmp_path / "pids")
+    assert started and all(gone_within(pid) for pid in started)
