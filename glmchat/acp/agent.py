@@ -30,6 +30,7 @@ from acp.schema import (
     AgentCapabilities,
     AllowedOutcome,
     Implementation,
+    McpCapabilities,
     PermissionOption,
     PromptCapabilities,
     SessionMode,
@@ -84,6 +85,7 @@ class GlmchatAgent:
         self._sessions: dict[str, AcpSession] = {}
         self._conn: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._fs = (False, False)  # the client's fs.readTextFile, fs.writeTextFile (glmchat.acp.client_fs)
 
     def on_connect(self, conn: Any) -> None:
         self._conn = conn
@@ -100,10 +102,13 @@ class GlmchatAgent:
     async def initialize(self, protocol_version: int, client_capabilities: Any = None, client_info: Any = None,
                          **kwargs: Any) -> InitializeResponse:
         from glmchat import __version__
+        from glmchat.acp.client_fs import offered
 
+        self._fs = offered(client_capabilities)
         return InitializeResponse(
             protocol_version=min(int(protocol_version), PROTOCOL_VERSION) if isinstance(protocol_version, int) else PROTOCOL_VERSION,
-            agent_capabilities=AgentCapabilities(load_session=True, prompt_capabilities=PromptCapabilities(embedded_context=True)),
+            agent_capabilities=AgentCapabilities(load_session=True, prompt_capabilities=PromptCapabilities(embedded_context=True),
+                                                 mcp_capabilities=McpCapabilities(http=True, sse=False)),
             agent_info=Implementation(name="glmchat", title="glmchat (GLM-4.7-Flash)", version=__version__),
         )
 
@@ -112,22 +117,33 @@ class GlmchatAgent:
 
     async def new_session(self, cwd: str, mcp_servers: Any = None, **kwargs: Any) -> NewSessionResponse:
         root = _workspace_dir(cwd)
-        chat = await self._blocking(self._open_session, root, None, None)
+        _check_mcp(mcp_servers)
+        chat = await self._blocking(self._open_session, root, None, mcp_servers)
         sid = str(uuid.uuid4())
         self._sessions[sid] = acp_session = AcpSession(chat)
         chat.approver = self._approver(sid, acp_session)
+        self._use_client_files(sid, chat)
         return NewSessionResponse(session_id=sid, modes=_modes(chat))
 
     async def load_session(self, cwd: str, session_id: str, mcp_servers: Any = None, **kwargs: Any) -> LoadSessionResponse:
         root = _workspace_dir(cwd)
         cid = _conversation_id(session_id)
+        _check_mcp(mcp_servers)
         messages = await self._blocking(_stored_messages, self._history(), cid)
-        chat = await self._blocking(self._open_session, root, cid, None)
+        chat = await self._blocking(self._open_session, root, cid, mcp_servers)
         self._sessions[session_id] = acp_session = AcpSession(chat)
         chat.approver = self._approver(session_id, acp_session)
+        self._use_client_files(session_id, chat)
         for update in replay(messages):
             await self._conn.session_update(session_id=session_id, update=update)
         return LoadSessionResponse(modes=_modes(chat))
+
+    def _use_client_files(self, session_id: str, chat: Any) -> None:
+        """read_file / write_file through the editor, when its initialize offered fs (glmchat.acp.client_fs)."""
+        from glmchat.acp.client_fs import ClientFiles, install
+
+        if any(self._fs) and getattr(chat, "tools", None) is not None:
+            install(chat.tools, ClientFiles(self._conn, asyncio.get_running_loop(), session_id, *self._fs))
 
     async def set_session_mode(self, mode_id: str, session_id: str, **kwargs: Any) -> SetSessionModeResponse:
         session = self._session(session_id)
@@ -230,6 +246,15 @@ def _workspace_dir(cwd: Any) -> Path:
     if not root.is_absolute() or not root.is_dir():
         raise invalid(f"cwd {cwd!r} is not an absolute path to an existing directory.")
     return root
+
+
+def _check_mcp(mcp_servers: Any) -> None:
+    from glmchat.acp.mcp_servers import configs_from_client
+
+    try:
+        configs_from_client(mcp_servers)
+    except GlmchatError as exc:
+        raise invalid(f"{exc.message} {exc.hint or ''}".strip()) from None
 
 
 def _conversation_id(session_id: Any) -> int:

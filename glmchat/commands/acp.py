@@ -87,6 +87,7 @@ class SessionFactory:
             self.settings.profile(profile)  # an unknown profile fails now
         self.engine: Any = None
         self._history: Any = None
+        self._mcp: list[Any] = []  # the MCP managers of the servers clients passed, stopped in close()
 
     def history(self) -> Any:
         from glmchat.history import History
@@ -95,15 +96,21 @@ class SessionFactory:
             self._history = History()
         return self._history
 
-    def open(self, root: Path, conversation_id: int | None, _unused: Any = None) -> Any:
-        """A tool-on ChatSession in workspace `root` (conversation `conversation_id` continued, when given)."""
+    def open(self, root: Path, conversation_id: int | None, mcp_servers: Any = None) -> Any:
+        """A tool-on ChatSession in workspace `root` (conversation `conversation_id` continued, when given),
+        with the tools of the MCP servers the client passed (`mcp_servers`, connected for this session)."""
+        from glmchat.acp.mcp_servers import start_client_servers
         from glmchat.session import ChatSession
         from glmchat.tools import ToolRegistry, Workspace
 
         if self.engine is None:
             self.engine = self._open_engine()
+        registry = ToolRegistry.builtin(self.settings.tools.web)
+        manager = start_client_servers(mcp_servers, self.settings.mcp.timeout, registry)
+        if manager is not None:
+            self._mcp.append(manager)
         return ChatSession(self.engine, self.settings, store=self.history().store, conversation_id=conversation_id,
-                           profile=self.profile, tools=ToolRegistry.builtin(self.settings.tools.web), tools_enabled=True,
+                           profile=self.profile, tools=registry, tools_enabled=True,
                            workspace=Workspace(root), approver=None, approve_policy=self.settings.tools.approve)
 
     def _open_engine(self) -> Any:
@@ -114,6 +121,8 @@ class SessionFactory:
         return open_engine(self.settings, **choice.prepare(self.settings), download=False)
 
     def close(self) -> None:
+        for manager in self._mcp:  # stdio servers end with their sessions: no orphan processes
+            manager.stop()
         if self.engine is not None:
             self.engine.close()
         if self._history is not None:

@@ -23,6 +23,7 @@ class ServerConfig:
     url: str | None = None
     headers_env: dict[str, str] = field(default_factory=dict)  # header → name of the variable holding its value
     enabled: bool = True
+    headers: dict[str, str] = field(default_factory=dict)  # header → value (servers an ACP client passes)
 
     @property
     def transport(self) -> str:

@@ -171,7 +171,7 @@ class McpManager:
         from mcp.client.streamable_http import streamable_http_client
         from mcp.shared._httpx_utils import create_mcp_http_client
 
-        headers = {h: os.environ.get(var, "") for h, var in cfg.headers_env.items()}
+        headers = {h: os.environ.get(var, "") for h, var in cfg.headers_env.items()} | cfg.headers
         http = create_mcp_http_client(headers=headers or None)
         stack.push_async_callback(http.aclose)
         return streamable_http_client(cfg.url or "", http_client=http)

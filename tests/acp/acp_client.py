@@ -47,11 +47,11 @@ class RecordingClient:
 
 
 @contextlib.asynccontextmanager
-async def glmchat_acp(client: RecordingClient, *args: str) -> AsyncIterator[Any]:
+async def glmchat_acp(client: RecordingClient, *args: str, capabilities: Any = None) -> AsyncIterator[Any]:
     """An initialized connection to a `glmchat acp ARGS` child process (the test's GLMCHAT_* dirs)."""
     async with spawn_agent_process(client, sys.executable, "-m", "glmchat", "acp", *args, cwd=ROOT,
                                    env=dict(os.environ)) as (conn, _process):
-        init = await asyncio.wait_for(conn.initialize(protocol_version=PROTOCOL_VERSION), 60)
+        init = await asyncio.wait_for(conn.initialize(protocol_version=PROTOCOL_VERSION, client_capabilities=capabilities), 60)
         assert init.protocol_version == PROTOCOL_VERSION
         assert init.agent_capabilities.load_session is True
         yield conn
