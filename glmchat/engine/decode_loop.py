@@ -15,7 +15,7 @@ failed `llama_decode` ("error": the KV cache is reset and EngineError raised aft
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from glmchat.engine.base import CancelToken, Finished, RawText, SamplingParams, StreamItem, Usage
 from glmchat.engine.utf8_stream import Utf8Stream
@@ -158,3 +158,17 @@ class Emitter:
             self.stop = "cancelled"
             return True
         return False
+
+
+def fill_batch(batch: Any, tokens: Sequence[int], start: int, every_logit: bool) -> None:
+    """Put `tokens` at positions start.. of sequence 0 into a llama_batch; logits at every position
+    (`every_logit`, a speculative draft's verification) or at none (the caller marks the last)."""
+    batch.n_tokens = len(tokens)
+    tok, pos, nseq, seq, logits = batch.token, batch.pos, batch.n_seq_id, batch.seq_id, batch.logits
+    flag = 1 if every_logit else 0
+    for i, t in enumerate(tokens):
+        tok[i] = t
+        pos[i] = start + i
+        nseq[i] = 1
+        seq[i][0] = 0
+        logits[i] = flag

@@ -31,7 +31,7 @@ from typing import Any, Callable, Generator, Iterator, Sequence, TypeVar
 
 from glmchat.engine.base import CancelToken, ChatRequest, EngineInfo, Finished, PromptProgress, SamplingParams, Started, StreamItem, Usage
 from glmchat.engine.compute_thread import ComputeThread, EitherCancel
-from glmchat.engine.decode_loop import plain_loop
+from glmchat.engine.decode_loop import fill_batch, plain_loop
 from glmchat.engine.devices import physical_cores
 from glmchat.engine.kv_state import load_sequence, save_sequence
 from glmchat.engine.llama_params import backend_name, check_load_args, choose_offload, choose_threads, context_params, fit_context, model_params
@@ -337,17 +337,9 @@ class LocalEngine:
     def _decode(self, tokens: Sequence[int], start_pos: int, logits_last: bool) -> int:
         """Evaluate `tokens` at positions start_pos.. in one llama_decode; returns llama.cpp's code."""
         b = self._batch
-        n = len(tokens)
-        b.n_tokens = n
-        tok, pos, nseq, seq, logits = b.token, b.pos, b.n_seq_id, b.seq_id, b.logits
-        for i, t in enumerate(tokens):
-            tok[i] = t
-            pos[i] = start_pos + i
-            nseq[i] = 1
-            seq[i][0] = 0
-            logits[i] = 0
+        fill_batch(b, tokens, start_pos, every_logit=False)
         if logits_last:
-            logits[n - 1] = 1
+            b.logits[len(tokens) - 1] = 1
         return self._llama.llama_decode(self._ctx, b)
 
     def _prepare(self, tokens: list[int]) -> int:

@@ -35,7 +35,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 from glmchat.engine.base import CancelToken, RawText, SamplingParams, StreamItem, Usage
-from glmchat.engine.decode_loop import Emitter, decode_failure, finish
+from glmchat.engine.decode_loop import Emitter, decode_failure, fill_batch, finish
 from glmchat.errors import EngineError, UsageError
 
 if TYPE_CHECKING:
@@ -169,18 +169,6 @@ class DraftControl:
             self.k = self.k_start
 
 
-def _fill(batch: Any, tokens: Sequence[int], start: int) -> None:
-    """Put `tokens` at positions start.. of sequence 0 into `batch`, logits at every position."""
-    batch.n_tokens = len(tokens)
-    tok, pos, nseq, seq, logits = batch.token, batch.pos, batch.n_seq_id, batch.seq_id, batch.logits
-    for i, t in enumerate(tokens):
-        tok[i] = t
-        pos[i] = start + i
-        nseq[i] = 1
-        seq[i][0] = 0
-        logits[i] = 1
-
-
 def speculative_loop(
     engine: "LocalEngine", sampling: SamplingParams, sampler: Any, cancel: CancelToken | None, usage: Usage,
     t_start: float, t_gen: float, history: Sequence[int], control: DraftControl | None = None,
@@ -218,7 +206,7 @@ class _Run:
         p0 = len(cached)
         k = self.control.length(min(engine._n_ctx - p0 - 1, engine._n_batch - 1))
         draft = self.drafter.propose(k, self.control.min_match) if k > 0 else []
-        _fill(engine._batch, [token, *draft], p0)
+        fill_batch(engine._batch, [token, *draft], p0, every_logit=True)
         t0 = perf_counter()
         rc = self.lc.llama_decode(engine._ctx, engine._batch)
         seconds = perf_counter() - t0
