@@ -1,7 +1,7 @@
 """Generation speed: glmchat's LocalEngine vs `glmchat bench` vs llama-cpp-python's high-level API vs llama-bench.
 
     python benchmarks/engine_speed.py [--model PATH | --tiny-glm] [--threads N] [--n-gen 128]
-                                      [--reps 3] [--llama-bench PATH] [--json]
+                                      [--reps 3] [--llama-bench PATH] [--sampling cpu|backend|both] [--json]
 
 All run on the same GGUF with the same thread count, one after another (never two at once), in
 interleaved rounds: each round runs every contender once, so bursts of load from other work on a
@@ -23,6 +23,10 @@ shared machine hit them alike:
     sampling), "samples_ts", from KV depth D = glmchat's prompt length, so both generate the same
     positions (the target ratio); and again with -d 0 (plain tg128) for reference. Flash attention
     as glmchat chose it (on by default, also on the CPU, where it is worth ~5% on SmolLM2).
+
+`--sampling`: where (a) samples — "cpu" (the C sampler chain on the logit row, the default), "backend"
+(the chain inside llama.cpp's compute graph, `glmchat.engine.backend_sampling`, forced on) or "both":
+then (a) runs twice a round on the one engine, as `glmchat` (CPU chain) and `glmchat-graph`.
 
 Prints each median and the ratios glmchat / high-level, glmchat / llama-bench (target ≥ 0.95) and
 glmchat-bench / glmchat (target 0.95-1.05): of the medians, of the best runs, and the median of
@@ -166,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--llama-bench", type=Path, help="path of a llama-bench binary built from the same llama.cpp")
     ap.add_argument("--skip-high-level", action="store_true")
     ap.add_argument("--skip-glmchat-bench", action="store_true", help="do not run `glmchat bench` as a subprocess")
+    ap.add_argument("--sampling", choices=("cpu", "backend", "both"), default="cpu", help="glmchat's sampling path: the CPU chain, in the graph, or both")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     args = ap.parse_args(argv)
 
@@ -188,10 +193,14 @@ def main(argv: list[str] | None = None) -> int:
     threads = args.threads or physical_cores()
     sampling = BUILTIN_PROFILES["general"]
 
-    engine = LocalEngine.load(model, n_ctx=args.n_ctx, n_threads=threads)
+    engine = LocalEngine.load(model, n_ctx=args.n_ctx, n_threads=threads, backend_sampling="off" if args.sampling == "cpu" else "on")
+    paths = {"cpu": [False], "backend": [True], "both": [False, True]}[args.sampling]
+    if True in paths and not engine.sampling.set_in_graph(True).in_graph:
+        ap.error(f"in-graph sampling does not run here: {engine.sampling.path.text()}")
     flash_attn = bool(engine.info.details.get("flash_attn"))  # what glmchat chose; the others run the same
     prompt_text = engine.render(_request())
     ours = GenerationResult(name="glmchat", n_gen=args.n_gen, prompt_tokens=engine.count_tokens(_request()))
+    graph = GenerationResult(name="glmchat-graph", n_gen=args.n_gen, prompt_tokens=ours.prompt_tokens) if len(paths) > 1 else None
     cli = None if args.skip_glmchat_bench else GenerationResult(name="glmchat-bench", n_gen=args.n_gen)
     # the high-level Llama runs on the engine's compute thread too: one calling thread, one OpenMP
     # pool (a second pool in the process would slow both; see glmchat.engine.compute_thread)
@@ -207,10 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     # load from other work hits them alike; the ratios are also taken round by round.
     per_round: dict[str, list[float]] = {}
     for r in range(args.reps):
-        m = measure_generation(engine, args.n_gen, reps=1, sampling=sampling, prompt=PROMPT, warmup=r == 0)
-        ours.rates += m.rates
-        ours.tokens += m.tokens
-        mine = m.rates[-1]
+        mine = _glmchat_round(engine, args, sampling, r, paths, ours, graph, per_round)
         if cli is not None:
             one = measure_glmchat_bench(Path(model), args.n_gen, threads, args.n_ctx, 1)
             cli.rates += one.rates
@@ -226,15 +232,17 @@ def main(argv: list[str] | None = None) -> int:
                 result.tokens += one.tokens
                 if one.rates:
                     per_round.setdefault(f"glmchat/{result.name}", []).append(mine / one.rates[-1])
+                    if graph is not None:
+                        per_round.setdefault(f"glmchat-graph/{result.name}", []).append(graph.rates[-1] / one.rates[-1])
     if high is not None:
         high.close()
     engine.close()
-    results = [x for x in (ours, cli, high.result if high else None, bench, bench0) if x is not None]
+    results = [x for x in (ours, graph, cli, high.result if high else None, bench, bench0) if x is not None]
 
     by_name = {r.name: r for r in results}
     ours_median = by_name["glmchat"].median
     best = by_name["glmchat"].best
-    others = [name for name in by_name if name not in ("glmchat", "glmchat-bench")]
+    others = [name for name in by_name if name not in ("glmchat", "glmchat-bench", "glmchat-graph")]
     ratios = {f"glmchat/{name}": ours_median / by_name[name].median for name in others if by_name[name].median}
     ratios_best = {f"glmchat/{name} (best)": best / by_name[name].best for name in others if by_name[name].best}
     cli = by_name.get("glmchat-bench")
@@ -242,9 +250,10 @@ def main(argv: list[str] | None = None) -> int:
         ratios["glmchat-bench/glmchat"] = cli.median / ours_median
     ratios_round = {f"{k} (median per round)": statistics.median(v) for k, v in per_round.items()}
     if args.json:
-        print(json.dumps({"model": str(model), "threads": threads, "flash_attn": flash_attn, "n_gen": args.n_gen, "results": [r.to_dict() for r in results], "ratios": ratios, "ratios_best": ratios_best, "ratios_per_round": ratios_round}, indent=2))
+        print(json.dumps({"model": str(model), "threads": threads, "flash_attn": flash_attn, "n_gen": args.n_gen, "sampling": args.sampling, "results": [r.to_dict() for r in results], "ratios": ratios, "ratios_best": ratios_best, "ratios_per_round": ratios_round}, indent=2))
         return 0
     print(f"model {model.name}, {threads} threads, flash attention {'on' if flash_attn else 'off'}, {args.n_gen} tokens × {args.reps} runs")
+    print("  sampling: " + {"cpu": "glmchat = CPU chain", "backend": "glmchat = in-graph (backend)", "both": "glmchat = CPU chain, glmchat-graph = in-graph (backend)"}[args.sampling])
     if args.llama_bench:
         print(f"  glmchat generates after its {depth}-token prompt: llama-bench runs -d {depth} (same positions) and, for reference, -d 0")
     for r in results:
@@ -253,10 +262,29 @@ def main(argv: list[str] | None = None) -> int:
     for name, value in {**ratios, **ratios_best, **ratios_round}.items():
         if name == "glmchat-bench/glmchat":
             flag = "" if 0.95 <= value <= 1.05 else "   (outside the ±5% target)"
+        elif name.startswith("glmchat-graph/glmchat "):
+            flag = ""  # the two sampling paths against each other: no target
         else:
             flag = "" if value >= 0.95 else "   (below the 0.95 target)"
         print(f"  {name:<32} {value:.3f}{flag}")
     return 0
+
+
+def _glmchat_round(engine: Any, args: Any, sampling: Any, r: int, paths: list[bool], ours: GenerationResult, graph: GenerationResult | None,
+                   per_round: dict[str, list[float]]) -> float:
+    """(a) once per sampling path in `paths` (CPU chain into `ours`, in-graph into `graph` when both run;
+    the one path into `ours` otherwise); returns `ours`' rate of this round."""
+    rates = {}
+    for in_graph in paths:
+        engine.sampling.set_in_graph(in_graph)
+        m = measure_generation(engine, args.n_gen, reps=1, sampling=sampling, prompt=PROMPT, warmup=r == 0)
+        into = graph if (graph is not None and in_graph) else ours
+        into.rates += m.rates
+        into.tokens += m.tokens
+        rates[in_graph] = m.rates[-1]
+    if graph is not None:
+        per_round.setdefault("glmchat-graph/glmchat", []).append(rates[True] / rates[False])
+    return rates[paths[0]]
 
 
 def _request():

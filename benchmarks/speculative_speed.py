@@ -33,28 +33,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from glmchat.engine.base import ChatRequest, Finished, SamplingParams  # noqa: E402 - after the sys.path fix above
+from glmchat.speculative_bench import COPY_PROMPT, FREE_PROMPT  # noqa: E402 - the one home of the two tasks
 
-CODE = "\n".join(
-    line
-    for i in range(6)
-    for line in (
-        f"def load_section_{i}(path, strict=False):",
-        f'    """Read section {i} of the config file at path."""',
-        "    with open(path, encoding='utf-8') as handle:",
-        "        lines = [line.rstrip() for line in handle]",
-        f"    start = lines.index('[section_{i}]')",
-        "    values = {}",
-        "    for line in lines[start + 1:]:",
-        "        if line.startswith('['):",
-        "            break",
-        "        key, _, value = line.partition('=')",
-        "        values[key.strip()] = value.strip()",
-    )
-)
-PROMPTS = {
-    "copy": "Repeat this code exactly, with no comment:\n\n" + CODE,
-    "free": "Write a short story about a lighthouse keeper who finds a message in a bottle.",
-}
+PROMPTS = {"copy": COPY_PROMPT, "free": FREE_PROMPT}
 TARGETS = {"copy": 1.8, "free": 0.97}
 
 

@@ -13,6 +13,7 @@ import statistics
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from glmchat.engine.backend_sampling import request_path_text
 from glmchat.engine.base import Benchmarkable, ChatRequest, Finished, SamplingParams
 from glmchat.settings import BUILTIN_PROFILES
 
@@ -133,6 +134,7 @@ def run_bench(engine: Benchmarkable, *, n_prompt: int = 512, n_gen: int = 128, r
         "n_ctx": info.n_ctx,
         "plan": info.details.get("plan"),
         "speculative": speculative_summary(engine),
+        "sampling": request_path_text(info.details.get("sampling", "CPU chain"), profile or BUILTIN_PROFILES["general"]),  # where tg samples
         "results": [m.to_dict() for m in (pp, tg) if m is not None],
     }
 
@@ -142,4 +144,7 @@ def speculative_summary(engine: Benchmarkable) -> dict[str, Any]:
     from glmchat.engine.speculative import mode_note, resolve_mode
 
     mode = getattr(engine, "speculative", "off")
+    loaded = getattr(getattr(engine, "info", None), "details", {}).get("speculative")
+    if loaded and loaded.get("mode") == mode:  # the local engine's, knowing its NextN layer (mtp_draft.describe)
+        return loaded
     return {"mode": mode, "runs": resolve_mode(mode), "note": mode_note(mode)}

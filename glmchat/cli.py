@@ -45,7 +45,7 @@ PROFILE_OPT = typer.Option(None, "--profile", "-p", help="Sampling profile: gene
 VERBOSE_OPT = typer.Option(False, "--verbose", "-v", help="Also show llama.cpp's own log on stderr.")
 GPU_LAYERS_OPT = typer.Option(None, "--gpu-layers", help="Layers on the GPU: a number, auto (planned) or all.")
 CPU_MOE_OPT = typer.Option(None, "--cpu-moe", help="Keep the routed experts of the first N layers (or all) in RAM.")
-SPECULATIVE_OPT = typer.Option(None, "--speculative", help="Speculative decoding: auto, ngram, off or mtp (not built yet: off).")
+SPECULATIVE_OPT = typer.Option(None, "--speculative", help="Speculative decoding: auto, ngram, off or mtp (GLM's NextN layer; n-gram on files without one).")
 
 
 @app.callback(invoke_without_command=True)

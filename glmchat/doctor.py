@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from glmchat.engine.devices import MachineInfo, detect
-from glmchat.engine.gguf_meta import GgufFormatError, read_gguf
+from glmchat.engine.gguf_meta import GgufFormatError, nextn_layers, read_gguf
 from glmchat.engine.planner import OffloadPlan, largest_context, layout_from_gguf, plan_for_machine, usable_vram
 from glmchat.regular_files import NotRegularFileError
 from glmchat.units import size_text
@@ -62,6 +62,7 @@ def check_file(path: Path, expected_sha256: str | None = None, verify: bool = Fa
         size=info.file_size,
         architecture=info.architecture,
         layers=info.arch_value("block_count"),
+        nextn_layers=nextn_layers(info),  # a NextN (MTP) layer: `speculative = "mtp"` can draft with it
         context_train=info.arch_value("context_length"),
         ok=not info.truncated,
     )
@@ -114,12 +115,37 @@ def sandbox_report(settings: Any = None) -> dict[str, Any]:
     return {"active": state.active, "detail": state.reason, "network": policy.network, "env_allow": list(policy.env_allow)}
 
 
-def speculative_report(settings: Any = None) -> dict[str, Any]:
-    """[model] speculative: the mode, the drafter it runs today, a note when they differ."""
+def sampling_report(settings: Any, machine: MachineInfo) -> dict[str, Any]:
+    """[model] backend_sampling: the mode and the sampling path it picks here (glmchat.engine.backend_sampling)."""
+    from glmchat.engine.backend_sampling import configured_path
+
+    mode = getattr(getattr(settings, "model", None), "backend_sampling", "auto")
+    try:
+        import llama_cpp
+
+        api = hasattr(llama_cpp, "llama_set_sampler") and hasattr(llama_cpp, "llama_get_sampled_token_ith")
+    except Exception:  # noqa: BLE001 - doctor reports a broken install elsewhere
+        api = False
+    return {"mode": mode, "path": configured_path(mode, bool(machine.gpu_offload), api)}
+
+
+def speculative_report(settings: Any = None, model: Path | None = None) -> dict[str, Any]:
+    """[model] speculative: the mode, the drafter it runs (with `model`: on that file, which may carry
+    a NextN layer for MTP drafting), a note when they differ."""
     from glmchat.engine.speculative import mode_note, resolve_mode
 
     mode = getattr(getattr(settings, "model", None), "speculative", "auto")
-    return {"mode": mode, "runs": resolve_mode(mode), "note": mode_note(mode)}
+    plain = {"mode": mode, "runs": resolve_mode(mode), "note": mode_note(mode)}
+    if model is None:
+        return plain
+    try:
+        import llama_cpp
+
+        from glmchat.engine.mtp_draft import expected
+
+        return expected(llama_cpp, read_gguf(model), mode)
+    except Exception:  # noqa: BLE001 - the plan below reports an unreadable file
+        return plain
 
 
 def mcp_report(settings: Any = None) -> list[dict[str, Any]]:
@@ -162,6 +188,7 @@ def report(
         "rebuild_hint": rebuild_hint(machine),
         "sandbox": sandbox_report(settings),
         "speculative": speculative_report(settings),
+        "sampling": sampling_report(settings, machine),
         "mcp": mcp_report(settings),
     }
     files = model_files([model] if model else [], verify=verify)
@@ -170,6 +197,7 @@ def report(
     if target is None:
         target = next((Path(f["path"]) for f in files if f.get("ok") and f.get("quant")), None)
     if target is not None and target.exists():
+        rep["speculative"] = speculative_report(settings, target)
         trained = next((f.get("context_train") for f in files if f.get("path") == str(target)), None)
         if isinstance(trained, int) and 0 < trained < n_ctx:
             n_ctx = trained  # the engine clamps to the trained context; plan for what it will get
@@ -208,7 +236,9 @@ def render(rep: dict[str, Any]) -> str:
     lines.append(sandbox_line(rep.get("sandbox")))
     if rep.get("speculative"):
         spec = rep["speculative"]
-        lines.append(f"Speculative decoding: {spec['mode']} (runs: {spec['runs']})" + (f" · note: {spec['note']}" if spec["note"] else ""))
+        lines.append(f"Speculative decoding: {spec['mode']} (runs: {spec.get('line') or spec['runs']})" + (f" · note: {spec['note']}" if spec["note"] else ""))
+    if rep.get("sampling"):
+        lines.append(f"Sampling: {rep['sampling']['path']}")
     for server in rep.get("mcp") or []:  # names and errors come from config and servers: the CLI shows them through visible()
         why = f" ({server['error']})" if server["error"] else f" · {len(server['tools'])} tools"
         lines.append(f"MCP server {server['name']} [{server['transport']}]: {server['status']}{why}")
@@ -219,7 +249,8 @@ def render(rep: dict[str, Any]) -> str:
         status = ("ok" if not f.get("problem") else f"note: {f['problem']}") if f.get("ok") else f"PROBLEM: {f.get('problem')}"
         label = f"[{f['quant']}] " if f.get("quant") else ""
         size = f" {size_text(f['size'])}" if f.get("size") else ""
-        lines.append(f"  {label}{f['path']}{size} · {f.get('architecture', '?')} · {status}")
+        mtp = " · NextN (MTP) layer" if f.get("nextn_layers") else ""
+        lines.append(f"  {label}{f['path']}{size} · {f.get('architecture', '?')}{mtp} · {status}")
     plan = rep.get("plan")
     if plan and "summary" in plan:
         lines += [

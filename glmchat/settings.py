@@ -76,6 +76,7 @@ THINKING_MODES = ("on", "off", "preserve")
 APPROVE_POLICIES = ("ask", "auto-read", "auto")
 KV_CACHE_TYPES = ("f16", "q8_0", "q4_0")
 SPECULATIVE_MODES = ("auto", "off", "ngram", "mtp")  # glmchat.engine.speculative.MODES
+BACKEND_SAMPLING_MODES = ("auto", "on", "off")  # glmchat.engine.backend_sampling.MODES
 
 # ---- schema ------------------------------------------------------------------------------------------
 
@@ -175,6 +176,7 @@ SCHEMA: dict[str, dict[str, Callable[[Any], str | None]]] = {
         "resume_snapshots": _bool,
         "snapshot_budget_mb": _int(0),
         "speculative": _str(SPECULATIVE_MODES),
+        "backend_sampling": _str(BACKEND_SAMPLING_MODES),
     },
     "chat": {
         "profile": _str(),
@@ -209,7 +211,8 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "kv_cache_type": 'KV cache precision: "f16", "q8_0" or "q4_0" (smaller, slightly less exact).',
         "resume_snapshots": "Save the KV cache of long conversations so reopening one is instant.",
         "snapshot_budget_mb": "Disk space (MiB) those KV snapshots may take; the least recently used go first (0: none).",
-        "speculative": 'Speculative decoding: "auto" (n-gram drafts while they pay), "ngram", "off", or "mtp" (not built yet: off).',
+        "speculative": 'Speculative decoding: "auto" (MTP drafts with a NextN layer, else n-gram; while they pay), "ngram", "off", or "mtp".',
+        "backend_sampling": 'Sampling inside llama.cpp\'s compute graph: "auto" (when the output layer is on a GPU), "on" or "off" (the CPU chain).',
     },
     "chat": {
         "profile": 'Sampling profile: "general", "tool" or a [profiles.NAME] below.',
@@ -271,6 +274,7 @@ class ModelSettings:
     resume_snapshots: bool = True  # save/restore the KV cache of long conversations (instant resume)
     snapshot_budget_mb: int = 4096  # KV snapshots kept in cache_dir()/kv at most; the oldest go first
     speculative: str = "auto"  # auto | off | ngram | mtp (glmchat.engine.speculative)
+    backend_sampling: str = "auto"  # auto | on | off (glmchat.engine.backend_sampling)
 
 
 @dataclass

@@ -19,7 +19,8 @@ def register(app: typer.Typer) -> None:
         threads: Optional[int] = typer.Option(None, "--threads", "-t", min=1, help="CPU threads (default: physical cores)."),
         profile: Optional[str] = typer.Option(None, "--profile", help="Sampling profile for tg (default: general)."),
         n_ctx: int = typer.Option(4096, "--ctx", min=256, help="Context size to load the model with."),
-        speculative: Optional[str] = typer.Option(None, "--speculative", help="Speculative decoding: auto, ngram, off or mtp (not built yet: off)."),
+        speculative: Optional[str] = typer.Option(None, "--speculative", help="Speculative decoding: auto, ngram, off or mtp (GLM's NextN layer; n-gram on files without one)."),
+        speculative_rows: bool = typer.Option(False, "--speculative-rows", help="Also tg on free text and on a copy-heavy task, with and without speculative decoding (greedy unless --profile), and the acceptance."),
         as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="Also show llama.cpp's log on stderr."),
     ) -> None:
@@ -55,6 +56,8 @@ def register(app: typer.Typer) -> None:
             if not as_json:
                 print(f"measuring {engine.info.model}{source} · {engine.info.backend} · {engine.info.details.get('threads')} threads · {reps} runs each…", file=sys.stderr)
             result = run_bench(engine, n_prompt=n_prompt, n_gen=n_gen, reps=reps, profile=sampling)
+            if speculative_rows:
+                result["speculative_rows"] = _speculative_rows(engine, n_gen or 128, reps, sampling, n_ctx)
         finally:
             engine.close()
         if as_json:
@@ -62,16 +65,36 @@ def register(app: typer.Typer) -> None:
             return
         typer.echo(f"model: {result['model']}  backend: {result['backend']}  threads: {result['threads']}  plan: {result['plan']}")
         _echo_speculative(result)
+        typer.echo(f"sampling: {result['sampling']}")
         typer.echo(f"{'test':>8} {'t/s (median)':>14} {'± stdev':>9}  runs")
         for r in result["results"]:
             runs = ", ".join(f"{x:.1f}" for x in r["runs_tps"])
             typer.echo(f"{r['test']:>8} {r['median_tps']:>14.2f} {r['stdev_tps']:>9.2f}  {runs}")
+        if "speculative_rows" in result:
+            from glmchat.speculative_bench import speculative_lines
+
+            typer.echo("\n".join(speculative_lines(result["speculative_rows"])))
+
+
+def _speculative_rows(engine, n_gen: int, reps: int, sampling, n_ctx: int) -> dict:
+    """`--speculative-rows`: glmchat.speculative_bench's tasks, off against drafting, when they fit the context."""
+    import sys
+
+    from glmchat.errors import UsageError
+    from glmchat.speculative_bench import longest_prompt, measure_speculative
+
+    need = longest_prompt(engine) + n_gen + 64
+    if need > n_ctx:
+        raise UsageError(f"--speculative-rows needs a context of {need} tokens (the copy task's prompt and {n_gen} tokens); --ctx is {n_ctx}.",
+                         f"Pass --ctx {need} or more, or lower -n.")
+    print("measuring the speculative rows (free text and a copy task, off and on)…", file=sys.stderr)
+    return measure_speculative(engine, n_gen, reps=reps, sampling=sampling)
 
 
 def _echo_speculative(result: dict) -> None:
     """One line: the speculative mode, what runs, the acceptance of tg's drafts."""
     spec = result["speculative"]
-    line = f"speculative: {spec['mode']} (runs: {spec['runs']})"
+    line = f"speculative: {spec['mode']} (runs: {spec.get('line') or spec['runs']})"
     for r in result["results"]:
         if r.get("draft_tokens"):
             line += f"  {r['test']}: {r['accepted_draft_tokens']}/{r['draft_tokens']} drafted tokens accepted"

@@ -69,6 +69,7 @@ def models_report(n_ctx: int, ram: int, vram: int, offline: bool | None = None) 
                 "files": [f.to_dict() for f in q.files],
                 "downloaded": q.name in local,
                 "path": str(local[q.name]) if q.name in local else None,
+                "nextn_layers": _nextn_layers(local[q.name]) if q.name in local else None,  # known once downloaded
                 "needs_bytes": required_bytes(q, n_ctx),
                 "fits": fits(q, n_ctx, ram, vram),
                 "recommended": q.name == rec.name,
@@ -76,6 +77,16 @@ def models_report(n_ctx: int, ram: int, vram: int, offline: bool | None = None) 
             for q in catalog.quants
         ],
     }
+
+
+def _nextn_layers(path: Any) -> int | None:
+    """NextN (MTP) layers in a downloaded quant, from its header (milliseconds); None when unreadable."""
+    from glmchat.engine.gguf_meta import GgufFormatError, nextn_layers, read_gguf
+
+    try:
+        return nextn_layers(read_gguf(path))
+    except (GgufFormatError, OSError):
+        return None
 
 
 def register(app: typer.Typer) -> None:
@@ -112,7 +123,7 @@ def register(app: typer.Typer) -> None:
                 visible(q["name"]) + (f" ({len(q['files'])} files)" if len(q["files"]) > 1 else ""),
                 size_text(q["size"]),
                 f"{q['bits_per_weight']:.2f}",
-                "yes" if q["downloaded"] else "-",
+                ("yes · MTP" if q.get("nextn_layers") else "yes") if q["downloaded"] else "-",
                 "yes" if q["fits"] else "no",
                 "★ recommended" if q["recommended"] else "",
             )

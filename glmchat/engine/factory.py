@@ -80,6 +80,7 @@ def open_engine(
         progress=load_progress,
         tensor_overrides=[(pattern, "CPU") for pattern in plan.overrides] if plan else None,
         speculative=settings.model.speculative,
+        backend_sampling=settings.model.backend_sampling,
     )
     if plan is not None:
         engine.info.details["plan"] = plan.summary()

@@ -228,3 +228,26 @@ def read_gguf(path: str | Path, *, max_array: int = 4096) -> GgufInfo:
             nbytes = (nxt - offset) if nxt is not None else max(size - data_offset - offset, 0)
         tensors.append(TensorInfo(name, shape, type_id, offset, nbytes))
     return GgufInfo(path, version, metadata, tensors, data_offset, size, arrays)
+
+
+def nextn_layers(info: GgufInfo) -> int:
+    """NextN (MTP) blocks the file carries (GLM-4.7-Flash: 1): `<arch>.nextn_predict_layers` when the
+    first one's `nextn.eh_proj` tensor is really there (a quant can keep the key and drop the tensors)."""
+    n = int(info.arch_value("nextn_predict_layers", 0) or 0)
+    if n <= 0:
+        return 0
+    probe = f"blk.{int(info.arch_value('block_count', 0) or 0) - n}.nextn.eh_proj.weight"
+    shards = [info] + [read_gguf(path) for path in _other_shards(info)]
+    return n if any(t.name == probe for shard in shards for t in shard.tensors) else 0
+
+
+def _other_shards(info: GgufInfo) -> list[Path]:
+    """The other files of a split GGUF (`name-00001-of-00003.gguf`) that exist beside this one."""
+    import re
+
+    count = int(info.metadata.get("split.count", 1) or 1)
+    m = re.match(r"(.*)-(\d{5})-of-(\d{5})\.gguf$", info.path.name)
+    if count <= 1 or m is None:
+        return []
+    names = (f"{m.group(1)}-{i:05d}-of-{m.group(3)}.gguf" for i in range(1, count + 1))
+    return [info.path.with_name(n) for n in names if n != info.path.name and info.path.with_name(n).is_file()]

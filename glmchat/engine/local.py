@@ -29,6 +29,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Generator, Iterator, Sequence, TypeVar
 
+from glmchat.engine.backend_sampling import BackendSampling
+from glmchat.engine.backend_sampling import check_mode as check_sampling_mode
+from glmchat.engine.backend_sampling import prepare_context as prepare_sampling_context
 from glmchat.engine.base import CancelToken, ChatRequest, EngineInfo, Finished, PromptProgress, SamplingParams, Started, StreamItem, Usage
 from glmchat.engine.compute_thread import ComputeThread, EitherCancel
 from glmchat.engine.decode_loop import fill_batch, plain_loop
@@ -88,6 +91,8 @@ class LocalEngine:
         self._llama: Any = None
         self._compute: ComputeThread | None = None  # runs every decode (see glmchat.engine.compute_thread)
         self.speculative = "off"  # auto | off | ngram | mtp (glmchat.engine.speculative)
+        self.sampling = BackendSampling(None, "off")  # where sampling runs (glmchat.engine.backend_sampling)
+        self._mtp: Any = None  # the MTP draft context, when the model's NextN layer runs (glmchat.engine.mtp_draft)
 
     # ---- loading -----------------------------------------------------------------------------------
 
@@ -106,12 +111,14 @@ class LocalEngine:
         progress: Callable[[float], Any] | None = None,
         tensor_overrides: Sequence[tuple[str, str]] | None = None,
         speculative: str = "off",
+        backend_sampling: str = "auto",
     ) -> "LocalEngine":
         """Load a GGUF. Raises ModelError (bad file, too little memory, llama.cpp refused) or UsageError."""
-        from glmchat.engine import devices, gguf_check, llama_log
+        from glmchat.engine import devices, gguf_check, llama_log, mtp_draft
 
         check_load_args(kv_cache_type, n_threads, n_batch)
         check_mode(speculative)
+        check_sampling_mode(backend_sampling)
         model_path = gguf_check.check_model_file(path)
         header = gguf_check.read_header(model_path)
 
@@ -134,14 +141,19 @@ class LocalEngine:
         self._llama = llama_cpp
         self.speculative = speculative
         mparams = model_params(llama_cpp, n_gpu_layers, progress, tensor_overrides, self._keepalive)
+        mtp_why = mtp_draft.prepare_load(llama_cpp, header, speculative, mparams)  # sets load_mtp when MTP can run
         cparams = context_params(llama_cpp, n_ctx=n_ctx, n_batch=n_batch, threads=threads, flash_attn=flash_attn, kv_cache_type=kv_cache_type)
+        prepare_sampling_context(cparams, backend_sampling)
         t0 = time.perf_counter()
         self._open(model_path, mparams, cparams, log_path)
         load_time = time.perf_counter() - t0
         self._bind_context(n_batch)
+        if getattr(mparams, "load_mtp", False):
+            self._mtp, mtp_why = mtp_draft.MtpDrafter.attach(llama_cpp, self._model, self._ctx, cparams)
 
         n_layers = int(llama_cpp.llama_model_n_layer(self._model))
         all_on_gpu = on_gpu and not tensor_overrides and (n_gpu_layers < 0 or n_gpu_layers > n_layers)
+        self.sampling = BackendSampling(llama_cpp, backend_sampling, output_on_gpu=on_gpu and (n_gpu_layers < 0 or n_gpu_layers > n_layers))
         details = {
             "architecture": self.meta("general.architecture"),
             "threads": threads,
@@ -155,10 +167,12 @@ class LocalEngine:
             "log_path": str(log_path),
             "tensor_overrides": list(tensor_overrides or []),
             "notes": notes,
+            "speculative": mtp_draft.describe(speculative, header, self._mtp is not None, mtp_why),
         }
         self.info = self._describe(model_path, Path(path), backend_name(on_gpu, gpus), 1 if all_on_gpu else threads, details)
         self._compute = ComputeThread()
         self._compute.call(self._warm_up)
+        self.info.details["sampling"] = self._compute.call(self._probe_sampling).text()
         self._stop_ids = self._glm_stop_ids(self.info.chat_template)
         self.info.details["extra_stop_tokens"] = sorted(self._stop_ids)
         self._probe_thinking(notes)
@@ -226,6 +240,17 @@ class LocalEngine:
         lc.llama_memory_clear(self._mem, True)
         self._cached = []
         self.info.details["warmup_time"] = time.perf_counter() - t0
+
+    def _probe_sampling(self) -> Any:
+        """Whether llama.cpp samples in the graph here (glmchat.engine.backend_sampling); the KV cache left empty."""
+        lc = self._llama
+        bos = lc.llama_vocab_bos(self._vocab)
+        try:
+            return self.sampling.probe(self._ctx, self.build_sampler, lambda: self._decode([bos if bos >= 0 else 0], 0, logits_last=True),
+                                       int(lc.llama_vocab_n_tokens(self._vocab)))
+        finally:
+            lc.llama_memory_clear(self._mem, True)
+            self._cached = []
 
     def _glm_stop_ids(self, template: str | None) -> set[int]:
         """GLM's end tokens that this GGUF does not already mark as end-of-generation."""
@@ -321,6 +346,8 @@ class LocalEngine:
         self._require_open()
         self._llama.llama_memory_clear(self._mem, True)
         self._cached = []
+        if self._mtp is not None:
+            self._mtp.forget()
 
     # ---- sampling ----------------------------------------------------------------------------------
 
@@ -370,6 +397,8 @@ class LocalEngine:
                 self.reset_cache()
                 raise EngineError(f"llama.cpp failed evaluating the prompt (llama_decode returned {rc}).", f"See the llama.cpp log: {self.info.details.get('log_path')}")
             self._cached.extend(chunk)
+            if self._mtp is not None:
+                self._mtp.observe(chunk, pos, len(chunk))
             pos += len(chunk)
         return True
 
@@ -411,7 +440,7 @@ class LocalEngine:
 
     def _speculates(self, request: ChatRequest) -> bool:
         """N-gram drafting for this request: its mode allows it, no grammar, a model whose KV rolls back."""
-        if resolve_mode(self.speculative) == "off" or request.grammar:
+        if resolve_mode(self.speculative, self._mtp is not None) == "off" or request.grammar:
             return False
         lc = self._llama
         return not (lc.llama_model_is_recurrent(self._model) or lc.llama_model_is_hybrid(self._model))
@@ -445,6 +474,7 @@ class LocalEngine:
             )
         extra = [self._eog_bias_sampler()] if ignore_eos else []
         sampler = self.build_sampler(request.sampling, request.grammar, extra_first=extra)
+        self.sampling.attach(self._ctx, sampler, request.sampling, request.grammar)  # in the graph when it can (backend_sampling)
         try:
             n_keep = self._prepare(tokens)
             usage.cached_prompt_tokens = n_keep
@@ -465,10 +495,13 @@ class LocalEngine:
                 yield Finished(usage)
                 return
             if self._speculates(request):
-                yield from speculative_loop(self, request.sampling, sampler, cancel, usage, t_start, t_gen, tokens)
+                mtp = self._mtp is not None and resolve_mode(self.speculative, True) == "mtp"
+                drafting = self._mtp.loop_args(self) if mtp else ()  # (DraftControl, drafter) for MTP
+                yield from speculative_loop(self, request.sampling, sampler, cancel, usage, t_start, t_gen, tokens, *drafting)
             else:
                 yield from plain_loop(self, request.sampling, sampler, cancel, usage, t_start, t_gen)
         finally:
+            self.sampling.detach(self._ctx)
             lc.llama_sampler_free(sampler)
 
     # ---- KV state snapshots (instant resume) ---------------------------------------------------------
@@ -499,6 +532,8 @@ class LocalEngine:
             raise EngineError("The local engine is generating; a saved state cannot be loaded now.", "Load it before sending.")
         try:
             self._cached = []
+            if self._mtp is not None:  # its KV would belong to another conversation
+                self._mtp.forget()
             tokens = load_sequence(self._llama, self._ctx, self._mem, self._n_ctx, path)
             if tokens is None:
                 raise EngineError(f"The saved KV state {path} could not be loaded.", f"It is ignored; see the llama.cpp log: {self.info.details.get('log_path')}")
@@ -517,6 +552,9 @@ class LocalEngine:
         if self._batch is not None:
             lc.llama_batch_free(self._batch)
             self._batch = None
+        if self._mtp is not None:  # before the target context it reads from
+            self._mtp.close()
+            self._mtp = None
         if self._ctx is not None:
             lc.llama_free(self._ctx)
             self._ctx = None

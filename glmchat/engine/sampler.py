@@ -11,6 +11,9 @@ Order of the chain:
 4. top_p, 5. min_p (min_keep 1 each), 6. temperature, 7. dist(seed) — a random draw with the seed
    (`seed=None`: a random seed). temperature <= 0 replaces 4-7 with greedy.
 
+Where `[model] backend_sampling` and the request allow it, this same chain runs inside llama.cpp's
+compute graph (`glmchat.engine.backend_sampling`); `llama_sampler_sample` then returns its token.
+
 `lc` is the llama_cpp module (or a stand-in that wraps it, as tests use); `vocab` the model's vocab.
 """
 

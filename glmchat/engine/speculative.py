@@ -21,11 +21,12 @@ mismatch (`llama_memory_seq_rm`), so `engine._cached` stays exact (prefix reuse,
 Control (`DraftControl`): nothing is drafted until a single-token decode has been timed, and only
 after a 6-token match (3 once drafts have held). The draft length starts at 4, doubles after a
 fully accepted draft (up to 16) and drops to one more than the accepted count (at least 4) after a
-miss. Each draft's decode is timed: one that neither paid (took longer than that many single
+miss. Each draft is timed (its drafting, an MTP decode when MTP drafts, and the verifying decode): one that neither paid (took longer than that many single
 decodes) nor kept 2 tokens is a miss; after 2 misses in a row drafting pauses for 32 tokens,
 doubling each time (to 1024) until a draft pays again. Modes (`[model] speculative`,
-`--speculative`): "off"; "ngram"; "auto" (n-gram for now); "mtp" (not built yet: runs as off,
-`mode_note` says so). Grammar-constrained requests and recurrent/hybrid models (whose state cannot
+`--speculative`): "off"; "ngram"; "auto" and "mtp" (MTP drafts from the model's NextN layer when it
+is loaded, `glmchat.engine.mtp_draft`, through the same loop; otherwise n-gram, and for "mtp"
+`mode_note` says why). Grammar-constrained requests and recurrent/hybrid models (whose state cannot
 be rolled back) always run without speculation.
 """
 
@@ -51,15 +52,18 @@ def check_mode(mode: str) -> str:
     return mode
 
 
-def resolve_mode(mode: str) -> str:
-    """The drafter a mode runs today: "ngram" or "off"."""
-    return "ngram" if mode in ("auto", "ngram") else "off"
+def resolve_mode(mode: str, mtp_ready: bool = False) -> str:
+    """The drafter a mode runs: "mtp" ("auto" or "mtp" on a model whose NextN layer is loaded,
+    `glmchat.engine.mtp_draft`), "ngram" ("auto", "ngram", or "mtp" without one) or "off"."""
+    if mode in ("auto", "mtp") and mtp_ready:
+        return "mtp"
+    return "off" if mode == "off" else "ngram"
 
 
-def mode_note(mode: str) -> str | None:
+def mode_note(mode: str, mtp_ready: bool = False, why: str | None = None) -> str | None:
     """What `glmchat doctor` and `bench` say about a mode that does not run as named."""
-    if mode == "mtp":
-        return "speculative = \"mtp\": MTP drafting is not built yet; generation runs without speculation"
+    if mode == "mtp" and not mtp_ready:
+        return f"speculative = \"mtp\": {why or 'no model with a NextN (MTP) layer is loaded'}; drafting n-grams instead"
     return None
 
 
@@ -101,6 +105,9 @@ class NgramDrafter:
                 return []
             return hist[at : at + k]
         return []
+
+    def decoded(self, tokens: list[int], p0: int, n_kept: int) -> None:
+        """The target decoded `tokens` at p0..; nothing to do (an MTP drafter reads its hidden states)."""
 
     def _match_length(self, at: int, n: int, cap: int) -> int:
         """How many tokens before `at` equal the ones before the end (at least n, at most cap)."""
@@ -171,11 +178,12 @@ class DraftControl:
 
 def speculative_loop(
     engine: "LocalEngine", sampling: SamplingParams, sampler: Any, cancel: CancelToken | None, usage: Usage,
-    t_start: float, t_gen: float, history: Sequence[int], control: DraftControl | None = None,
+    t_start: float, t_gen: float, history: Sequence[int], control: DraftControl | None = None, drafter: Any = None,
 ) -> Iterator[StreamItem]:
-    """Generate like `glmchat.engine.decode_loop.plain_loop`, verifying n-gram drafts in batches."""
+    """Generate like `glmchat.engine.decode_loop.plain_loop`, verifying drafts in batches (n-gram
+    drafts unless `drafter` is given: `glmchat.engine.mtp_draft.RequestDrafter`)."""
     out = Emitter(engine, sampling, cancel, usage, t_start, t_gen)
-    run = _Run(engine, out, sampler, NgramDrafter(history), control or DraftControl())
+    run = _Run(engine, out, sampler, drafter or NgramDrafter(history), control or DraftControl())
     token = None if out.cancelled() else engine._llama.llama_sampler_sample(sampler, engine._ctx, -1)
     while token is not None:
         token = yield from run.step(token)
@@ -205,9 +213,9 @@ class _Run:
         cached = engine._cached
         p0 = len(cached)
         k = self.control.length(min(engine._n_ctx - p0 - 1, engine._n_batch - 1))
+        t0 = perf_counter()  # a draft's cost counts (an MTP draft is a decode of its own)
         draft = self.drafter.propose(k, self.control.min_match) if k > 0 else []
         fill_batch(engine._batch, [token, *draft], p0, every_logit=True)
-        t0 = perf_counter()
         rc = self.lc.llama_decode(engine._ctx, engine._batch)
         seconds = perf_counter() - t0
         if rc != 0:
@@ -215,6 +223,7 @@ class _Run:
             return None
         cached.append(token)
         nxt, n_ok = yield from self._verify(draft)
+        self.drafter.decoded([token, *draft], p0, len(cached) - p0)
         self.control.observe(seconds, len(draft), n_ok)
         if len(cached) < p0 + 1 + len(draft) and not self.lc.llama_memory_seq_rm(engine._mem, 0, len(cached), -1):
             engine.reset_cache()

@@ -334,7 +334,13 @@ class TurnRunner:
     async def _on_finished(self, item: TurnFinished) -> None:
         await self._end_thinking()
         u = item.usage
-        self.screen.status.update_info(last_ttft=u.time_to_first_token, last_tps=u.generation_tokens_per_second, live_tps=None)
+        self.screen.status.update_info(
+            last_ttft=u.time_to_first_token,
+            last_tps=u.generation_tokens_per_second,
+            live_tps=None,
+            last_drafted=u.draft_tokens,
+            last_accepted=u.accepted_draft_tokens,
+        )
         if self._current is not None:
             note = {
                 "cancelled": "⏹ Stopped — partial answer",

@@ -10,28 +10,9 @@ import pytest
 from glmchat.engine.base import CancelToken, ChatRequest, Finished, RawText, SamplingParams
 from glmchat.engine.speculative import DraftControl, NgramDrafter, check_mode, mode_note, resolve_mode
 from glmchat.errors import UsageError
+from glmchat.speculative_bench import COPY_PROMPT, FREE_PROMPT  # the one home of the two tasks
 
 GREEDY = dict(temperature=0.0, top_k=0, top_p=1.0, min_p=0.0)
-
-CODE = "\n".join(
-    line
-    for i in range(6)
-    for line in (
-        f"def load_section_{i}(path, strict=False):",
-        f'    """Read section {i} of the config file at path."""',
-        "    with open(path, encoding='utf-8') as handle:",
-        "        lines = [line.rstrip() for line in handle]",
-        f"    start = lines.index('[section_{i}]')",
-        "    values = {}",
-        "    for line in lines[start + 1:]:",
-        "        if line.startswith('['):",
-        "            break",
-        "        key, _, value = line.partition('=')",
-        "        values[key.strip()] = value.strip()",
-    )
-)
-COPY_PROMPT = "Repeat this code exactly, with no comment:\n\n" + CODE
-FREE_PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
 
 
 # ---- the drafter and its control (no model) ------------------------------------------------------
@@ -111,8 +92,9 @@ def test_control_pauses_while_drafts_do_not_pay_and_pauses_longer_each_time():
 
 
 def test_modes():
-    assert [resolve_mode(m) for m in ("auto", "ngram", "off", "mtp")] == ["ngram", "ngram", "off", "off"]
-    assert mode_note("mtp") and "not built" in mode_note("mtp")
+    # without a loaded NextN layer "mtp" drafts n-grams (tests/engine/test_mtp_draft.py has the rest)
+    assert [resolve_mode(m) for m in ("auto", "ngram", "off", "mtp")] == ["ngram", "ngram", "off", "ngram"]
+    assert mode_note("mtp") and "n-grams instead" in mode_note("mtp")
     assert mode_note("auto") is None
     assert check_mode("ngram") == "ngram"
     with pytest.raises(UsageError):

@@ -25,6 +25,8 @@ class StatusInfo:
     live_tps: float | None = None  # while generating
     last_ttft: float | None = None
     last_tps: float | None = None
+    last_drafted: int = 0  # speculative decoding in the last turn: tokens drafted …
+    last_accepted: int = 0  # … and accepted (glmchat.engine.base.Usage)
     tools: bool = False  # the model may call tools
     mode: str = "default"  # agent mode (glmchat.tools.modes): shown unless "default"
     state: str = ""  # "loading 42%", "ready", "generating", "load failed"
@@ -40,6 +42,18 @@ def context_bar(used: int, total: int, cells: int = 10) -> str:
 def shorten(text: str, cells: int) -> str:
     """`text` cut to `cells` characters with an ellipsis (the whole text when it fits)."""
     return text if len(text) <= cells else text[: max(cells - 1, 0)].rstrip() + "…"
+
+
+def speculation_text(accepted: int, drafted: int, level: int) -> str:
+    """The last turn's speculative figures next to its speed: ', spec 412/530 accepted' (level 0),
+    ' spec 412/530' (levels 1–2), ' spec 78%' (3); nothing at the narrowest line or when nothing was drafted."""
+    if drafted <= 0 or level >= 4:
+        return ""
+    if level == 0:
+        return f", spec {accepted:,}/{drafted:,} accepted"
+    if level < 3:
+        return f" spec {accepted:,}/{drafted:,}"
+    return f" spec {100 * accepted / drafted:.0f}%"
 
 
 class StatusBar(Static):
@@ -112,6 +126,7 @@ class StatusBar(Static):
                 t.append(f" · last: TTFT {i.last_ttft or 0:.2f} s, {i.last_tps:.1f} tok/s")
             else:
                 t.append(f" · {i.last_tps:.1f} tok/s")
+            t.append(speculation_text(i.last_accepted, i.last_drafted, level))
         if i.state:
             t.append(f" · {visible(i.state)}")
         return t
