@@ -1,7 +1,9 @@
 """N-gram speculative decoding: tokens per second with `speculative = "off"` and `"ngram"`.
 
     python benchmarks/speculative_speed.py [--model PATH] [--threads N] [--n-gen 192]
-                                           [--rounds 5] [--temperature 0] [--json]
+                                           [--rounds 5] [--temperature 0] [--flash-attn on|off] [--json]
+    python benchmarks/requantize.py /tmp/smollm2-Q8_0.gguf && \
+        python benchmarks/speculative_speed.py --model /tmp/smollm2-Q8_0.gguf --flash-attn off
 
 One LocalEngine (SmolLM2 by default), two prompts:
 
@@ -64,7 +66,7 @@ def run(args: argparse.Namespace) -> dict:
 
     model = Path(args.model) if args.model else smollm2()
     sampling = SamplingParams(temperature=args.temperature, top_k=40, top_p=0.95, min_p=0.01, max_tokens=args.n_gen, seed=1)
-    engine = LocalEngine.load(model, n_ctx=4096, n_threads=args.threads)
+    engine = LocalEngine.load(model, n_ctx=4096, n_threads=args.threads, flash_attn=args.flash_attn == "on")
     runs: dict[str, dict[str, list[dict]]] = {p: {"off": [], "ngram": []} for p in PROMPTS}
     load_before = os.getloadavg()
     try:
@@ -104,13 +106,15 @@ def main() -> None:
     ap.add_argument("--n-gen", type=int, default=192)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--temperature", type=float, default=0.0)
+    ap.add_argument("--flash-attn", choices=("on", "off"), default="on",
+                    help="on (glmchat's default) or off: on the CPU, off makes a batch cheaper for dense models (benchmarks/README.md)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     result = run(args)
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(f"{result['model']}  threads={result['threads']}  temperature={args.temperature}  n_gen={args.n_gen}  rounds={args.rounds}")
+    print(f"{result['model']}  threads={result['threads']}  temperature={args.temperature}  flash_attn={args.flash_attn}  n_gen={args.n_gen}  rounds={args.rounds}")
     print("load average before: {:.2f} {:.2f} {:.2f}  after: {:.2f} {:.2f} {:.2f}".format(*result["load_before"], *result["load_after"]))
     for name, s in result["prompts"].items():
         verdict = "meets" if s["ratio_median"] >= s["target"] else "misses"
