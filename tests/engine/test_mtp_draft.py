@@ -14,8 +14,8 @@ from glmchat.engine import mtp_draft
 from glmchat.engine.base import ChatRequest, Finished, RawText, SamplingParams
 from glmchat.engine.gguf_meta import GgufInfo, TensorInfo, nextn_layers, read_gguf
 from glmchat.engine.speculative import mode_note, resolve_mode
+from tests.engine.speculation_support import GREEDY, generate, user
 
-GREEDY = {"temperature": 0.0, "top_k": 0, "top_p": 1.0, "min_p": 0.0}
 PROMPT = "Tell me a story about a cat who learns to sail."
 
 
@@ -98,24 +98,6 @@ def draft_every_token(monkeypatch):
     monkeypatch.setattr(mtp_draft.MtpDrafter, "loop_args", loop_args)
 
 
-def generate(engine, mode: str, messages: list[dict], *, fresh: bool = True, **sampling):
-    engine.speculative = mode
-    if fresh:
-        engine.reset_cache()
-    request = ChatRequest(messages=messages, sampling=SamplingParams(**sampling))
-    pieces, usage = [], None
-    for item in engine.stream(request, ignore_eos=True):
-        if isinstance(item, RawText):
-            pieces.append(item.text)
-        elif isinstance(item, Finished):
-            usage = item.usage
-    return "".join(pieces), usage
-
-
-def user(text: str) -> list[dict]:
-    return [{"role": "user", "content": text}]
-
-
 @pytest.mark.slow
 def test_mtp_context_runs_beside_the_model(engine):
     spec = engine.info.details["speculative"]
@@ -126,9 +108,9 @@ def test_mtp_context_runs_beside_the_model(engine):
 
 @pytest.mark.slow
 def test_greedy_output_is_identical_with_mtp_and_counts_drafts(engine, draft_every_token):
-    plain, u_plain = generate(engine, "off", user(PROMPT), max_tokens=200, **GREEDY)
+    plain, u_plain = generate(engine, "off", user(PROMPT), max_tokens=200, ignore_eos=True, **GREEDY)
     cached_plain = engine.cached_tokens
-    spec, u_spec = generate(engine, "mtp", user(PROMPT), max_tokens=200, **GREEDY)
+    spec, u_spec = generate(engine, "mtp", user(PROMPT), max_tokens=200, ignore_eos=True, **GREEDY)
     assert spec == plain and u_spec.completion_tokens == u_plain.completion_tokens == 200
     assert engine.cached_tokens == cached_plain
     assert engine._llama.llama_memory_seq_pos_max(engine._mem, 0) == len(cached_plain) - 1
@@ -142,11 +124,11 @@ def test_greedy_output_is_identical_with_mtp_and_counts_drafts(engine, draft_eve
 
 @pytest.mark.slow
 def test_next_turn_reuses_the_cache_and_stays_identical(engine, draft_every_token):
-    first, _ = generate(engine, "mtp", user(PROMPT), max_tokens=60, **GREEDY)
+    first, _ = generate(engine, "mtp", user(PROMPT), max_tokens=60, ignore_eos=True, **GREEDY)
     turn = user(PROMPT) + [{"role": "assistant", "content": first}, {"role": "user", "content": "And then?"}]
-    spec, u_spec = generate(engine, "mtp", turn, fresh=False, max_tokens=60, **GREEDY)
+    spec, u_spec = generate(engine, "mtp", turn, fresh=False, max_tokens=60, ignore_eos=True, **GREEDY)
     assert u_spec.cached_prompt_tokens > 20 and u_spec.draft_tokens > 0
-    plain, _ = generate(engine, "off", turn, max_tokens=60, **GREEDY)
+    plain, _ = generate(engine, "off", turn, max_tokens=60, ignore_eos=True, **GREEDY)
     assert spec == plain
 
 
@@ -186,7 +168,7 @@ def test_mtp_on_a_file_without_nextn_drafts_ngrams_and_says_why(tiny_glm_path):
         spec = eng.info.details["speculative"]
         assert spec["runs"] == "ngram" and spec["nextn_layers"] == 0 and eng._mtp is None
         assert "no NextN" in spec["note"] and "n-grams instead" in spec["note"]
-        text, usage = generate(eng, "mtp", user(PROMPT), max_tokens=20, **GREEDY)
+        text, usage = generate(eng, "mtp", user(PROMPT), max_tokens=20, ignore_eos=True, **GREEDY)
         assert usage.completion_tokens == 20 and text
     finally:
         eng.close()

@@ -9,40 +9,21 @@ from __future__ import annotations
 
 import pytest
 
-from glmchat.engine.base import ChatRequest, Finished, RawText, SamplingParams
+from tests.engine.speculation_support import exact_engine, generate, user
 
 
 @pytest.fixture(scope="module")
 def engine(tiny_glm_path, tmp_path_factory):
-    from glmchat.engine.local import LocalEngine
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GLMCHAT_DATA_DIR", str(tmp_path_factory.mktemp("engine-data")))
-        # flash attention off, as in test_speculative.py: the CPU kernel rounds a batch of
-        # queries differently from a single one
-        eng = LocalEngine.load(tiny_glm_path, n_ctx=4096, n_threads=2, flash_attn=False)
+    eng = exact_engine(tiny_glm_path, tmp_path_factory.mktemp("engine-data"), n_ctx=4096)
     yield eng
     eng.close()
 
 
-def generate(engine, mode: str, prompt: str):
-    engine.speculative = mode
-    engine.reset_cache()
-    request = ChatRequest(messages=[{"role": "user", "content": prompt}], sampling=SamplingParams(temperature=0.0, max_tokens=600))
-    pieces, usage = [], None
-    for item in engine.stream(request, ignore_eos=True):
-        if isinstance(item, RawText):
-            pieces.append(item.text)
-        elif isinstance(item, Finished):
-            usage = item.usage
-    return "".join(pieces), usage
-
-
 @pytest.mark.slow
 def test_greedy_output_on_the_glm_graph_is_identical_with_ngram_drafts(engine):
-    plain, u_plain = generate(engine, "off", "hello")
+    plain, u_plain = generate(engine, "off", user("hello"), ignore_eos=True, temperature=0.0, max_tokens=600)
     cached_plain = engine.cached_tokens
-    spec, u_spec = generate(engine, "ngram", "hello")
+    spec, u_spec = generate(engine, "ngram", user("hello"), ignore_eos=True, temperature=0.0, max_tokens=600)
     assert u_plain.completion_tokens == u_spec.completion_tokens == 600
     assert spec == plain
     assert engine.cached_tokens == cached_plain
