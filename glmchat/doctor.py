@@ -31,9 +31,13 @@ def rebuild_hint(machine: MachineInfo) -> str | None:
     return None
 
 
-def plan_for(path: Path, machine: MachineInfo, n_ctx: int, kv_type: str = "f16", gpu_layers: Any = "auto", cpu_moe: Any = None) -> tuple[OffloadPlan, int]:
+def plan_for(path: Path, machine: MachineInfo, n_ctx: int, kv_type: str = "f16", gpu_layers: Any = "auto", cpu_moe: Any = None,
+             model_settings: Any = None) -> tuple[OffloadPlan, int]:
+    """The offload plan and the largest context that fits; `model_settings` ([model]) adds the scratch
+    memory of in-graph sampling and an MTP draft context."""
     layout = layout_from_gguf(read_gguf(path))
-    plan = plan_for_machine(layout, machine, n_ctx=n_ctx, kv_type=kv_type, gpu_layers=gpu_layers, cpu_moe=cpu_moe)
+    extra = {"backend_sampling": model_settings.backend_sampling, "speculative": model_settings.speculative} if model_settings else {}
+    plan = plan_for_machine(layout, machine, n_ctx=n_ctx, kv_type=kv_type, gpu_layers=gpu_layers, cpu_moe=cpu_moe, **extra)
     best = largest_context(layout, vram_free=usable_vram(machine), ram_total=machine.ram_total, kv_type=kv_type, backend=machine.backend)
     return plan, best
 
@@ -202,7 +206,7 @@ def report(
         if isinstance(trained, int) and 0 < trained < n_ctx:
             n_ctx = trained  # the engine clamps to the trained context; plan for what it will get
         try:
-            plan, best = plan_for(target, machine, n_ctx, kv_type, gpu_layers, cpu_moe)
+            plan, best = plan_for(target, machine, n_ctx, kv_type, gpu_layers, cpu_moe, settings.model if settings else None)
             rep["plan"] = {
                 "model": str(target),
                 "n_ctx": n_ctx,

@@ -99,4 +99,5 @@ def plan_placement(path: Path, settings: Settings, n_ctx: int):
     except (GgufFormatError, OSError):
         return None
     m = settings.model
-    return plan_for_machine(layout, detect(), n_ctx=n_ctx, kv_type=m.kv_cache_type, gpu_layers=m.gpu_layers, cpu_moe=m.cpu_moe)
+    return plan_for_machine(layout, detect(), n_ctx=n_ctx, kv_type=m.kv_cache_type, gpu_layers=m.gpu_layers, cpu_moe=m.cpu_moe,
+                            backend_sampling=m.backend_sampling, speculative=m.speculative)

@@ -38,6 +38,7 @@ class ModelLayout:
     n_vocab: int = 32000
     n_ctx_train: int = 0
     name: str = "model"
+    nextn_layers: int = 0  # GLM's NextN (MTP) blocks the file carries (glmchat.engine.gguf_meta.nextn_layers)
 
     @property
     def total_bytes(self) -> int:
@@ -97,6 +98,8 @@ def kv_bytes_per_token_layer(meta: dict, arch: str) -> int:
 
 def layout_from_gguf(info) -> ModelLayout:
     """Build a layout from a parsed GGUF header (glmchat.engine.gguf_meta.GgufInfo)."""
+    from glmchat.engine.gguf_meta import nextn_layers
+
     arch = info.architecture
     n_layers = int(info.arch_value("block_count", 0) or 0)
     dense = [0] * n_layers
@@ -124,6 +127,7 @@ def layout_from_gguf(info) -> ModelLayout:
         n_vocab=info.vocab_size or int(info.arch_value("vocab_size", 32000) or 32000),
         n_ctx_train=int(info.arch_value("context_length", 0) or 0),
         name=str(info.metadata.get("general.name", info.path.name)),
+        nextn_layers=nextn_layers(info),
     )
 
 
@@ -164,6 +168,17 @@ KV_TYPE_FACTOR = {"f16": 1.0, "q8_0": 34 / 64, "q4_0": 18 / 64}
 def compute_buffer_bytes(layout: ModelLayout, n_ctx: int, n_batch: int = 512) -> int:
     """llama.cpp's scratch buffers: logits for a batch plus attention work space (an estimate)."""
     return 256 * 1024**2 + n_batch * layout.n_vocab * 4 + n_ctx * 64 * 1024 // 1024
+
+
+def extra_compute_bytes(layout: ModelLayout, *, n_ctx: int, backend_sampling: str = "auto", speculative: str = "auto", n_batch: int = 512) -> int:
+    """Scratch memory beyond the main context's buffers, on the device of the output layer: in-graph
+    sampling's padded copy of a batch's logits (n_batch × n_vocab floats, glmchat.engine.backend_sampling;
+    "auto" uses it exactly when that device is a GPU), and the MTP draft context's own buffers when the
+    file's NextN layer will run (glmchat.engine.mtp_draft)."""
+    extra = n_batch * layout.n_vocab * 4 if backend_sampling != "off" else 0
+    if layout.nextn_layers and speculative in ("auto", "mtp"):
+        extra += compute_buffer_bytes(layout, n_ctx, n_batch)
+    return extra
 
 
 @dataclass
@@ -251,12 +266,14 @@ def plan_offload(
     gpu_layers: int | str = "auto",
     cpu_moe: int | str | None = None,
     vram_reserve: float = 0.05,
+    extra_compute: int = 0,
 ) -> OffloadPlan:
-    """Choose n_gpu_layers and the experts kept in RAM so the GPU part fits in `vram_free`."""
+    """Choose n_gpu_layers and the experts kept in RAM so the GPU part fits in `vram_free`
+    (`extra_compute`: more scratch memory beside the compute buffers, `extra_compute_bytes`)."""
     sizing = _Sizing(
         layout=layout,
         kv_layer=int(layout.kv_bytes_per_token_layer * KV_TYPE_FACTOR.get(kv_type, 1.0) * n_ctx),
-        compute=compute_buffer_bytes(layout, n_ctx),
+        compute=compute_buffer_bytes(layout, n_ctx) + extra_compute,
         vram_free=vram_free,
         vram_reserve=vram_reserve,
         ram_budget=int(ram_total * 0.9),
@@ -293,9 +310,11 @@ def _auto_plan(sizing: _Sizing) -> OffloadPlan:
     return sizing.plan(0, 0, f"{vram} of VRAM is too little for any layer: CPU only")
 
 
-def plan_for_machine(layout: ModelLayout, machine, *, n_ctx: int, kv_type: str = "f16", gpu_layers: int | str = "auto", cpu_moe: int | str | None = None) -> OffloadPlan:
+def plan_for_machine(layout: ModelLayout, machine, *, n_ctx: int, kv_type: str = "f16", gpu_layers: int | str = "auto",
+                     cpu_moe: int | str | None = None, backend_sampling: str = "auto", speculative: str = "auto") -> OffloadPlan:
     """The plan glmchat uses on `machine` (glmchat.engine.devices.MachineInfo): GPU memory counts only
-    when the installed llama.cpp build can offload to it."""
+    when the installed llama.cpp build can offload to it; `backend_sampling` and `speculative` (the
+    [model] settings) add the scratch memory they take (`extra_compute_bytes`)."""
     return plan_offload(
         layout,
         n_ctx=n_ctx,
@@ -305,6 +324,7 @@ def plan_for_machine(layout: ModelLayout, machine, *, n_ctx: int, kv_type: str =
         kv_type=kv_type,
         gpu_layers=gpu_layers,
         cpu_moe=cpu_moe,
+        extra_compute=extra_compute_bytes(layout, n_ctx=n_ctx, backend_sampling=backend_sampling, speculative=speculative),
     )
 
 

@@ -86,3 +86,27 @@ def test_layout_from_the_tiny_glm_model(tiny_glm_path):
 def test_readme_carries_the_plan_table():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     assert plan_table() in readme, "regenerate with: python -m glmchat.engine.planner"
+
+
+def test_in_graph_sampling_and_an_mtp_draft_context_take_vram_the_plan_counts():
+    from glmchat.engine.planner import compute_buffer_bytes, extra_compute_bytes
+
+    layout = glm47_flash_layout(int(QUANTS["UD-Q4_K_XL"]))
+    assert extra_compute_bytes(layout, n_ctx=16384, backend_sampling="off", speculative="auto") == 0  # no NextN layer
+    graph = extra_compute_bytes(layout, n_ctx=16384, backend_sampling="auto", speculative="off")
+    assert graph == 512 * 154_880 * 4  # the padded copy of a batch's logits: ~302 MiB
+    layout.nextn_layers = 1
+    assert extra_compute_bytes(layout, n_ctx=16384, backend_sampling="off", speculative="ngram") == 0
+    with_mtp = extra_compute_bytes(layout, n_ctx=16384, backend_sampling="auto", speculative="auto")
+    assert with_mtp == graph + compute_buffer_bytes(layout, 16384)
+    # VRAM that just holds the whole model without them: with them, some experts must stay in RAM
+    whole = plan_offload(layout, n_ctx=16384, vram_free=80 * GIB, ram_total=64 * GIB)
+    snug = int(whole.gpu_bytes / 0.95) + 64 * 1024**2
+    assert plan_offload(layout, n_ctx=16384, vram_free=snug, ram_total=64 * GIB).cpu_moe_layers == 0
+    tight = plan_offload(layout, n_ctx=16384, vram_free=snug, ram_total=64 * GIB, extra_compute=with_mtp)
+    assert tight.cpu_moe_layers > 0 and tight.fits
+    assert tight.gpu_bytes <= snug * 0.95
+
+
+def test_layout_knows_a_nextn_layer(tiny_glm_path):
+    assert layout_from_gguf(read_gguf(tiny_glm_path)).nextn_layers == 0
