@@ -211,7 +211,7 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "kv_cache_type": 'KV cache precision: "f16", "q8_0" or "q4_0" (smaller, slightly less exact).',
         "resume_snapshots": "Save the KV cache of long conversations so reopening one is instant.",
         "snapshot_budget_mb": "Disk space (MiB) those KV snapshots may take; the least recently used go first (0: none).",
-        "speculative": 'Speculative decoding: "auto" (MTP drafts with a NextN layer, else n-gram; while they pay), "ngram", "off", or "mtp".',
+        "speculative": 'Speculative decoding: "auto" (n-gram drafts, plus MTP guesses with a NextN layer; while they pay), "ngram", "off", or "mtp".',
         "backend_sampling": 'Sampling inside llama.cpp\'s compute graph: "auto" (when the output layer is on a GPU), "on" or "off" (the CPU chain).',
     },
     "chat": {

@@ -35,6 +35,7 @@ from glmchat.engine.backend_sampling import prepare_context as prepare_sampling_
 from glmchat.engine.base import CancelToken, ChatRequest, EngineInfo, Finished, PromptProgress, SamplingParams, Started, StreamItem, Usage
 from glmchat.engine.compute_thread import ComputeThread, EitherCancel
 from glmchat.engine.decode_loop import fill_batch, plain_loop
+from glmchat.engine.mixed_draft import mixed
 from glmchat.engine.devices import physical_cores
 from glmchat.engine.kv_state import load_sequence, save_sequence
 from glmchat.engine.llama_params import backend_name, check_load_args, choose_offload, choose_threads, context_params, fit_context, model_params
@@ -497,6 +498,8 @@ class LocalEngine:
             if self._speculates(request):
                 mtp = self._mtp is not None and resolve_mode(self.speculative, True) == "mtp"
                 drafting = self._mtp.loop_args(self) if mtp else ()  # (DraftControl, drafter) for MTP
+                if mtp and self.speculative == "auto":  # n-gram drafts where the text repeats, MTP elsewhere
+                    drafting = mixed(tokens, *drafting)
                 yield from speculative_loop(self, request.sampling, sampler, cancel, usage, t_start, t_gen, tokens, *drafting)
             else:
                 yield from plain_loop(self, request.sampling, sampler, cancel, usage, t_start, t_gen)

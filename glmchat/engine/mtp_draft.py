@@ -94,7 +94,8 @@ def describe(mode: str, header: GgufInfo, ready: bool, why: str | None) -> dict[
 
     n = nextn_layers(header)
     runs = resolve_mode(mode, ready)
-    line = f"mtp ({n} NextN layer{'s' if n != 1 else ''})" if runs == "mtp" else runs
+    layers = f"{n} NextN layer{'s' if n != 1 else ''}"
+    line = (f"mtp + ngram ({layers})" if mode == "auto" else f"mtp ({layers})") if runs == "mtp" else runs  # auto: glmchat.engine.mixed_draft
     note = mode_note(mode, ready, why)
     if mode == "auto" and n > 0 and not ready and why:  # a NextN layer that cannot be used: say why
         note = f"speculative = \"auto\": MTP drafting with the NextN layer is off ({why}); drafting n-grams instead"

@@ -24,9 +24,9 @@ fully accepted draft (up to 16) and drops to one more than the accepted count (a
 miss. Each draft is timed (its drafting, an MTP decode when MTP drafts, and the verifying decode): one that neither paid (took longer than that many single
 decodes) nor kept 2 tokens is a miss; after 2 misses in a row drafting pauses for 32 tokens,
 doubling each time (to 1024) until a draft pays again. Modes (`[model] speculative`,
-`--speculative`): "off"; "ngram"; "auto" and "mtp" (MTP drafts from the model's NextN layer when it
-is loaded, `glmchat.engine.mtp_draft`, through the same loop; otherwise n-gram, and for "mtp"
-`mode_note` says why). Grammar-constrained requests and recurrent/hybrid models (whose state cannot
+`--speculative`): "off"; "ngram"; "mtp" (MTP drafts from the model's NextN layer when it is loaded,
+`glmchat.engine.mtp_draft`, through the same loop; otherwise n-gram, and `mode_note` says why);
+"auto" (with a NextN layer both, n-gram first: `glmchat.engine.mixed_draft`; otherwise n-gram). Grammar-constrained requests and recurrent/hybrid models (whose state cannot
 be rolled back) always run without speculation.
 """
 

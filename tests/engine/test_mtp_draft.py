@@ -180,7 +180,7 @@ def test_doctor_says_which_drafter_a_file_gets(nextn_path, tiny_glm_path):
     rep = doctor.report(nextn_path, 2048)
     assert rep["speculative"]["runs"] == "mtp" and rep["model_files"][0]["nextn_layers"] == 1
     text = doctor.render(rep)
-    assert "Speculative decoding: auto (runs: mtp (1 NextN layer))" in text and "NextN (MTP) layer" in text
+    assert "Speculative decoding: auto (runs: mtp + ngram (1 NextN layer))" in text and "NextN (MTP) layer" in text
     plain = doctor.report(tiny_glm_path, 2048)
     assert plain["speculative"]["runs"] == "ngram" and plain["model_files"][0]["nextn_layers"] == 0
     assert "NextN" not in doctor.render(plain)
@@ -204,3 +204,24 @@ def test_nextn_layers_finds_the_block_in_another_shard_of_a_split_file(tmp_path)
     assert nextn_layers(read_gguf(first)) == 1
     (tmp_path / "m-00002-of-00002.gguf").unlink()  # the shard with the block missing: no NextN to load
     assert nextn_layers(read_gguf(first)) == 0
+
+
+@pytest.mark.slow
+def test_auto_mixes_ngram_drafts_with_mtp_guesses_and_keeps_the_output(engine, monkeypatch):
+    from glmchat.engine import local, mixed_draft
+
+    made = []
+
+    def spy(history, control, drafter):
+        pair = mixed_draft.mixed(history, control, drafter)
+        made.append(pair[0])
+        return pair
+
+    monkeypatch.setattr(local, "mixed", spy)
+    plain, _ = generate(engine, "off", user("hello"), max_tokens=600, ignore_eos=True, **GREEDY)
+    spec, usage = generate(engine, "auto", user("hello"), max_tokens=600, ignore_eos=True, **GREEDY)
+    assert spec == plain and usage.completion_tokens == 600
+    (control,) = made
+    # greedy decoding of the random model falls into cycles: n-gram drafts hold there; MTP guesses elsewhere
+    assert control.ngram.accepted > 0 and control.mtp.drafted > 0, (control.ngram.drafted, control.mtp.drafted)
+    assert usage.draft_tokens == control.ngram.drafted + control.mtp.drafted
