@@ -23,9 +23,9 @@ launch || exit 1
 step "ask a question and watch it stream"
 tmux send-keys -t "$SESSION" "What is the capital of France?"
 tmux send-keys -t "$SESSION" Enter
-wait_for "generating\|tok/s · ready" 60 || exit 1
+wait_for "generating\|tok/s.*· ready" 60 || exit 1
 screen | grep -q "generating" && echo "   (seen while generating)"
-wait_for "tok/s · ready" 180 || exit 1
+wait_for "tok/s.*· ready" 180 || exit 1
 screen | grep -q "What is the capital of France?" || { echo "question not on screen"; screen; exit 1; }
 BEFORE=$(screen)
 
@@ -66,7 +66,7 @@ step "ask about it: the file goes with the question"
 tmux send-keys -t "$SESSION" -l "What is this project called?"
 tmux send-keys -t "$SESSION" Enter
 wait_gone "sent with your next message" 20 || exit 1   # the chip goes when the message is sent
-wait_for "tok/s · ready" 240 || exit 1   # (this run of the app has not answered before)
+wait_for "tok/s.*· ready" 240 || exit 1   # (this run of the app has not answered before)
 screen | grep -q "What is this project called?" || { echo "question not on screen"; screen; exit 1; }
 screen | grep -q "📎 README.md" || { echo "the sent message does not name its attachment"; screen; exit 1; }
 
@@ -104,7 +104,7 @@ tmux send-keys -t "$SESSION" -l "Summarise this."
 tmux send-keys -t "$SESSION" Enter
 wait_for "prompt [0-9,]*/[0-9,]* ·" 60 || exit 1
 echo "   $(screen | grep -o "prompt [0-9,]*/[0-9,]* ·[^·]*·[^·]*" | head -1)"
-wait_for "tok/s · ready" 240 || exit 1
+wait_for "tok/s.*· ready" 240 || exit 1
 tmux send-keys -t "$SESSION" C-q
 sleep 1
 
@@ -128,7 +128,7 @@ wait_for "Attached README.md" 10 || exit 1
 wait_for "will be sent when it is ready" 10 || exit 1
 screen | grep -q "downloading" || { echo "the download was over before the question was typed"; screen; exit 1; }
 wait_for "Model ready: sending your message" 120 || exit 1
-wait_for "tok/s · ready" 240 || exit 1
+wait_for "tok/s.*· ready" 240 || exit 1
 screen | grep -q "GLM-4.7-Flash" || { echo "the downloaded quant is not named by its file"; screen; exit 1; }
 
 tmux send-keys -t "$SESSION" C-q

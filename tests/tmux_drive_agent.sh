@@ -53,13 +53,13 @@ tmux send-keys -t "$SESSION" Tab
 wait_for "Summarise @notes.txt" 5 || exit 1
 tmux send-keys -t "$SESSION" Enter
 wait_for "📎 notes.txt" 20 || exit 1
-wait_for "tok/s · ready" 120 || exit 1
+wait_for "tok/s.*· ready" 120 || exit 1
 
 step "a project command: /sum expands \$ARGUMENTS"
 tmux send-keys -t "$SESSION" -l "/sum the notes"
 tmux send-keys -t "$SESSION" Enter
 wait_for "Summarise the notes in one line." 20 || exit 1
-wait_for "tok/s · ready" 120 || exit 1
+wait_for "tok/s.*· ready" 120 || exit 1
 
 tmux send-keys -t "$SESSION" C-q
 echo "OK"

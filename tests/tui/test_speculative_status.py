@@ -51,8 +51,8 @@ def test_speculative_figures_shorten_with_the_line():
     bar.info = info
     levels = [str(bar._line(level)) for level in range(5)]
     assert "88.5 tok/s, spec 412/530 accepted" in levels[0]
-    assert "88.5 tok/s spec 412/530" in levels[1] and "accepted" not in levels[1]
-    assert "88.5 tok/s spec 78%" in levels[3]
+    assert "88.5 tok/s, spec 412/530" in levels[1] and "accepted" not in levels[1]
+    assert "88.5 tok/s, spec 78%" in levels[3]
     assert "spec" not in levels[4]  # the narrowest line keeps the speed only
     assert all(len(a) >= len(b) for a, b in zip(levels, levels[1:]))
     bar.info = replace(info, last_drafted=0, last_accepted=0)

@@ -46,14 +46,14 @@ def shorten(text: str, cells: int) -> str:
 
 def speculation_text(accepted: int, drafted: int, level: int) -> str:
     """The last turn's speculative figures next to its speed: ', spec 412/530 accepted' (level 0),
-    ' spec 412/530' (levels 1–2), ' spec 78%' (3); nothing at the narrowest line or when nothing was drafted."""
+    ', spec 412/530' (levels 1–2), ', spec 78%' (3); nothing at the narrowest line or when nothing was drafted."""
     if drafted <= 0 or level >= 4:
         return ""
     if level == 0:
         return f", spec {accepted:,}/{drafted:,} accepted"
     if level < 3:
-        return f" spec {accepted:,}/{drafted:,}"
-    return f" spec {100 * accepted / drafted:.0f}%"
+        return f", spec {accepted:,}/{drafted:,}"
+    return f", spec {100 * accepted / drafted:.0f}%"
 
 
 class StatusBar(Static):
