@@ -13,7 +13,9 @@ from glmchat.errors import UsageError
 from glmchat.speculative_bench import COPY_PROMPT, FREE_PROMPT  # the one home of the two tasks
 from tests.engine.speculation_support import GREEDY, exact_engine, generate, user
 
+
 # ---- the drafter and its control (no model) ------------------------------------------------------
+
 
 def test_drafter_continues_the_latest_longest_match():
     d = NgramDrafter([1, 2, 3, 4, 5, 9, 2, 3, 7, 8, 1, 2, 3])
@@ -22,6 +24,7 @@ def test_drafter_continues_the_latest_longest_match():
     assert d.propose(1) == [4]
     d.append(7)  # suffix (2, 3, 7) continues with 8 1
     assert d.propose(2) == [8, 1]
+
 
 def test_drafter_without_a_match_or_length_proposes_nothing():
     d = NgramDrafter([5, 6, 7, 8])
@@ -32,11 +35,13 @@ def test_drafter_without_a_match_or_length_proposes_nothing():
     assert d.propose(4) == [7, 8, 5, 6]
     assert d.propose(0) == []
 
+
 def test_drafter_never_matches_the_suffix_with_itself():
     d = NgramDrafter([3, 3])
     assert d.propose(2) == []  # (3, 3) has occurred only as the suffix
     d.append(3)
     assert d.propose(2) == [3]  # (3, 3) at 0..1 was followed by 3
+
 
 def test_drafter_can_ask_for_a_longer_match_before_drafting():
     d = NgramDrafter([9, 1, 2, 3, 4, 5, 6, 8, 1, 2, 3, 4])
@@ -44,6 +49,7 @@ def test_drafter_can_ask_for_a_longer_match_before_drafting():
     assert d.propose(2, min_match=5) == []  # the token before differs (9 vs 8)
     d = NgramDrafter([7, 1, 2, 3, 4, 5, 7, 1, 2, 3, 4])
     assert d.propose(2, min_match=5) == [5, 7]
+
 
 def test_control_asks_for_long_matches_until_drafts_hold():
     c = DraftControl(cold_match=6, warm_match=3)
@@ -53,6 +59,7 @@ def test_control_asks_for_long_matches_until_drafts_hold():
     assert c.min_match == 3
     c.observe(0.050, 4, 0)  # a miss: back to long matches
     assert c.min_match == 6
+
 
 def test_control_measures_before_drafting_then_grows_and_shrinks():
     c = DraftControl(k_start=4, k_min=2, k_max=16)
@@ -66,6 +73,7 @@ def test_control_measures_before_drafting_then_grows_and_shrinks():
     c.observe(0.030, 6, 0)  # nothing accepted: down to k_min
     assert c.length(room=100) == 2
     assert (c.drafted, c.accepted) == (18, 9)
+
 
 def test_control_pauses_while_drafts_do_not_pay_and_pauses_longer_each_time():
     c = DraftControl(patience=2, pause=5, max_pause=20)
@@ -81,6 +89,7 @@ def test_control_pauses_while_drafts_do_not_pay_and_pauses_longer_each_time():
     c.observe(0.030, 8, 8)  # paid: the next pause is short again
     assert c.next_pause == 5
 
+
 def test_modes():
     # without a loaded NextN layer "mtp" drafts n-grams (tests/engine/test_mtp_draft.py has the rest)
     assert [resolve_mode(m) for m in ("auto", "ngram", "off", "mtp")] == ["ngram", "ngram", "off", "ngram"]
@@ -90,13 +99,16 @@ def test_modes():
     with pytest.raises(UsageError):
         check_mode("fast")
 
+
 # ---- on SmolLM2 --------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def engine(smollm2_path, tmp_path_factory):
     eng = exact_engine(smollm2_path, tmp_path_factory.mktemp("engine-data"), n_ctx=4096)
     yield eng
     eng.close()
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("prompt", [COPY_PROMPT, FREE_PROMPT], ids=["copy", "free"])
@@ -111,6 +123,7 @@ def test_greedy_output_is_identical_with_and_without_speculation(engine, prompt)
     assert u_plain.draft_tokens == 0
     if prompt is COPY_PROMPT:
         assert u_spec.accepted_draft_tokens >= 40, (u_spec.draft_tokens, u_spec.accepted_draft_tokens)
+
 
 @pytest.mark.slow
 def test_next_turn_after_speculation_reuses_a_correct_kv_cache(engine):
@@ -135,6 +148,7 @@ def test_next_turn_after_speculation_reuses_a_correct_kv_cache(engine):
     fresh = next_logits(None, turn)
     plain_error = float(np.abs(logits["off"] - fresh).max())
     assert float(np.abs(logits["ngram"] - fresh).max()) <= max(1.0, 2 * plain_error)
+
 
 @pytest.mark.slow
 def test_cancel_stops_within_one_token(engine):
@@ -165,11 +179,13 @@ def test_cancel_stops_within_one_token(engine):
     plain, _ = generate(engine, "off", user(COPY_PROMPT), max_tokens=200, **GREEDY)
     assert plain.startswith(text)
 
+
 def assert_kv_matches_bookkeeping(engine, usage) -> None:
     """The KV cache holds exactly `cached_tokens`: the prompt and every emitted token but the last."""
     cached = engine.cached_tokens
     assert len(cached) == usage.prompt_tokens + usage.completion_tokens - 1
     assert engine._llama.llama_memory_seq_pos_max(engine._mem, 0) == len(cached) - 1
+
 
 @pytest.mark.slow
 def test_seeded_sampling_keeps_the_distribution(engine):
