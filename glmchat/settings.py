@@ -237,7 +237,7 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "network": "Network for those processes (false needs the sandbox).",
         "env_allow": 'Secret-looking environment variables tool processes still get, e.g. ["GITHUB_TOKEN"].',
         "rules": 'Permission rules per tool, first match wins, e.g. run_shell = { "git status*" = "allow", "rm *" = "deny" }.',
-        "web": 'web_search\'s endpoint, a SearxNG-style JSON API: { search_url = "http://localhost:8888/search" } (unset: no web_search).',
+        "web": 'web_search\'s endpoint, a SearxNG-style JSON API: { search_url = "http://localhost:8888/search" } (unset: no web_search); allow_private = true lets web_fetch reach this machine and local networks.',
     },
     "remote": {
         "base_url": "An OpenAI-compatible server to use instead of llama.cpp, e.g. http://host:8000/v1 (unset: local).",
@@ -305,7 +305,7 @@ class ToolSettings:
     network: bool = True  # false: those processes get no network (needs the sandbox)
     env_allow: list[str] = field(default_factory=list)  # secret-looking variables tool processes still get
     rules: dict[str, dict[str, str]] = field(default_factory=dict)  # [tools.rules]: tool → {pattern: allow|ask|deny}
-    web: dict[str, str] = field(default_factory=dict)  # [tools.web]: search_url (web_search is offered once set)
+    web: dict[str, Any] = field(default_factory=dict)  # [tools.web]: search_url (web_search is offered once set), allow_private
 
 
 @dataclass

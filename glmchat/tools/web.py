@@ -4,7 +4,13 @@ Both are of risk class "network": they reach outside the machine, so they ask un
 approval policy (glmchat.tools.policy), like write and execute tools. This is not `[tools] network`,
 which gives or takes the network of the processes run_shell and python start (the sandbox).
 
-web_fetch: http and https only; at most `MAX_REDIRECTS` redirects (each to http/https again); the
+web_fetch: http and https only; never this machine or its networks: a host that is, or connects to, a
+loopback, private, link-local, carrier-grade-NAT or other non-public address is refused, the first URL
+and every redirect (the address is checked on the connected socket, so a name that resolves one way
+for the check and another for the request gains nothing), unless the user sets
+`[tools.web] allow_private = true` (a page the model was given could otherwise point it at a router,
+a cloud metadata service or a local dev server; through a proxy only IP literals are checked, the
+proxy decides the rest). At most `MAX_REDIRECTS` redirects (each to http/https again); the
 body read up to `MAX_DOWNLOAD` bytes (a bigger one is refused, a Content-Length over it before a
 byte is read); a socket timeout and the call's deadline between chunks (a trickling server runs out
 of time); only text types (HTML → Markdown through markdownify + BeautifulSoup, scripts and styles
@@ -12,11 +18,14 @@ left out; plain text, Markdown, JSON and XML as they are); a body holding NUL by
 binary. The text the model gets has control, bidi and zero-width characters taken out.
 
 web_search: GET `[tools.web] search_url` with `q=<query>&format=json` (SearxNG's JSON API: a
-`results` list of title/url/content). Offered to the model only when search_url is set.
+`results` list of title/url/content). Offered to the model only when search_url is set; the user
+chose that URL, so it may be on this machine (a local SearxNG).
 """
 
 from __future__ import annotations
 
+import http.client
+import ipaddress
 import json
 import re
 import urllib.error
@@ -50,8 +59,12 @@ def check_web_settings(value: Any) -> str | None:
     if not isinstance(value, dict):
         return 'must be a table: [tools.web] search_url = "http://localhost:8888/search"'
     for key, item in value.items():
+        if key == "allow_private":
+            if not isinstance(item, bool):
+                return "allow_private must be true or false"
+            continue
         if key != "search_url":
-            return f"{key} is not a known setting (known: search_url)"
+            return f"{key} is not a known setting (known: search_url, allow_private)"
         if not isinstance(item, str) or urllib.parse.urlsplit(item).scheme not in ("http", "https") or not urllib.parse.urlsplit(item).netloc:
             return 'search_url must be an http or https URL, e.g. "http://localhost:8888/search"'
     return None
@@ -74,34 +87,98 @@ class Page:
     body: bytes
 
 
-def _check_url(url: str) -> str:
+def non_public(address: str) -> str | None:
+    """What kind of non-public address `address` (an IP) is — "loopback", "private", "link-local",
+    "multicast", "unspecified", "reserved" or "non-public" (e.g. 100.64.0.0/10) — or None for a
+    public one. An IPv4 address written as IPv6 (::ffff:127.0.0.1) counts as itself."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    for kind in ("loopback", "link_local", "unspecified", "multicast", "private", "reserved"):
+        if getattr(ip, f"is_{kind}"):
+            return kind.replace("_", "-")
+    return None if ip.is_global else "non-public"
+
+
+def _refuse_address(url: str, host: str, address: str, kind: str) -> ToolError:
+    where = host if host == address else f"{host} ({address})"
+    return ToolError(f"Cannot fetch {url}: {where} is a {kind} address, and web_fetch does not reach this machine or its local network.",
+                     "Fetch a public URL instead. If the user wants pages from the local network read, they can set "
+                     "[tools.web] allow_private = true in config.toml.")
+
+
+def _check_url(url: str, allow_private: bool = True) -> str:
     parts = urllib.parse.urlsplit(url.strip())
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise ToolError(f"Cannot fetch {url!r}: only http:// and https:// URLs can be fetched.",
                         "Give a full URL such as https://example.com/page.")
+    if not allow_private:
+        try:
+            kind = non_public(parts.hostname)
+        except ValueError:  # a name: checked on the socket it connects (_CheckedConnection)
+            kind = None
+        if kind:
+            raise _refuse_address(url, parts.hostname, parts.hostname, kind)
     return urllib.parse.urlunsplit(parts)
 
 
 class _Redirects(urllib.request.HTTPRedirectHandler):
     max_redirections = MAX_REDIRECTS
 
+    def __init__(self, allow_private: bool) -> None:
+        self.allow_private = allow_private
+
     def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
-        _check_url(newurl)  # a redirect to file:, ftp: … is refused like the first URL
+        _check_url(newurl, self.allow_private)  # a redirect to file:, ftp:, a private address … is refused like the first URL
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def _opener() -> urllib.request.OpenerDirector:
-    return urllib.request.build_opener(_Redirects())
+def _check_peer(conn: http.client.HTTPConnection) -> None:
+    """Refuse a connection whose socket reached a non-public address (closed before a byte is sent)."""
+    address = conn.sock.getpeername()[0]
+    kind = non_public(address)
+    if kind:
+        conn.close()
+        raise _refuse_address(f"http{'s' if isinstance(conn, http.client.HTTPSConnection) else ''}://{conn.host}", conn.host, address, kind)
 
 
-def download(url: str, ctx: ToolContext, max_bytes: int = MAX_DOWNLOAD) -> Page:
-    """GET `url` (checked), following at most MAX_REDIRECTS redirects; raises ToolError the model can act on."""
-    url = _check_url(url)
+class _CheckedHTTP(http.client.HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        _check_peer(self)
+
+
+class _CheckedHTTPS(http.client.HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        _check_peer(self)
+
+
+class _PublicHTTP(urllib.request.HTTPHandler):
+    def do_open(self, http_class, req, **kw):  # type: ignore[no-untyped-def, override]
+        return super().do_open(http_class if req.has_proxy() else _CheckedHTTP, req, **kw)
+
+
+class _PublicHTTPS(urllib.request.HTTPSHandler):
+    def do_open(self, http_class, req, **kw):  # type: ignore[no-untyped-def, override]
+        return super().do_open(http_class if req.has_proxy() or req._tunnel_host else _CheckedHTTPS, req, **kw)
+
+
+def _opener(allow_private: bool) -> urllib.request.OpenerDirector:
+    if allow_private:
+        return urllib.request.build_opener(_Redirects(True))
+    return urllib.request.build_opener(_Redirects(False), _PublicHTTP(), _PublicHTTPS())
+
+
+def download(url: str, ctx: ToolContext, max_bytes: int = MAX_DOWNLOAD, *, allow_private: bool = False) -> Page:
+    """GET `url` (checked), following at most MAX_REDIRECTS redirects; raises ToolError the model can act on.
+    Non-public addresses are refused unless `allow_private` (see the module docstring)."""
+    url = _check_url(url, allow_private)
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": "text/html, text/*;q=0.9, */*;q=0.1"})
     left = ctx.time_left()
     timeout = SOCKET_TIMEOUT if left is None else max(0.1, min(SOCKET_TIMEOUT, left))
     try:
-        response = _opener().open(request, timeout=timeout)
+        response = _opener(allow_private).open(request, timeout=timeout)
     except urllib.error.HTTPError as exc:
         exc.close()
         raise ToolError(f"{url} answered HTTP {exc.code} {exc.reason}.", "Check the URL, or try another page.") from None
@@ -196,8 +273,8 @@ def html_to_markdown(body: bytes, charset: str | None = None) -> str:
     return f"# {title}\n\n{text}" if title and title not in text[:500] else text
 
 
-def fetch(url: str, ctx: ToolContext) -> ToolResult:
-    page = download(url, ctx)
+def fetch(url: str, ctx: ToolContext, allow_private: bool = False) -> ToolResult:
+    page = download(url, ctx, allow_private=allow_private)
     text = page_text(page)
     head = f"URL: {page.url}\nContent-Type: {page.content_type or 'unknown'}\n\n"
     return ToolResult(head + (text or "(the page has no text)"), ok=True, meta={"url": page.url, "bytes": len(page.body)})
@@ -217,7 +294,7 @@ def search_request_url(search_url: str, query: str) -> str:
 def search(search_url: str, query: str, limit: int, ctx: ToolContext) -> ToolResult:
     if not query.strip():
         raise ToolError("The search query is empty.", "Give the words to search for.")
-    page = download(search_request_url(search_url, query.strip()), ctx, max_bytes=MAX_DOWNLOAD)
+    page = download(search_request_url(search_url, query.strip()), ctx, max_bytes=MAX_DOWNLOAD, allow_private=True)  # the user's own endpoint
     try:
         data = json.loads(page.body.decode(_codec(page.charset), errors="replace"))
     except ValueError:
@@ -238,7 +315,9 @@ def search(search_url: str, query: str, limit: int, ctx: ToolContext) -> ToolRes
 
 
 def web_tools(web: dict[str, Any] | None = None) -> list[Tool]:
-    """web_fetch, and web_search when `web` ([tools.web]) has a search_url."""
+    """web_fetch, and web_search when `web` ([tools.web]) has a search_url; web_fetch reaches non-public
+    addresses only with `allow_private = true` there."""
+    allow_private = bool((web or {}).get("allow_private", False))
     tools = [
         Tool(
             "web_fetch",
@@ -250,7 +329,7 @@ def web_tools(web: dict[str, Any] | None = None) -> list[Tool]:
                 "required": ["url"],
             },
             "network",
-            lambda args, ctx: fetch(args["url"], ctx),
+            lambda args, ctx: fetch(args["url"], ctx, allow_private),
             timeout=30.0,
             output_cap=FETCH_OUTPUT_CAP,
         )

@@ -1,6 +1,7 @@
 """web_fetch and web_search against a loopback HTTP server: the page's text comes back as Markdown,
 it asks first (risk "network"), oversize / slow / binary / non-http / bad redirects are refused with a
-reason, and web_search is offered only once `[tools.web] search_url` is set."""
+reason, and web_search is offered only once `[tools.web] search_url` is set. The loopback server is
+reachable only with `allow_private`: by default web_fetch refuses this machine and local networks."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ from glmchat.tools import (
     Workspace,
     headless_approval,
 )
-from glmchat.tools.web import MAX_DOWNLOAD
+from glmchat.tools import web
+from glmchat.tools.web import MAX_DOWNLOAD, non_public
 
 PAGE = b"""<!doctype html><html><head><title>Loopback page</title><style>body{color:red}</style>
 <script>alert("steal")</script></head><body><h1>Hello from loopback</h1>
@@ -99,6 +101,8 @@ class Handler(BaseHTTPRequestHandler):
             self.redirect("file:///etc/passwd")
         elif path == "/to-ftp":
             self.redirect("ftp://127.0.0.1/x")
+        elif path == "/to-metadata":
+            self.redirect("http://169.254.169.254/latest/meta-data/")
         elif path == "/missing":
             self.send(b"no", "text/plain", status=404)
         elif path == "/search":
@@ -127,8 +131,8 @@ def ctx(tmp_path: Path) -> ToolContext:
     return ToolContext(workspace=Workspace(tmp_path), timeout=10.0)
 
 
-def fetch(url: str, ctx: ToolContext):
-    return ToolRegistry.builtin().execute("web_fetch", {"url": url}, ctx)
+def fetch(url: str, ctx: ToolContext, allow_private: bool = True):
+    return ToolRegistry.builtin({"allow_private": allow_private}).execute("web_fetch", {"url": url}, ctx)
 
 
 def test_fetch_returns_the_page_as_markdown(server, ctx):
@@ -225,6 +229,9 @@ def call_fetch(url: str) -> str:
 
 
 def test_fetch_asks_first_under_the_default_policy(server, tmp_path):
+    path = config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("[tools.web]\nallow_private = true\n", encoding="utf-8")  # the server is on loopback
     asked = []
 
     def approver(call, risk, preview):
@@ -247,3 +254,44 @@ def test_fetch_headless_without_yes_is_denied(server, tmp_path):
                           approver=headless.approver, approve_policy=headless.policy)
     results = [e for e in session.send("read the page") if isinstance(e, ToolResultEvent)]
     assert results[0].decision == "deny" and len(Handler.seen) == before  # no request was made
+
+
+# ---- this machine and its networks -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("address, kind", [
+    ("127.0.0.1", "loopback"), ("::1", "loopback"), ("::ffff:127.0.0.1", "loopback"), ("10.1.2.3", "private"),
+    ("172.16.0.9", "private"), ("192.168.1.1", "private"), ("169.254.169.254", "link-local"), ("fe80::1%eth0", "link-local"),
+    ("fd00::5", "private"), ("0.0.0.0", "unspecified"), ("224.0.0.251", "multicast"), ("100.64.0.1", "non-public"),
+    ("8.8.8.8", None), ("2606:4700:4700::1111", None), ("93.184.215.14", None),
+])
+def test_addresses_are_told_apart(address, kind):
+    assert non_public(address) == kind
+
+
+def test_fetch_refuses_this_machine_by_default_before_a_request_is_made(server, ctx):
+    before = len(Handler.seen)
+    port = urllib.parse.urlsplit(server).port
+    literal = fetch(f"{server}/page", ctx, allow_private=False)
+    assert not literal.ok and "127.0.0.1 is a loopback address" in literal.error and "allow_private = true" in literal.error
+    named = fetch(f"http://localhost:{port}/page", ctx, allow_private=False)  # a name: refused on the connected socket
+    assert not named.ok and "loopback address" in named.error and "localhost" in named.error
+    assert len(Handler.seen) == before  # not one request reached the server
+
+
+def test_a_redirect_to_a_private_address_is_refused(server, ctx, monkeypatch):
+    real = web.non_public
+    monkeypatch.setattr(web, "non_public", lambda a: None if a == "127.0.0.1" else real(a))  # the test server plays a public site
+    result = fetch(f"{server}/to-metadata", ctx, allow_private=False)
+    assert not result.ok and "169.254.169.254 is a link-local address" in result.error
+    assert fetch(f"{server}/page", ctx, allow_private=False).ok  # the same server, public for this test, is read
+
+
+def test_allow_private_must_be_a_boolean():
+    path = config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('[tools.web]\nallow_private = "yes"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"tools.web allow_private must be true or false"):
+        load_settings()
+    path.write_text("[tools.web]\nallow_private = true\n", encoding="utf-8")
+    assert load_settings().tools.web == {"allow_private": True}
