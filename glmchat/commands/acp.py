@@ -18,6 +18,7 @@ def acp_command(
     endpoint: Annotated[str | None, typer.Option("--endpoint", help="An OpenAI-compatible server to use instead of a local model.")] = None,
     profile: Annotated[str | None, typer.Option("--profile", "-p", help="The sampling profile.")] = None,
     n_ctx: Annotated[int | None, typer.Option("--ctx", help="Context size in tokens.")] = None,
+    speculative: Annotated[str | None, typer.Option("--speculative", help="Speculative decoding: auto, ngram, off or mtp (a local model only).")] = None,
 ) -> None:
     """Serve glmchat's agent over ACP on stdio (an editor starts this; see README "Use glmchat from your editor")."""
     import asyncio
@@ -33,7 +34,7 @@ def acp_command(
     if model and endpoint:
         raise UsageError("--model and --endpoint disagree.", "Use a local file or a server, not both.")
     _check_pipes()
-    sessions = SessionFactory(model, quant, endpoint, profile, n_ctx)
+    sessions = SessionFactory(model, quant, endpoint, profile, n_ctx, speculative)
     agent = GlmchatAgent(sessions.open, sessions.history)
     try:
         asyncio.run(_serve(agent))
@@ -76,7 +77,8 @@ class SessionFactory:
     """Makes ChatSessions for the agent: one history, one engine (opened at the first session)."""
 
     def __init__(self, model: Path | None, quant: str | None, endpoint: str | None, profile: str | None,
-                 n_ctx: int | None) -> None:
+                 n_ctx: int | None, speculative: str | None = None) -> None:
+        from glmchat.commands.common import apply_speculative
         from glmchat.settings import load_settings
         from glmchat.tools.sandbox import use_settings
 
@@ -85,6 +87,7 @@ class SessionFactory:
         use_settings(self.settings)
         if profile:
             self.settings.profile(profile)  # an unknown profile fails now
+        apply_speculative(self.settings, speculative)  # and an unknown mode
         self.engine: Any = None
         self._history: Any = None
         self._mcp: list[Any] = []  # the MCP managers of the servers clients passed, stopped in close()

@@ -11,6 +11,7 @@ QUANT_OPT = typer.Option(None, "--quant", "-q", help="Unsloth quant of GLM-4.7-F
 ENDPOINT_OPT = typer.Option(None, "--endpoint", help="Proxy an OpenAI-compatible server instead, e.g. http://host:8000/v1.")
 CTX_OPT = typer.Option(None, "--ctx", help="Context size in tokens (default 16384).", min=256)
 PROFILE_OPT = typer.Option(None, "--profile", "-p", help="Sampling profile for what a request leaves out: general, tool, ...")
+SPECULATIVE_OPT = typer.Option(None, "--speculative", help="Speculative decoding: auto, ngram, off or mtp (a local model only).")
 
 
 def serve(
@@ -23,6 +24,7 @@ def serve(
     port: int = typer.Option(8080, "--port", min=0, max=65535, help="Port to listen on."),
     api_key_env: str | None = typer.Option(None, "--api-key-env", help="Require 'Authorization: Bearer <key>', the key read from this environment variable."),
     queue: int = typer.Option(4, "--queue", min=0, help="Requests that may wait while one generates (then 429)."),
+    speculative: str | None = SPECULATIVE_OPT,
 ) -> None:
     """Serve the model over an OpenAI-compatible API: GET /v1/models, POST /v1/chat/completions."""
     import os
@@ -34,11 +36,11 @@ def serve(
         key = os.environ.get(api_key_env)
         if not key:
             raise UsageError(f"The environment variable {api_key_env} is not set.", "Set it to the key clients must send, or drop --api-key-env.")
-    _run(model, quant, endpoint, n_ctx, profile, host, port, key, queue)
+    _run(model, quant, endpoint, n_ctx, profile, host, port, key, queue, speculative)
 
 
 def _run(model: Path | None, quant: str | None, endpoint: str | None, n_ctx: int | None, profile: str | None,
-         host: str, port: int, key: str | None, queue: int) -> None:
+         host: str, port: int, key: str | None, queue: int, speculative: str | None = None) -> None:
     try:
         import starlette  # noqa: F401
         import uvicorn
@@ -47,7 +49,7 @@ def _run(model: Path | None, quant: str | None, endpoint: str | None, n_ctx: int
 
         raise UsageError("glmchat serve needs starlette and uvicorn, which are not installed.", "pip install 'glmchat[serve]'") from None
 
-    from glmchat.commands.common import err
+    from glmchat.commands.common import apply_speculative, err
     from glmchat.engine.factory import open_engine
     from glmchat.private_files import private_dir
     from glmchat.serve.app import Server
@@ -55,6 +57,7 @@ def _run(model: Path | None, quant: str | None, endpoint: str | None, n_ctx: int
 
     settings = load_settings()
     settings.profile(profile)  # an unknown profile fails before the model loads
+    apply_speculative(settings, speculative)  # and an unknown mode
     engine = open_engine(settings, model=model, quant=quant, endpoint=endpoint, n_ctx=n_ctx, download=False)
     try:
         log = private_dir(data_dir()) / "serve.log"

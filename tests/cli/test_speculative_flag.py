@@ -1,4 +1,4 @@
-"""`--speculative` on ask and bench: the mode reaches the engine, `ask --json` timings and `bench`
+"""`--speculative` on ask, bench, serve and acp: the mode reaches the engine, `ask --json` timings and `bench`
 report drafted/accepted tokens, "mtp" on a file without a NextN layer drafts n-grams with a note,
 bad values exit 2."""
 
@@ -29,8 +29,10 @@ def glmchat(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "glmchat", *args], input="", capture_output=True, text=True, cwd=ROOT, timeout=240)
 
 
-def test_unknown_mode_exits_2_with_the_choices(tmp_path):
-    res = glmchat("ask", "--speculative", "fast", "--model", str(tmp_path / "never-opened.gguf"), "hi")
+@pytest.mark.parametrize("command", [["ask"], ["serve"], ["acp"]], ids=["ask", "serve", "acp"])
+def test_unknown_mode_exits_2_with_the_choices(tmp_path, command):
+    extra = ["hi"] if command == ["ask"] else []
+    res = glmchat(*command, "--speculative", "fast", "--model", str(tmp_path / "never-opened.gguf"), *extra)
     assert res.returncode == 2, res.stderr
     assert "Traceback" not in res.stderr and "fast" in res.stderr and "ngram" in res.stderr
 
