@@ -101,14 +101,18 @@ class SessionFactory:
 
     def open(self, root: Path, conversation_id: int | None, mcp_servers: Any = None) -> Any:
         """A tool-on ChatSession in workspace `root` (conversation `conversation_id` continued, when given),
-        with the tools of the MCP servers the client passed (`mcp_servers`, connected for this session)."""
+        with the tools of the user's [mcp.servers] (started with the first session, for the whole process)
+        and of the MCP servers the client passed (`mcp_servers`, connected for this session)."""
         from glmchat.acp.mcp_servers import start_client_servers
+        from glmchat.mcp.manager import start_servers
+        from glmchat.mcp.tools import add_running_servers
         from glmchat.session import ChatSession
         from glmchat.tools import ToolRegistry, Workspace
 
         if self.engine is None:
+            start_servers(self.settings)  # the user's own servers start while the model loads
             self.engine = self._open_engine()
-        registry = ToolRegistry.builtin(self.settings.tools.web)
+        registry = add_running_servers(ToolRegistry.builtin(self.settings.tools.web))
         manager = start_client_servers(mcp_servers, self.settings.mcp.timeout, registry)
         if manager is not None:
             self._mcp.append(manager)
@@ -124,8 +128,11 @@ class SessionFactory:
         return open_engine(self.settings, **choice.prepare(self.settings), download=False)
 
     def close(self) -> None:
+        from glmchat.mcp.manager import stop_servers
+
         for manager in self._mcp:  # stdio servers end with their sessions: no orphan processes
             manager.stop()
+        stop_servers()  # and the user's [mcp.servers]
         if self.engine is not None:
             self.engine.close()
         if self._history is not None:

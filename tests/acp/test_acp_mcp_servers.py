@@ -69,3 +69,26 @@ async def test_an_sse_server_is_refused_with_invalid_params_and_the_agent_keeps_
             assert refused.value.code == -32602 and "SSE" in refused.value.data["message"]
             session = await conn.new_session(cwd=str(tmp_path), mcp_servers=[])
     assert session.session_id
+
+
+async def test_the_users_own_mcp_servers_serve_tools_in_editor_sessions_and_end_with_the_client(tmp_path):
+    spec = stdio_spec(tmp_path / "user-pids")
+    (Path(os.environ["GLMCHAT_CONFIG_DIR"]) / "config.toml").write_text(
+        "[mcp]\ntimeout = 30\n\n[mcp.servers.mine]\n"
+        f"command = {json.dumps(spec['command'])}\nargs = {json.dumps(spec['args'])}\n"
+        f"env = {{ MCP_TEST_PID_FILE = {json.dumps(spec['env']['MCP_TEST_PID_FILE'])} }}\n")
+    client = RecordingClient("allow_once")
+    call = json.dumps({"text": "from config.toml"})
+    with ScriptedServer() as server:
+        server.reply(SSE(vllm_chunks(reasoning=["Echo it."], tools=[("mcp__mine__echo", [call])])),
+                     SSE(vllm_chunks(content=["It echoed."])))
+        async with glmchat_acp(client, "--endpoint", server.base_url) as conn:
+            session = await conn.new_session(cwd=str(tmp_path), mcp_servers=[])
+            reply = await asyncio.wait_for(conn.prompt(session_id=session.session_id, prompt=[text_block("echo")]), 120)
+            started = pids(tmp_path / "user-pids")
+            assert started and not any(gone_within(pid, 0.2) for pid in started)
+        chats = [r for r in server.requests if "messages" in r]
+    assert reply.stop_reason == "end_turn"
+    assert "mcp__mine__echo" in {t["function"]["name"] for t in chats[0]["tools"]}
+    assert "echo:from config.toml" in chats[1]["messages"][-1]["content"]
+    assert all(gone_within(pid, 10) for pid in started)  # no server outlives the agent
