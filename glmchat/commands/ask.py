@@ -74,6 +74,21 @@ class AskOptions:
     as_jsonl: bool = False  # --jsonl: every event as a JSON line (glmchat.commands.jsonl_printer)
 
 
+def _expand_mcp_prompt(asked: Any, settings: Any) -> None:
+    """A question `/mcp__server__prompt args` → the prompt's text (glmchat.mcp.prompts); the servers it
+    started are stopped again when it fails (after the answer, `_stream` stops them)."""
+    from glmchat.mcp.manager import stop_servers
+    from glmchat.mcp.prompts import expand_question
+
+    try:
+        text = expand_question(asked.question, settings)
+    except BaseException:
+        stop_servers()
+        raise
+    if text is not None:
+        asked.question = text
+
+
 def run_ask(opts: AskOptions) -> int:
     """Answer one question; returns the exit code (0, or 130 after Ctrl-C). Raises GlmchatError."""
     mode = thinking_mode(opts)
@@ -93,6 +108,8 @@ def run_ask(opts: AskOptions) -> int:
 
         if start_servers(settings) is not None:
             add_running_servers(registry)
+    if command is None:
+        _expand_mcp_prompt(asked, settings)
     engine = _open_engine(settings, opts, continue_on(history, conv_id, settings, model=opts.model, quant=opts.quant,
                                                       endpoint=opts.endpoint, n_ctx=opts.n_ctx))
     session = _start_session(engine, settings, opts, mode, history, conv_id, registry, ws)

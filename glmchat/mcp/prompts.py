@@ -1,9 +1,13 @@
 """A server's MCP prompts as commands `/mcp__<server>__<prompt> args`: the words fill the prompt's
-arguments in order (or NAME=value), and the prompt's messages become the text sent as your message."""
+arguments in order (or NAME=value), and the prompt's messages become the text sent as your message.
+The TUI offers them as slash commands (glmchat.tui.mcp_prompts); `ask` expands a question that is one
+(`expand_question`)."""
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
+from typing import Any
 
 from glmchat.errors import UsageError
 from glmchat.mcp.manager import McpManager
@@ -67,3 +71,31 @@ def prompt_text(manager: McpManager, cmd: PromptCommand, words: list[str]) -> st
         kind = getattr(content, "type", "")
         parts.append(content.text if kind == "text" else f"[{kind or 'non-text'} content of the prompt left out]")
     return "\n\n".join(parts)
+
+
+def expand_question(question: str, settings: Any) -> str | None:
+    """`question` `/mcp__<server>__<prompt> args` → the prompt's text, from the user's [mcp.servers]
+    (started here unless running, and waited for); None when `question` is not such a command.
+    UsageError for an unknown prompt, a server that did not start, or missing arguments. Blocking."""
+    from glmchat.custom_commands import invocation
+    from glmchat.mcp.manager import running, start_servers
+
+    call = invocation(question)
+    if call is None or not call[0].startswith("mcp__"):
+        return None
+    manager = running() or start_servers(settings)
+    if manager is None:
+        raise UsageError(f"/{call[0]} names an MCP prompt, but no MCP server is configured.", "Add one under [mcp.servers] in config.toml (see glmchat mcp list).")
+    manager.wait_ready()
+    commands = {c.name: c for c in prompt_commands(manager)}
+    cmd = commands.get(call[0])
+    if cmd is None:
+        failed = [f"{st.name} ({st.error})" for st in manager.states.values() if st.status != "ready"]
+        known = ", ".join(f"/{n}" for n in sorted(commands)) or "none"
+        hint = f"Prompts offered: {known}." + (f" Not running: {'; '.join(failed)}." if failed else "")
+        raise UsageError(f"No MCP server offers the prompt /{call[0]}.", hint)
+    try:
+        words = shlex.split(call[1])
+    except ValueError as exc:
+        raise UsageError(f"/{cmd.name}: {exc}.", f"Usage: /{cmd.name} {cmd.usage}".rstrip()) from None
+    return prompt_text(manager, cmd, words)
