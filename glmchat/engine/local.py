@@ -40,7 +40,7 @@ from glmchat.engine.devices import physical_cores
 from glmchat.engine.kv_state import load_sequence, save_sequence
 from glmchat.engine.llama_params import backend_name, check_load_args, choose_offload, choose_threads, context_params, fit_context, model_params
 from glmchat.engine.sampler import build_sampler_chain, logit_ban_sampler
-from glmchat.engine.speculative import check_mode, resolve_mode, speculative_loop
+from glmchat.engine.speculative import NgramDrafter, check_mode, resolve_mode, speculative_loop
 from glmchat.engine.utf8_stream import Utf8Stream
 from glmchat.errors import EngineError, ModelError
 from glmchat.glm.template import GLM_END_TOKENS, is_glm_template, prompt_opens_thinking, render_prompt
@@ -94,6 +94,7 @@ class LocalEngine:
         self.speculative = "off"  # auto | off | ngram | mtp (glmchat.engine.speculative)
         self.sampling = BackendSampling(None, "off")  # where sampling runs (glmchat.engine.backend_sampling)
         self._mtp: Any = None  # the MTP draft context, when the model's NextN layer runs (glmchat.engine.mtp_draft)
+        self._ngram = NgramDrafter()  # the n-gram index of the last request's tokens, extended by the next
 
     # ---- loading -----------------------------------------------------------------------------------
 
@@ -497,9 +498,9 @@ class LocalEngine:
                 return
             if self._speculates(request):
                 mtp = self._mtp is not None and resolve_mode(self.speculative, True) == "mtp"
-                drafting = self._mtp.loop_args(self) if mtp else ()  # (DraftControl, drafter) for MTP
+                drafting = self._mtp.loop_args(self) if mtp else (None, self._ngram.sync(tokens))  # (control, drafter)
                 if mtp and self.speculative == "auto":  # n-gram drafts where the text repeats, MTP elsewhere
-                    drafting = mixed(tokens, *drafting)
+                    drafting = mixed(self._ngram.sync(tokens), *drafting)
                 yield from speculative_loop(self, request.sampling, sampler, cancel, usage, t_start, t_gen, tokens, *drafting)
             else:
                 yield from plain_loop(self, request.sampling, sampler, cancel, usage, t_start, t_gen)

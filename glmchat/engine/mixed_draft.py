@@ -88,7 +88,8 @@ class MixedDrafter:
         self.mtp.decoded(tokens, p0, n_kept)
 
 
-def mixed(history: Iterable[int], mtp_control: DraftControl, mtp_drafter: Any) -> tuple[MixedControl, MixedDrafter]:
-    """The (control, drafter) pair `speculative_loop` takes for one request."""
+def mixed(ngram: NgramDrafter, mtp_control: DraftControl, mtp_drafter: Any) -> tuple[MixedControl, MixedDrafter]:
+    """The (control, drafter) pair `speculative_loop` takes for one request (`ngram`: the engine's,
+    synced to this request's prompt)."""
     control = MixedControl(DraftControl(), mtp_control)
-    return control, MixedDrafter(NgramDrafter(history), mtp_drafter, control)
+    return control, MixedDrafter(ngram, mtp_drafter, control)

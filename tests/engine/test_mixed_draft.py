@@ -4,7 +4,7 @@ MTP's one-token guess otherwise, and each drafter paced by its own control."""
 from __future__ import annotations
 
 from glmchat.engine.mixed_draft import mixed
-from glmchat.engine.speculative import DraftControl
+from glmchat.engine.speculative import DraftControl, NgramDrafter
 
 
 class FakeMtp:
@@ -28,7 +28,7 @@ class FakeMtp:
 
 def pair(history):
     mtp = FakeMtp()
-    control, drafter = mixed(history, DraftControl(k_start=1, k_min=1, k_max=1, cold_match=0, warm_match=0), mtp)
+    control, drafter = mixed(NgramDrafter(history), DraftControl(k_start=1, k_min=1, k_max=1, cold_match=0, warm_match=0), mtp)
     control.observe(0.01, 0, 0)  # one timed single-token decode: both controls may draft now
     return control, drafter, mtp
 

@@ -212,3 +212,17 @@ def test_seeded_sampling_keeps_the_distribution(engine):
         a, b = counts["off"][pos], counts["ngram"][pos]
         total_variation = sum(abs(a[k] - b[k]) for k in a.keys() | b.keys()) / (2 * runs)
         assert total_variation <= 0.2, (pos, a, b)
+
+
+def test_sync_indexes_only_what_is_new_and_drafts_as_a_fresh_index_would():
+    import random
+
+    rng = random.Random(7)
+    for _ in range(300):
+        shared = [rng.randrange(4) for _ in range(rng.randrange(0, 30))]
+        old = shared + [rng.randrange(4) for _ in range(rng.randrange(0, 30))]
+        new = shared + [rng.randrange(4) for _ in range(rng.randrange(0, 30))]
+        d, fresh = NgramDrafter(old).sync(new), NgramDrafter(new)
+        assert d.tokens == new
+        assert d._index == fresh._index  # a cut history gets its earlier occurrences back
+        assert [d.propose(k) for k in (1, 3, 8)] == [fresh.propose(k) for k in (1, 3, 8)]
