@@ -121,13 +121,13 @@ def sandbox_report(settings: Any = None) -> dict[str, Any]:
 
 def sampling_report(settings: Any, machine: MachineInfo) -> dict[str, Any]:
     """[model] backend_sampling: the mode and the sampling path it picks here (glmchat.engine.backend_sampling)."""
-    from glmchat.engine.backend_sampling import configured_path
+    from glmchat.engine.backend_sampling import api_present, configured_path
 
     mode = getattr(getattr(settings, "model", None), "backend_sampling", "auto")
     try:
         import llama_cpp
 
-        api = hasattr(llama_cpp, "llama_set_sampler") and hasattr(llama_cpp, "llama_get_sampled_token_ith")
+        api = api_present(llama_cpp)
     except Exception:  # noqa: BLE001 - doctor reports a broken install elsewhere
         api = False
     return {"mode": mode, "path": configured_path(mode, bool(machine.gpu_offload), api)}
@@ -157,16 +157,9 @@ def mcp_report(settings: Any = None) -> list[dict[str, Any]]:
     servers = getattr(getattr(settings, "mcp", None), "servers", None)
     if not servers:
         return []
-    from glmchat.mcp.listing import server_rows
-    from glmchat.mcp.manager import start_servers, stop_servers
+    from glmchat.mcp.listing import probe_servers
 
-    manager = start_servers(settings)
-    try:
-        if manager is not None:
-            manager.wait_ready()
-        rows = server_rows(manager)
-    finally:
-        stop_servers()
+    rows = probe_servers(settings)
     return [{"name": r["name"], "transport": r["transport"], "status": r["status"], "error": r["error"],
              "tools": [t["name"] for t in r["tools"]]} for r in rows]
 

@@ -17,18 +17,11 @@ def list_servers(as_json: bool = typer.Option(False, "--json", help="Print the s
     import json
     import sys
 
-    from glmchat.mcp.listing import render, server_rows
-    from glmchat.mcp.manager import start_servers, stop_servers
+    from glmchat.mcp.listing import probe_servers, render
     from glmchat.settings import load_settings
     from glmchat.terminal_text import for_stream
 
-    manager = start_servers(load_settings())
-    try:
-        if manager is not None:
-            manager.wait_ready()
-        rows = server_rows(manager)
-    finally:
-        stop_servers()
+    rows = probe_servers(load_settings())
     # names, errors and descriptions come from the servers: control characters made visible on a terminal
     text = json.dumps(rows, indent=2) + "\n" if as_json else render(rows)
     typer.echo(for_stream(sys.stdout)(text), nl=False)

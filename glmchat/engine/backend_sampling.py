@@ -53,6 +53,11 @@ MAX_OUTPUTS_PER_SEQ = 32
 _PROBE = SamplingParams(temperature=1.0, top_p=0.95, top_k=40, min_p=0.01, repeat_penalty=1.0, seed=1)
 
 
+def api_present(lc: Any) -> bool:
+    """Whether this llama-cpp-python binds the backend-sampling calls (the load-time probe decides the rest)."""
+    return hasattr(lc, "llama_set_sampler") and hasattr(lc, "llama_get_sampled_token_ith")
+
+
 def check_mode(mode: str) -> str:
     """`mode` when it is one of MODES (UsageError otherwise)."""
     if mode not in MODES:
@@ -121,7 +126,7 @@ class BackendSampling:
 
     def _try(self, ctx: Any, build_chain: Callable[[SamplingParams], Any], decode_one: Callable[[], int], n_vocab: int) -> str | None:
         lc = self.lc
-        if not hasattr(lc, "llama_set_sampler") or not hasattr(lc, "llama_get_sampled_token_ith"):
+        if not api_present(lc):
             return "this llama-cpp-python has no backend sampling API"
         chain = build_chain(_PROBE)
         try:

@@ -15,7 +15,7 @@ step with the model's whichever drafter drafted.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any
 
 from glmchat.engine.speculative import DraftControl, NgramDrafter
 
@@ -60,11 +60,6 @@ class MixedDrafter:
 
     def __init__(self, ngram: NgramDrafter, mtp: Any, control: MixedControl) -> None:
         self.ngram, self.mtp, self.control = ngram, mtp, control
-
-    def extend(self, tokens: Iterable[int]) -> None:
-        tokens = list(tokens)
-        self.ngram.extend(tokens)
-        self.mtp.extend(tokens)
 
     def append(self, token: int) -> None:
         self.ngram.append(token)

@@ -26,7 +26,6 @@ Either only makes drafts worse, never output different.
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -68,10 +67,11 @@ def prepare_load(lc: Any, header: GgufInfo, mode: str, mparams: Any) -> str | No
     otherwise say why MTP will not run (None: it will, or the mode does not ask for it)."""
     if mode not in ("auto", "mtp"):
         return None
-    if nextn_layers(header) == 0:
+    n = nextn_layers(header)  # reads the other shards' headers of a split file: once
+    if n == 0:
         return "this model file has no NextN (MTP) layer"
-    if header.architecture != "deepseek2" or nextn_layers(header) != 1:
-        return f"llama.cpp's MTP drafting here covers GLM-4.7-Flash's single NextN layer (this file: {header.architecture}, {nextn_layers(header)} layers)"
+    if header.architecture != "deepseek2" or n != 1:
+        return f"llama.cpp's MTP drafting here covers GLM-4.7-Flash's single NextN layer (this file: {header.architecture}, {n} layers)"
     if not supported(lc) or not hasattr(mparams, "load_mtp"):
         return "this llama-cpp-python cannot run MTP drafting (needs 0.3.36 or newer)"
     mparams.load_mtp = True
@@ -233,10 +233,6 @@ class RequestDrafter:
     def __init__(self, mtp: MtpDrafter, engine: LocalEngine) -> None:
         self.mtp, self.engine = mtp, engine
         self.last: int | None = None
-
-    def extend(self, tokens: Iterable[int]) -> None:
-        for t in tokens:
-            self.last = t
 
     def append(self, token: int) -> None:
         self.last = token

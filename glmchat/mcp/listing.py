@@ -27,6 +27,20 @@ def server_rows(manager: McpManager | None) -> list[dict[str, Any]]:
     return rows
 
 
+def probe_servers(settings: Any) -> list[dict[str, Any]]:
+    """Start the configured servers, wait for them, and return `server_rows`; they are stopped again
+    (`glmchat mcp list`, `glmchat doctor`)."""
+    from glmchat.mcp.manager import start_servers, stop_servers
+
+    manager = start_servers(settings)
+    try:
+        if manager is not None:
+            manager.wait_ready()
+        return server_rows(manager)
+    finally:
+        stop_servers()
+
+
 def render(rows: list[dict[str, Any]]) -> str:
     """The rows as text: a line per server, an indented line per tool (server text: show it through visible())."""
     if not rows:

@@ -13,9 +13,6 @@ class FakeMtp:
     def __init__(self, guess: int = 7) -> None:
         self.guess, self.seen, self.decoded_calls = guess, [], []
 
-    def extend(self, tokens):
-        self.seen.extend(tokens)
-
     def append(self, token):
         self.seen.append(token)
 
