@@ -154,8 +154,8 @@ class LocalEngine:
             self._mtp, mtp_why = mtp_draft.MtpDrafter.attach(llama_cpp, self._model, self._ctx, cparams)
 
         n_layers = int(llama_cpp.llama_model_n_layer(self._model))
-        all_on_gpu = on_gpu and not tensor_overrides and (n_gpu_layers < 0 or n_gpu_layers > n_layers)
-        self.sampling = BackendSampling(llama_cpp, backend_sampling, output_on_gpu=on_gpu and (n_gpu_layers < 0 or n_gpu_layers > n_layers))
+        output_on_gpu = on_gpu and (n_gpu_layers < 0 or n_gpu_layers > n_layers)
+        self.sampling = BackendSampling(llama_cpp, backend_sampling, output_on_gpu=output_on_gpu)
         details = {
             "architecture": self.meta("general.architecture"),
             "threads": threads,
@@ -171,7 +171,7 @@ class LocalEngine:
             "notes": notes,
             "speculative": mtp_draft.describe(speculative, header, self._mtp is not None, mtp_why),
         }
-        self.info = self._describe(model_path, Path(path), backend_name(on_gpu, gpus), 1 if all_on_gpu else threads, details)
+        self.info = self._describe(model_path, Path(path), backend_name(on_gpu, gpus), 1 if output_on_gpu and not tensor_overrides else threads, details)
         self._compute = ComputeThread()
         self._compute.call(self._warm_up)
         self.info.details["sampling"] = self._compute.call(self._probe_sampling).text()
@@ -498,10 +498,13 @@ class LocalEngine:
                 return
             if self._speculates(request):
                 mtp = self._mtp is not None and resolve_mode(self.speculative, True) == "mtp"
-                drafting = self._mtp.loop_args(self) if mtp else (None, self._ngram.sync(tokens))  # (control, drafter)
-                if mtp and self.speculative == "auto":  # n-gram drafts where the text repeats, MTP elsewhere
-                    drafting = mixed(self._ngram.sync(tokens), *drafting)
-                yield from speculative_loop(self, request.sampling, sampler, cancel, usage, t_start, t_gen, tokens, *drafting)
+                if not mtp:
+                    control, drafter = None, self._ngram.sync(tokens)
+                elif self.speculative == "auto":  # n-gram drafts where the text repeats, MTP elsewhere
+                    control, drafter = mixed(self._ngram.sync(tokens), *self._mtp.loop_args(self))
+                else:
+                    control, drafter = self._mtp.loop_args(self)
+                yield from speculative_loop(self, request.sampling, sampler, cancel, usage, t_start, t_gen, drafter, control)
             else:
                 yield from plain_loop(self, request.sampling, sampler, cancel, usage, t_start, t_gen)
         finally:

@@ -215,12 +215,13 @@ class DraftControl:
 
 def speculative_loop(
     engine: "LocalEngine", sampling: SamplingParams, sampler: Any, cancel: CancelToken | None, usage: Usage,
-    t_start: float, t_gen: float, history: Sequence[int], control: DraftControl | None = None, drafter: Any = None,
+    t_start: float, t_gen: float, drafter: Any, control: DraftControl | None = None,
 ) -> Iterator[StreamItem]:
-    """Generate like `glmchat.engine.decode_loop.plain_loop`, verifying drafts in batches (n-gram
-    drafts unless `drafter` is given: `glmchat.engine.mtp_draft.RequestDrafter`)."""
+    """Generate like `glmchat.engine.decode_loop.plain_loop`, verifying `drafter`'s drafts in batches
+    (an `NgramDrafter` synced to the prompt, `glmchat.engine.mtp_draft.RequestDrafter` or
+    `glmchat.engine.mixed_draft.MixedDrafter`; `control`: a fresh DraftControl unless given)."""
     out = Emitter(engine, sampling, cancel, usage, t_start, t_gen)
-    run = _Run(engine, out, sampler, drafter or NgramDrafter(history), control or DraftControl())
+    run = _Run(engine, out, sampler, drafter, control or DraftControl())
     token = None if out.cancelled() else engine._llama.llama_sampler_sample(sampler, engine._ctx, -1)
     while token is not None:
         token = yield from run.step(token)

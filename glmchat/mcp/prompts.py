@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from glmchat.errors import UsageError
-from glmchat.mcp.manager import McpManager
+from glmchat.mcp.manager import McpManager, running, start_servers
 from glmchat.mcp.tools import tool_name
 
 
@@ -78,7 +78,6 @@ def expand_question(question: str, settings: Any) -> str | None:
     (started here unless running, and waited for); None when `question` is not such a command.
     UsageError for an unknown prompt, a server that did not start, or missing arguments. Blocking."""
     from glmchat.custom_commands import invocation
-    from glmchat.mcp.manager import running, start_servers
 
     call = invocation(question)
     if call is None or not call[0].startswith("mcp__"):

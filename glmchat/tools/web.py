@@ -107,7 +107,7 @@ def _refuse_address(url: str, host: str, address: str, kind: str) -> ToolError:
                      "[tools.web] allow_private = true in config.toml.")
 
 
-def _check_url(url: str, allow_private: bool = True) -> str:
+def _check_url(url: str, allow_private: bool) -> str:
     parts = urllib.parse.urlsplit(url.strip())
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise ToolError(f"Cannot fetch {url!r}: only http:// and https:// URLs can be fetched.",
@@ -115,7 +115,7 @@ def _check_url(url: str, allow_private: bool = True) -> str:
     if not allow_private:
         try:
             kind = non_public(parts.hostname)
-        except ValueError:  # a name: checked on the socket it connects (_CheckedConnection)
+        except ValueError:  # a name: checked on the socket it connects (_CheckedHTTP, _CheckedHTTPS)
             kind = None
         if kind:
             raise _refuse_address(url, parts.hostname, parts.hostname, kind)
