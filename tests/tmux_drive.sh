@@ -83,7 +83,7 @@ tmux send-keys -t "$SESSION" Enter
 wait_for "Attached \$ ls (" 10 || exit 1
 
 tmux send-keys -t "$SESSION" C-q
-sleep 1
+wait_closed 60 || exit 1  # the next step starts a session of the same name (quitting saves the KV state first)
 
 step "ask -c continues on the model the chat ran on, with the network unreachable"
 # the last conversation ran on --model SmolLM2; no --model here, and the Hub cannot be reached
@@ -106,7 +106,7 @@ wait_for "prompt [0-9,]*/[0-9,]* ·" 60 || exit 1
 echo "   $(screen | grep -o "prompt [0-9,]*/[0-9,]* ·[^·]*·[^·]*" | head -1)"
 wait_for "tok/s.*· ready" 240 || exit 1
 tmux send-keys -t "$SESSION" C-q
-sleep 1
+wait_closed 60 || exit 1  # the next step starts a session of the same name (quitting saves the KV state first)
 
 step "first run: download from a Hub look-alike; /read and a question typed meanwhile both go once loaded"
 HUB_LOG=$WORK/hub.url

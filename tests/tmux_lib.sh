@@ -1,7 +1,7 @@
 # Shared by the tmux drives (tests/tmux_drive.sh, tests/tmux_drive_agent.sh): finds tmux and SmolLM2
 # (exit 77 = skip), makes a temporary home for glmchat (config with greedy, short answers) and a
 # private tmux server (its own socket, so a drive never sees or touches the user's sessions), and
-# defines screen, wait_for PATTERN SECONDS, wait_gone PATTERN SECONDS and step. Source it from the
+# defines screen, wait_for PATTERN SECONDS, wait_gone PATTERN SECONDS, wait_closed SECONDS and step. Source it from the
 # repository root; PY and SESSION may be set before.
 if ! command -v tmux >/dev/null 2>&1; then
   (apt-get install -y tmux || (apt-get update && apt-get install -y tmux)) >/dev/null 2>&1 || { echo "tmux unavailable"; exit 77; }
@@ -45,5 +45,13 @@ wait_gone() {  # wait_gone PATTERN SECONDS
     sleep 0.3
   done
   echo "FAILED waiting for this to go: $1"; echo "----- screen -----"; screen; return 1
+}
+wait_closed() {  # wait_closed SECONDS: until the app has quit and its session is gone
+  local end=$((SECONDS + $1))
+  while [ $SECONDS -lt $end ]; do
+    tmux has-session -t "$SESSION" 2>/dev/null || return 0
+    sleep 0.3
+  done
+  echo "FAILED waiting for the app to quit"; echo "----- screen -----"; screen; return 1
 }
 step() { echo "== $*"; }
