@@ -123,6 +123,8 @@ class PromptInput(TextArea):
         popup = self.popup if self.popup is not None and self.popup.display else None
         handled = True
         if key == "enter":
+            if popup and popup.shown_for != self.text and self._bare_command(self.text):
+                popup.show_for(self.text)  # keys typed faster than the Changed messages: never complete a stale match
             name = popup.chosen() if popup else None
             typed = self.text.strip()[1:].split(" ", 1)[0] if popup else ""
             if name and name != typed and " " not in self.text:
@@ -169,11 +171,15 @@ class PromptInput(TextArea):
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
         if self.popup is not None:
             text = self.text
-            if text.startswith("/") and " " not in text and "\n" not in text and not self._recalling():
+            if self._bare_command(text):
                 self.popup.show_for(text)
             else:
                 self.popup.display = False
         self._follow_mention()
+
+    def _bare_command(self, text: str) -> bool:
+        """`/word` alone: what the slash popup completes."""
+        return text.startswith("/") and " " not in text and "\n" not in text and not self._recalling()
 
     def _follow_mention(self) -> None:
         """Open, refilter or close the file picker for the `@word` just before the cursor."""

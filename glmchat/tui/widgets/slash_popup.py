@@ -18,9 +18,11 @@ class SlashPopup(OptionList):
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
         self.extra: list[commands.SlashCommand] = []  # your own commands (glmchat.tui.custom_slash)
+        self.shown_for: str | None = None  # the input text the options were filled for
 
     def show_for(self, text: str) -> bool:
         """Fill with the commands matching `text`; returns whether anything matches."""
+        self.shown_for = text
         matches = commands.matching(text.split(" ", 1)[0], self.extra) if commands.is_command(text) or text == "/" else []
         self.clear_options()
         if not matches:
